@@ -1,0 +1,25 @@
+# Every set-up step lives here, so a fresh machine needs only python3 and make.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+## demo: build the layer, run the example function in the local sandbox, show its trace
+demo: $(BIN)/.installed
+	$(BIN)/afterglow run --task-root examples/hello --handler app.handler --event examples/hello/event.json
+
+## test: lint, type-check, then the whole suite
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+## bench: the side-by-side benchmarks (python -m benchmarks)
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks

@@ -1,0 +1,1 @@
+"""afterglow's tooling: the ``afterglow`` command and the layer builder."""

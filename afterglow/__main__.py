@@ -1,0 +1,5 @@
+import sys
+
+from afterglow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""Every environment variable afterglow reads, in one place.
+
+Each variable is declared once below with its default and a one-line doc; the README's configuration
+table is checked against this list by a unit test. Components resolve what they need once, at init,
+through the ``read_*`` helpers: a bad value warns once and falls back to the default, it never raises.
+
+This module is imported by the function side *and* by the extension, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+_log = logging.getLogger("afterglow.config")
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    default: str
+    doc: str
+    read_by: str  # "function", "extension" or "both"
+
+
+def _tmpdir() -> str:
+    # Lambda's /tmp is private to one environment; honouring TMPDIR lets parallel local sandboxes
+    # keep their sockets apart the same way.
+    return os.environ.get("TMPDIR") or "/tmp"
+
+
+# --- afterglow's own variables -----------------------------------------------------------------
+
+AFTERGLOW_SOCKET = "AFTERGLOW_SOCKET"
+AFTERGLOW_FLUSH = "AFTERGLOW_FLUSH"
+AFTERGLOW_FLUSH_BUDGET_MS = "AFTERGLOW_FLUSH_BUDGET_MS"
+AFTERGLOW_MAX_BUFFERED_SPANS = "AFTERGLOW_MAX_BUFFERED_SPANS"
+AFTERGLOW_TRACE_PARENT = "AFTERGLOW_TRACE_PARENT"
+AFTERGLOW_LOG_LEVEL = "AFTERGLOW_LOG_LEVEL"
+
+VARS: tuple[Var, ...] = (
+    Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
+        "Unix socket the function hands finished spans to; the extension binds it.", "both"),
+    Var(AFTERGLOW_FLUSH, "end",
+        "`end`: export after each response, before the extension's next; `periodic,<ms>`: at most every <ms>.",
+        "extension"),
+    Var(AFTERGLOW_FLUSH_BUDGET_MS, "250",
+        "Longest an export may hold the environment after a response; unsent spans stay buffered.", "extension"),
+    Var(AFTERGLOW_MAX_BUFFERED_SPANS, "20000",
+        "Spans the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
+        "extension"),
+    Var(AFTERGLOW_TRACE_PARENT, "tracecontext,xray",
+        "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray`, or `none`.",
+        "function"),
+    Var(AFTERGLOW_LOG_LEVEL, "WARNING", "Level of afterglow's own log lines (function and extension).", "both"),
+    # --- OpenTelemetry's standard variables that afterglow honours --------------------------------
+    Var("OTEL_SDK_DISABLED", "false", "`true` turns tracing off entirely; the handler runs untouched.", "both"),
+    Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "function"),
+    Var("OTEL_RESOURCE_ATTRIBUTES", "", "Extra resource attributes, `key=value,key2=value2`.", "function"),
+    Var("OTEL_TRACES_SAMPLER", "parentbased_always_on", "Sampler, as in the OpenTelemetry SDK.", "function"),
+    Var("OTEL_TRACES_SAMPLER_ARG", "", "Sampler argument (ratio for the `traceidratio` samplers).", "function"),
+    Var("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8192",
+        "Longest attribute string kept; longer values are truncated, not dropped.", "function"),
+    Var("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "", "Span-specific override of the value length limit.",
+        "function"),
+    Var("OTEL_ATTRIBUTE_COUNT_LIMIT", "128", "Most attributes kept per span, event or link.", "function"),
+    Var("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "", "Span-specific override of the attribute count limit.", "function"),
+    Var("OTEL_SPAN_EVENT_COUNT_LIMIT", "128", "Most events kept per span.", "function"),
+    Var("OTEL_SPAN_LINK_COUNT_LIMIT", "128", "Most links kept per span.", "function"),
+    Var("OTEL_EXPORTER_OTLP_ENDPOINT", "unset: print traces to the extension's log",
+        "OTLP base endpoint; `/v1/traces` is appended for http/protobuf.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP traces endpoint, used as is.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "`http/protobuf` or `grpc`.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "Traces-specific override of the protocol.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_HEADERS", "", "Headers sent to the collector, `k=v,k2=v2`; values are never logged.",
+        "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "", "Traces-specific headers.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_COMPRESSION", "none", "`gzip` or `none`.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "", "Traces-specific compression.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "Per-request timeout in ms (capped by the flush budget).",
+        "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "", "Traces-specific timeout in ms.", "extension"),
+)
+
+_BY_NAME = {var.name: var for var in VARS}
+_warned: set[str] = set()
+
+
+def _warn_once(name: str, raw: str, fallback: object) -> None:
+    if name not in _warned:
+        _warned.add(name)
+        _log.warning("ignoring %s=%r: not a valid value; using %r", name, raw, fallback)
+
+
+def raw(name: str) -> str | None:
+    """The variable's value, or None when unset or blank."""
+    if name not in _BY_NAME:
+        raise KeyError(f"{name} is not declared in tracer.config.VARS")
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def read_str(name: str, default: str) -> str:
+    return raw(name) or default
+
+
+def read_int(name: str, default: int, minimum: int = 0) -> int:
+    value = raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        _warn_once(name, value, default)
+        return default
+    if number < minimum:
+        _warn_once(name, value, default)
+        return default
+    return number
+
+
+def read_bool(name: str, default: bool) -> bool:
+    value = raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    _warn_once(name, value, default)
+    return default
+
+
+def read_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list, lower-cased, blanks removed."""
+    value = raw(name)
+    if value is None:
+        return default
+    return tuple(item.strip().lower() for item in value.split(",") if item.strip())
+
+
+def socket_path() -> str:
+    return raw(AFTERGLOW_SOCKET) or os.path.join(_tmpdir(), "afterglow", "spans.sock")

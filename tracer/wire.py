@@ -1,0 +1,280 @@
+"""The wire format between the function (``tracer``) and the afterglow extension.
+
+Transport: one Unix stream socket connection per function process. The function writes frames;
+the extension only reads.
+
+Frame: an 8-byte header, then a msgpack payload::
+
+    magic  b"AG"   2 bytes
+    version        1 byte    (VERSION; a mismatch is reported as such, never decoded as garbage)
+    kind           1 byte    (HELLO, START, SPANS, END)
+    length         4 bytes   big-endian payload length, at most MAX_PAYLOAD
+
+Payloads (msgpack, binary ids as ``bin``):
+
+- HELLO  ``{"tracer": str, "pid": int, "resource": {str: attr}}`` once per connection.
+- START  ``[request_id, span]``: the invocation span as it opens (``end_ns`` 0), so the extension can
+  still emit it, marked failed, if the function dies before END.
+- SPANS  ``[span, ...]``: finished spans, the invocation span last in its invocation.
+- END    ``[request_id, sampled, {reason: dropped_count}]``: the invocation's spans are complete;
+  sent for every invocation, sampled or not, so the extension never waits for a timer.
+
+A span is a 17-element array, see ``SPAN_FIELDS``. Decoding is strict: any field of the wrong type
+rejects the whole frame (counted by the caller); a bad header poisons the connection, because a
+stream cannot be resynchronised. Nothing here allocates more than ``MAX_PAYLOAD`` per frame.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+MAGIC = b"AG"
+VERSION = 1
+HEADER = struct.Struct("!2sBBI")
+MAX_PAYLOAD = 4 * 1024 * 1024
+
+HELLO, START, SPANS, END = 1, 2, 3, 4
+KINDS = {HELLO: "HELLO", START: "START", SPANS: "SPANS", END: "END"}
+
+SPAN_FIELDS = (
+    "trace_id",  # 0 bytes[16]
+    "span_id",  # 1 bytes[8]
+    "parent_span_id",  # 2 bytes[8] | None
+    "name",  # 3 str
+    "kind",  # 4 int, opentelemetry.trace.SpanKind value (0 INTERNAL .. 4 CONSUMER)
+    "start_ns",  # 5 int, epoch nanoseconds
+    "end_ns",  # 6 int, epoch nanoseconds, 0 while open (START)
+    "attributes",  # 7 {str: attr} | None
+    "events",  # 8 [[name, time_ns, attributes | None], ...] | None
+    "links",  # 9 [[trace_id, span_id, trace_flags, trace_state | None, attributes | None], ...] | None
+    "status_code",  # 10 int, 0 UNSET, 1 OK, 2 ERROR
+    "status_description",  # 11 str | None
+    "scope_name",  # 12 str
+    "scope_version",  # 13 str | None
+    "trace_flags",  # 14 int
+    "trace_state",  # 15 str | None, W3C tracestate header form
+    "dropped",  # 16 [attributes, events, links] counts dropped by limits
+)
+SPAN_LEN = len(SPAN_FIELDS)
+(TRACE_ID, SPAN_ID, PARENT_SPAN_ID, NAME, KIND, START_NS, END_NS, ATTRIBUTES, EVENTS, LINKS, STATUS_CODE,
+ STATUS_DESCRIPTION, SCOPE_NAME, SCOPE_VERSION, TRACE_FLAGS, TRACE_STATE, DROPPED) = range(SPAN_LEN)
+
+_MAX_INT = 2**63 - 1
+_MIN_INT = -(2**63)
+
+
+class WireError(ValueError):
+    """A frame that cannot be accepted. ``fatal`` means the connection cannot go on."""
+
+    def __init__(self, reason: str, detail: str, fatal: bool = False) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.fatal = fatal
+
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def frame(kind: int, payload: Any) -> bytes:
+    """Encode one frame. Raises ValueError if the payload exceeds MAX_PAYLOAD or cannot be packed."""
+    body = _packer.pack(payload)
+    if len(body) > MAX_PAYLOAD:
+        raise ValueError(f"frame payload of {len(body)} bytes exceeds {MAX_PAYLOAD}")
+    return HEADER.pack(MAGIC, VERSION, kind, len(body)) + body
+
+
+def frame_packed(kind: int, body: bytes) -> bytes:
+    """Frame an already msgpack-encoded payload (for callers that build bodies incrementally)."""
+    if len(body) > MAX_PAYLOAD:
+        raise ValueError(f"frame payload of {len(body)} bytes exceeds {MAX_PAYLOAD}")
+    return HEADER.pack(MAGIC, VERSION, kind, len(body)) + body
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+class FrameReader:
+    """Splits a byte stream into validated frames. Feed bytes, get ``(kind, payload)`` tuples.
+
+    A malformed payload raises ``WireError`` for that frame only; the reader skips it and the next
+    ``feed`` goes on. A bad header raises a fatal ``WireError``: the caller must drop the connection.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._poisoned = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[tuple[int, Any]]:
+        """Append ``data`` and return every complete valid frame.
+
+        When a frame is malformed, frames decoded before it are lost to the caller only if it does
+        not catch: use ``frames()`` to get errors interleaved instead.
+        """
+        return [item for item in self.frames(data) if not isinstance(item, WireError)]
+
+    def frames(self, data: bytes) -> list[tuple[int, Any] | WireError]:
+        """Append ``data``; return complete frames and, in order, a WireError for each rejected one."""
+        if self._poisoned:
+            return [WireError("poisoned", "connection already rejected", fatal=True)]
+        self._buffer += data
+        out: list[tuple[int, Any] | WireError] = []
+        offset = 0
+        buffer = self._buffer
+        while len(buffer) - offset >= HEADER.size:
+            magic, version, kind, length = HEADER.unpack_from(buffer, offset)
+            if magic != MAGIC:
+                self._poison(out, "bad_magic", f"expected {MAGIC!r}, got {bytes(magic)!r}")
+                return out
+            if version != VERSION:
+                self._poison(out, "version_mismatch", f"tracer speaks wire version {version}, extension {VERSION}")
+                return out
+            if kind not in KINDS:
+                self._poison(out, "bad_kind", f"unknown frame kind {kind}")
+                return out
+            if length > MAX_PAYLOAD:
+                self._poison(out, "oversized", f"declared payload {length} > {MAX_PAYLOAD}")
+                return out
+            if len(buffer) - offset - HEADER.size < length:
+                break
+            start = offset + HEADER.size
+            body = bytes(buffer[start : start + length])
+            offset = start + length
+            try:
+                out.append((kind, decode_payload(kind, body)))
+            except WireError as error:
+                out.append(error)
+        del buffer[:offset]
+        return out
+
+    def _poison(self, out: list[tuple[int, Any] | WireError], reason: str, detail: str) -> None:
+        self._poisoned = True
+        self._buffer.clear()
+        out.append(WireError(reason, detail, fatal=True))
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise WireError("malformed", f"msgpack extension type {code} is not allowed")
+
+
+def decode_payload(kind: int, body: bytes) -> Any:
+    """Decode and validate one payload. Raises WireError("malformed", ...)."""
+    try:
+        payload = msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_refuse_ext, timestamp=0)
+    except WireError:
+        raise
+    except Exception as error:  # msgpack raises several unrelated types on bad input
+        raise WireError("malformed", f"undecodable payload: {type(error).__name__}") from None
+    if isinstance(payload, msgpack.Timestamp):
+        raise WireError("malformed", "timestamp payload")
+    if kind == HELLO:
+        _check_hello(payload)
+    elif kind == START:
+        _check(isinstance(payload, list) and len(payload) == 2, "START is [request_id, span]")
+        _check(isinstance(payload[0], str) and 0 < len(payload[0]) <= 256, "START request_id")
+        check_span(payload[1], open_span=True)
+    elif kind == SPANS:
+        _check(isinstance(payload, list), "SPANS is a list")
+        for span in payload:
+            check_span(span)
+    else:  # END
+        _check(isinstance(payload, list) and len(payload) == 3, "END is [request_id, sampled, dropped]")
+        request_id, sampled, dropped = payload
+        _check(isinstance(request_id, str) and 0 < len(request_id) <= 256, "END request_id")
+        _check(isinstance(sampled, bool), "END sampled")
+        _check(isinstance(dropped, dict), "END dropped")
+        for reason, count in dropped.items():
+            _check(isinstance(reason, str) and _is_count(count), "END dropped counts")
+    return payload
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise WireError("malformed", what)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int and _MIN_INT <= value <= _MAX_INT  # type: ignore[operator]
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and 0 <= value <= _MAX_INT  # type: ignore[operator]
+
+
+def _is_opt_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _check_hello(payload: object) -> None:
+    _check(isinstance(payload, dict), "HELLO is a map")
+    assert isinstance(payload, dict)
+    _check(isinstance(payload.get("tracer"), str), "HELLO tracer")
+    _check(_is_count(payload.get("pid")), "HELLO pid")
+    _check_attributes(payload.get("resource"), "HELLO resource")
+
+
+def _is_attr_value(value: object) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or kind is float:
+        return True
+    if kind is int:
+        return _is_int(value)
+    if kind is list:
+        return all(_is_attr_value(item) and type(item) is not list for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+def _check_attributes(attributes: object, what: str) -> None:
+    if attributes is None:
+        return
+    _check(isinstance(attributes, dict), what)
+    assert isinstance(attributes, dict)
+    for key, value in attributes.items():
+        _check(isinstance(key, str) and _is_attr_value(value), what)
+
+
+def _is_id(value: object, size: int) -> bool:
+    return type(value) is bytes and len(value) == size and value != bytes(size)
+
+
+def check_span(span: object, open_span: bool = False) -> None:
+    """Validate one span record in place (raises WireError)."""
+    _check(type(span) is list and len(span) == SPAN_LEN, f"span is a {SPAN_LEN}-element array")
+    assert isinstance(span, list)
+    _check(_is_id(span[TRACE_ID], 16), "span trace_id")
+    _check(_is_id(span[SPAN_ID], 8), "span span_id")
+    _check(span[PARENT_SPAN_ID] is None or _is_id(span[PARENT_SPAN_ID], 8), "span parent_span_id")
+    _check(isinstance(span[NAME], str), "span name")
+    _check(type(span[KIND]) is int and 0 <= span[KIND] <= 4, "span kind")
+    _check(_is_count(span[START_NS]) and _is_count(span[END_NS]), "span times")
+    if not open_span:
+        _check(span[END_NS] >= span[START_NS] > 0, "span end before start")
+    _check_attributes(span[ATTRIBUTES], "span attributes")
+    events = span[EVENTS]
+    if events is not None:
+        _check(type(events) is list, "span events")
+        for event in events:
+            _check(type(event) is list and len(event) == 3, "span event")
+            _check(isinstance(event[0], str) and _is_count(event[1]), "span event name/time")
+            _check_attributes(event[2], "span event attributes")
+    links = span[LINKS]
+    if links is not None:
+        _check(type(links) is list, "span links")
+        for link in links:
+            _check(type(link) is list and len(link) == 5, "span link")
+            _check(_is_id(link[0], 16) and _is_id(link[1], 8), "span link ids")
+            _check(type(link[2]) is int and 0 <= link[2] <= 255 and _is_opt_str(link[3]), "span link flags/state")
+            _check_attributes(link[4], "span link attributes")
+    _check(type(span[STATUS_CODE]) is int and 0 <= span[STATUS_CODE] <= 2, "span status_code")
+    _check(_is_opt_str(span[STATUS_DESCRIPTION]), "span status_description")
+    _check(isinstance(span[SCOPE_NAME], str) and _is_opt_str(span[SCOPE_VERSION]), "span scope")
+    _check(type(span[TRACE_FLAGS]) is int and 0 <= span[TRACE_FLAGS] <= 255, "span trace_flags")
+    _check(_is_opt_str(span[TRACE_STATE]), "span trace_state")
+    dropped = span[DROPPED]
+    _check(type(dropped) is list and len(dropped) == 3 and all(_is_count(n) for n in dropped), "span dropped")
