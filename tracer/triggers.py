@@ -355,14 +355,25 @@ def _eventbridge(event: dict[str, Any]) -> Trigger:
 
 
 def _direct(context: object) -> Trigger:
-    """A direct (or unrecognised) invoke; a client context's ``custom`` map is the carrier."""
-    custom = getattr(getattr(context, "client_context", None), "custom", None)
-    carrier: dict[str, str] | None = None
-    if isinstance(custom, dict):
-        carrier = {
-            key.lower(): value for key, value in custom.items() if isinstance(key, str) and isinstance(value, str)
-        }
+    """A direct (or unrecognised) invoke; trace context in the client context becomes the carrier.
+
+    awslambdaric 4.x lifts a client context's ``w3c`` map out into ``context.w3c()``; other callers (and
+    afterglow's own botocore patch) put ``traceparent`` into the ``custom`` map.
+    """
+    carrier = _string_map(_call(getattr(context, "w3c", None)))
+    if "traceparent" not in carrier:
+        carrier = _string_map(getattr(getattr(context, "client_context", None), "custom", None))
     return Trigger(OTHER, {"faas.trigger": OTHER}, carrier=carrier or None)
+
+
+def _call(method: object) -> object:
+    return method() if callable(method) else None
+
+
+def _string_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {key.lower(): text for key, text in value.items() if isinstance(key, str) and isinstance(text, str)}
 
 
 # --- trace context in messages ----------------------------------------------------------------------------
