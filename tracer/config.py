@@ -38,6 +38,7 @@ AFTERGLOW_FLUSH_BUDGET_MS = "AFTERGLOW_FLUSH_BUDGET_MS"
 AFTERGLOW_MAX_BUFFERED_SPANS = "AFTERGLOW_MAX_BUFFERED_SPANS"
 AFTERGLOW_TRACE_PARENT = "AFTERGLOW_TRACE_PARENT"
 AFTERGLOW_LOG_LEVEL = "AFTERGLOW_LOG_LEVEL"
+AFTERGLOW_HANDLER = "AFTERGLOW_HANDLER"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -54,10 +55,15 @@ VARS: tuple[Var, ...] = (
         "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray`, or `none`.",
         "function"),
     Var(AFTERGLOW_LOG_LEVEL, "WARNING", "Level of afterglow's own log lines (function and extension).", "both"),
+    Var(AFTERGLOW_HANDLER, "set by afterglow-instrument",
+        "The user's handler, kept by the zero-code wrapper, which points `_HANDLER` at afterglow's entry handler.",
+        "function"),
     # --- OpenTelemetry's standard variables that afterglow honours --------------------------------
     Var("OTEL_SDK_DISABLED", "false", "`true` turns tracing off entirely; the handler runs untouched.", "both"),
     Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "function"),
     Var("OTEL_RESOURCE_ATTRIBUTES", "", "Extra resource attributes, `key=value,key2=value2`.", "function"),
+    Var("OTEL_PROPAGATORS", "tracecontext,baggage (tracecontext,baggage,xray under afterglow-instrument)",
+        "Propagators for OpenTelemetry's own `opentelemetry.propagate` (contrib instrumentations).", "function"),
     Var("OTEL_TRACES_SAMPLER", "parentbased_always_on", "Sampler, as in the OpenTelemetry SDK.", "function"),
     Var("OTEL_TRACES_SAMPLER_ARG", "", "Sampler argument (ratio for the `traceidratio` samplers).", "function"),
     Var("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8192",
