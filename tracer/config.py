@@ -58,6 +58,9 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_HANDLER, "set by afterglow-instrument",
         "The user's handler, kept by the zero-code wrapper, which points `_HANDLER` at afterglow's entry handler.",
         "function"),
+    Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
+        "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
+        "AFTERGLOW_TRACE_PARENT.", "function"),
     # --- OpenTelemetry's standard variables that afterglow honours --------------------------------
     Var("OTEL_SDK_DISABLED", "false", "`true` turns tracing off entirely; the handler runs untouched.", "both"),
     Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "function"),
@@ -151,3 +154,16 @@ def read_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
 
 def socket_path() -> str:
     return raw(AFTERGLOW_SOCKET) or os.path.join(_tmpdir(), "afterglow", "spans.sock")
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from VARS (`python -m tracer.config`)."""
+    rows = ["| Variable | Default | Read by | What it does |", "|---|---|---|---|"]
+    for var in VARS:
+        default = f"`{var.default}`" if var.default and " " not in var.default else (var.default or "unset")
+        rows.append(f"| `{var.name}` | {default} | {var.read_by} | {var.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
