@@ -80,7 +80,7 @@ _packer = msgpack.Packer(use_bin_type=True)
 
 def frame(kind: int, payload: Any) -> bytes:
     """Encode one frame. Raises ValueError if the payload exceeds MAX_PAYLOAD or cannot be packed."""
-    body = _packer.pack(payload)
+    body: bytes = _packer.pack(payload)
     if len(body) > MAX_PAYLOAD:
         raise ValueError(f"frame payload of {len(body)} bytes exceeds {MAX_PAYLOAD}")
     return HEADER.pack(MAGIC, VERSION, kind, len(body)) + body

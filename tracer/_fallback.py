@@ -1,0 +1,75 @@
+"""The in-process fallback: with no extension listening, export at the end of each invocation.
+
+The frames are the same wire bytes the socket would carry; ``extension.inprocess.InProcessExporter``
+assembles and exports them through the extension's own pipeline (OTLP when configured, else the printed
+waterfall). It is imported only here, only in fallback mode: the handler then pays for the export, which
+is why the hand-off warns once when it falls back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracer._safe import swallowed, warn_once
+
+
+class InProcessFallback:
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._exporter: Any = None
+        self._unavailable = False
+        self.lost_bytes = 0  # frames thrown away because no exporter could be loaded
+
+    def write(self, data: bytes) -> None:
+        if self._unavailable:
+            self.lost_bytes += len(data)
+            return
+        self._pending += data
+
+    def flush(self, timeout_s: float) -> bool:
+        """Export what has been written. False when there is no exporter to export with."""
+        if not self._pending:
+            return True
+        exporter = self._exporter if self._exporter is not None else self._load()
+        if exporter is None:
+            self.lost_bytes += len(self._pending)
+            self._pending.clear()
+            return False
+        data = bytes(self._pending)
+        self._pending.clear()
+        try:
+            exporter.feed(data)
+            exporter.flush(timeout_s)
+        except Exception as error:
+            swallowed("exporting spans in-process", error)
+        return True
+
+    def _load(self) -> Any:
+        try:
+            import importlib
+
+            module = importlib.import_module("extension.inprocess")  # only ever in fallback mode
+            self._exporter = module.InProcessExporter()
+        except ImportError as error:
+            self._unavailable = True
+            warn_once(
+                "fallback_exporter",
+                "afterglow: no in-process exporter available (%s); spans of this process are not exported",
+                error,
+            )
+            return None
+        except Exception as error:
+            self._unavailable = True
+            swallowed("starting the in-process exporter", error)
+            return None
+        return self._exporter
+
+    def close(self, timeout_s: float = 1.0) -> None:
+        self.flush(timeout_s)
+        exporter, self._exporter = self._exporter, None
+        shutdown = getattr(exporter, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown()
+            except Exception as error:
+                swallowed("shutting the in-process exporter down", error)

@@ -1,0 +1,303 @@
+"""``trace_handler``: the invocation span around a Lambda handler.
+
+Three zones (STYLE.md). The user's handler is called exactly once; its result is returned untouched and
+its exception re-raised with a bare ``raise``. Everything of ours around it runs under ``safe()``, outside
+the ``try`` that holds the user call, so a tracer failure becomes a log line. Configuration problems warn
+once and fall back to defaults (``tracer.config``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar, Token
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as context_api
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanKind
+from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace.span import Span, SpanContext
+from opentelemetry.trace.status import Status, StatusCode
+
+from tracer import config, propagation
+from tracer._resource import parse_arn
+from tracer._runtime import Runtime, install
+from tracer._safe import safe, swallowed
+from tracer._span import LeanSpan
+from tracer._tracer import attach_span
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARKER = "__afterglow_traced__"
+_NO_RESULT = object()
+
+# The invocation open in this context: a handler traced twice (the zero-code wrapper around a handler
+# the user decorated too) gets one invocation span, from the outer application.
+_open: ContextVar[Invocation | None] = ContextVar("afterglow_invocation", default=None)
+_cold_start = True
+_triggers: Any = None  # tracer.triggers, imported at the first invocation
+
+
+def is_traced(function: object) -> bool:
+    """True when ``function`` was made by ``trace_handler`` (for wrappers that should not apply it again)."""
+    return bool(getattr(function, _MARKER, False))
+
+
+@overload
+def trace_handler(handler: F) -> F: ...
+
+
+@overload
+def trace_handler(
+    handler: None = None, *, name: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Callable[[F], F]: ...
+
+
+def trace_handler(
+    handler: F | None = None, *, name: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> F | Callable[[F], F]:
+    """Trace a Lambda handler: ``@trace_handler`` or ``@trace_handler(name="checkout", attributes={...})``.
+
+    ``name`` replaces the span name (by default the HTTP route for HTTP triggers, else the function name);
+    ``attributes`` are added to every invocation span. Works on ``def`` and ``async def`` handlers.
+    """
+    if handler is None:
+        return lambda function: _wrap(function, name, attributes)
+    return _wrap(handler, name, attributes)
+
+
+def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) -> F:
+    if not callable(handler):
+        raise TypeError(f"trace_handler expects a function, got {type(handler).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"trace_handler(name=...) must be a string, got {type(name).__name__}")
+    if config.read_bool("OTEL_SDK_DISABLED", False):
+        return handler
+    options = _Options(name, dict(attributes) if attributes else None, getattr(handler, "__name__", None))
+    with safe("setting up tracing"):
+        install()
+
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def traced_async(*args: Any, **kwargs: Any) -> Any:
+            if _open.get() is not None:
+                return await handler(*args, **kwargs)
+            invocation = None
+            with safe("opening the invocation span"):
+                invocation = _begin(options, args, kwargs)
+            try:
+                result = await handler(*args, **kwargs)
+            except BaseException as error:
+                if invocation is not None:
+                    with safe("closing the invocation span"):
+                        invocation.close(_NO_RESULT, error)
+                raise
+            if invocation is not None:
+                with safe("closing the invocation span"):
+                    invocation.close(result, None)
+            return result
+
+        setattr(traced_async, _MARKER, True)
+        return traced_async  # type: ignore[return-value]
+
+    @functools.wraps(handler)
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        if _open.get() is not None:
+            return handler(*args, **kwargs)
+        invocation = None
+        with safe("opening the invocation span"):
+            invocation = _begin(options, args, kwargs)
+        try:
+            result = handler(*args, **kwargs)
+        except BaseException as error:
+            if invocation is not None:
+                with safe("closing the invocation span"):
+                    invocation.close(_NO_RESULT, error)
+            raise
+        if invocation is not None:
+            with safe("closing the invocation span"):
+                invocation.close(result, None)
+        return result
+
+    setattr(traced, _MARKER, True)
+    return traced  # type: ignore[return-value]
+
+
+class _Options:
+    __slots__ = ("attributes", "function_name", "name")
+
+    def __init__(self, name: str | None, attributes: dict[str, Any] | None, function_name: str | None) -> None:
+        self.name = name
+        self.attributes = attributes
+        self.function_name = function_name
+
+
+class Invocation:
+    """One open invocation: its span, the context tokens to restore, and what END needs."""
+
+    __slots__ = ("context", "context_token", "open_token", "request_id", "runtime", "span", "trigger")
+
+    def __init__(self, runtime: Runtime, span: Span, request_id: str, trigger: Any, context: object) -> None:
+        self.runtime = runtime
+        self.span = span
+        self.request_id = request_id
+        self.trigger = trigger
+        self.context = context
+        self.context_token: Token[Context] | None = None
+        self.open_token: Token[Invocation | None] | None = None
+
+    def close(self, result: object, error: BaseException | None) -> None:
+        span = self.span
+        try:
+            if self.open_token is not None:
+                _open.reset(self.open_token)
+            if self.context_token is not None:
+                context_api.detach(self.context_token)
+            if error is not None:
+                span.record_exception(error, escaped=True)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            elif self.trigger is not None and self.trigger.is_http:
+                self._response(result)
+        finally:
+            span.end()
+            handoff = self.runtime.handoff
+            if handoff is not None:
+                sampled = span.get_span_context().trace_flags.sampled
+                handoff.finish(self.request_id, sampled, _fallback_timeout(self.context))
+
+    def _response(self, result: object) -> None:
+        try:
+            attributes, server_error = _triggers.response_attributes(self.trigger, result)
+        except Exception as error:  # our trigger code; the span still ends below
+            swallowed("reading the HTTP response", error)
+            return
+        if attributes:
+            self.span.set_attributes(attributes)
+        if server_error:
+            self.span.set_status(StatusCode.ERROR)
+
+
+def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation:
+    global _cold_start
+    runtime = install()
+    event = args[0] if args else kwargs.get("event")
+    context = args[1] if len(args) > 1 else kwargs.get("context")
+    trigger = _describe(event, context)
+    request_id = getattr(context, "aws_request_id", None)
+    if not isinstance(request_id, str) or not request_id:
+        request_id = "unknown"
+
+    attributes: dict[str, Any] = dict(trigger.attributes) if trigger is not None else {}
+    attributes.setdefault("faas.trigger", trigger.faas_trigger if trigger is not None else "other")
+    attributes["faas.invocation_id"] = request_id
+    attributes["faas.coldstart"] = _cold_start
+    invoked_arn = getattr(context, "invoked_function_arn", None)
+    arn = parse_arn(invoked_arn)
+    if arn is not None:
+        assert isinstance(invoked_arn, str)
+        attributes["cloud.account.id"] = arn[1]
+        attributes["cloud.resource_id"] = _resource_id(arn[2], invoked_arn, context)
+        attributes["aws.lambda.invoked_arn"] = invoked_arn
+    if options.attributes:
+        attributes.update(options.attributes)
+
+    name = options.name or (trigger.span_name if trigger is not None else None)
+    if not name:
+        function_name = getattr(context, "function_name", None)
+        name = function_name if isinstance(function_name, str) and function_name else options.function_name
+    links = _links(trigger)
+    parent = _parent(runtime.parent_sources, trigger, event)
+    span = runtime.tracer.start_span(
+        name or "handler",
+        context=Context({_SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+        links=links,
+    )
+    handoff = runtime.handoff
+    if handoff is not None:
+        if _cold_start:
+            from tracer._resource import lambda_resource
+
+            handoff.resource = lambda_resource(context, options.function_name)
+        own = span if isinstance(span, LeanSpan) and span.sampled else None
+        handoff.begin(request_id, own)
+    _cold_start = False
+
+    invocation = Invocation(runtime, span, request_id, trigger, context)
+    invocation.context_token = attach_span(span)  # type: ignore[assignment]
+    invocation.open_token = _open.set(invocation)
+    return invocation
+
+
+def _describe(event: object, context: object) -> Any:
+    global _triggers
+    if _triggers is None:
+        try:
+            from tracer import triggers
+        except ImportError:  # a trimmed install: plain spans named after the function
+            _triggers = False
+        else:
+            _triggers = triggers
+    if not _triggers:
+        return None
+    return _triggers.describe(event, context)
+
+
+def _links(trigger: Any) -> list[Any] | None:
+    if trigger is None or not trigger.links:
+        return None
+    from opentelemetry.trace import Link
+    from opentelemetry.trace.span import TraceFlags, TraceState
+
+    links = []
+    for link in trigger.links:
+        state = TraceState.from_header([link.trace_state]) if link.trace_state else None
+        span_context = SpanContext(link.trace_id, link.span_id, True, TraceFlags(link.trace_flags), state)
+        links.append(Link(span_context, link.attributes or None))
+    return links
+
+
+def _parent(sources: tuple[str, ...], trigger: Any, event: object) -> SpanContext | None:
+    """The invocation span's remote parent, from the sources in AFTERGLOW_TRACE_PARENT order."""
+    for source in sources:
+        if source == "tracecontext":
+            carrier = trigger.carrier if trigger is not None else _event_headers(event)
+            if carrier:
+                found = propagation.extract_traceparent(carrier.get("traceparent"), carrier.get("tracestate"))
+                if found is not None:
+                    return found
+        elif source == "xray":
+            found = propagation.extract_xray(config.raw("_X_AMZN_TRACE_ID"), require_sampled=True)
+            if found is not None:
+                return found
+    return None
+
+
+def _event_headers(event: object) -> dict[str, str] | None:
+    """Headers of an HTTP event, lower-cased, for when tracer.triggers is not installed."""
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if not isinstance(headers, dict):
+        return None
+    return {key.lower(): value for key, value in headers.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+def _resource_id(function_arn: str, invoked_arn: str, context: object) -> str:
+    """The function ARN with the version that ran (semantic conventions: an alias is resolved, not kept)."""
+    version = getattr(context, "function_version", None)
+    if invoked_arn.count(":") >= 7 and isinstance(version, str) and version and version != "$LATEST":
+        return f"{function_arn}:{version}"
+    return function_arn
+
+
+def _fallback_timeout(context: object) -> float:
+    """How long an in-process export may take: what is left of the invocation, less a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        left_ms = float(remaining()) if callable(remaining) else 5000.0
+    except Exception:
+        left_ms = 5000.0
+    return max(0.05, min(5.0, left_ms / 1000.0 - 0.2))

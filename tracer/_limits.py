@@ -1,0 +1,109 @@
+"""Span limits from the OTEL_* limit variables, and attribute values cleaned to what the wire carries.
+
+The wire (``tracer.wire``) accepts str, bool, int (64-bit), float and flat lists of those. Everything the
+OpenTelemetry API lets a caller pass is mapped onto that here, once, when the attribute is set: long
+strings are truncated (never dropped), other values become strings, ``None`` is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tracer import config
+
+_MAX_INT = 2**63 - 1
+_MIN_INT = -(2**63)
+
+
+@dataclass(frozen=True)
+class SpanLimits:
+    max_span_attributes: int = 128
+    max_event_attributes: int = 128
+    max_link_attributes: int = 128
+    max_events: int = 128
+    max_links: int = 128
+    max_span_value_length: int = 8192
+    max_value_length: int = 8192
+
+    @classmethod
+    def from_env(cls) -> SpanLimits:
+        """Resolve the limits once; a bad value warns once (tracer.config) and keeps the default."""
+        attribute_count = config.read_int("OTEL_ATTRIBUTE_COUNT_LIMIT", 128)
+        value_length = config.read_int("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 8192)
+        return cls(
+            max_span_attributes=config.read_int("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", attribute_count),
+            max_event_attributes=attribute_count,
+            max_link_attributes=attribute_count,
+            max_events=config.read_int("OTEL_SPAN_EVENT_COUNT_LIMIT", 128),
+            max_links=config.read_int("OTEL_SPAN_LINK_COUNT_LIMIT", 128),
+            max_span_value_length=config.read_int("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", value_length),
+            max_value_length=value_length,
+        )
+
+
+def clean_value(value: object, max_length: int) -> object:
+    """The wire form of an attribute value, or None when there is nothing to keep."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= max_length else value[:max_length]  # type: ignore[arg-type,index]
+    if kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if _MIN_INT <= value <= _MAX_INT else str(value)  # type: ignore[operator]
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [item for item in (_clean_item(item, max_length) for item in value) if item is not None]
+    return _as_string(value, max_length)
+
+
+def _clean_item(item: object, max_length: int) -> object:
+    kind = type(item)
+    if kind is str or kind is bool or kind is float or kind is int:
+        return clean_value(item, max_length)
+    if item is None:
+        return None
+    return _as_string(item, max_length)
+
+
+def _as_string(value: object, max_length: int) -> str | None:
+    """Values the wire has no type for (bytes, mappings, objects, nested sequences) travel as text."""
+    try:
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value).decode("utf-8", "backslashreplace")
+        elif isinstance(value, (str, int, float, Mapping, Sequence)) or type(value).__str__ is not object.__str__:
+            text = str(value)
+        elif type(value).__repr__ is not object.__repr__:
+            text = repr(value)
+        else:
+            return None  # "<object at 0x...>" says nothing; the SDK drops these too
+    except Exception:  # a user's __str__ that raises: leave the value out
+        return None
+    return text if len(text) <= max_length else text[:max_length]
+
+
+def clean_attributes(
+    attributes: Mapping[str, object] | None, max_count: int, max_length: int
+) -> tuple[dict[str, object] | None, int]:
+    """(cleaned attributes or None, how many were dropped by the count limit or for a bad key)."""
+    if not attributes:
+        return None, 0
+    cleaned: dict[str, object] = {}
+    dropped = 0
+    try:
+        items = list(attributes.items())
+    except Exception:
+        return None, 0
+    for key, value in items:
+        if type(key) is not str or not key:
+            dropped += 1
+            continue
+        value = clean_value(value, max_length)
+        if value is None:
+            continue
+        if key not in cleaned and len(cleaned) >= max_count:
+            dropped += 1
+            continue
+        cleaned[key] = value
+    return (cleaned or None), dropped

@@ -1,0 +1,102 @@
+"""The process-wide tracing state: the global provider and the hand-off, set up once at the function's init.
+
+``install()`` runs when ``trace_handler`` is first applied. When nobody has set a TracerProvider, ours
+becomes the global one (``opentelemetry.trace.set_tracer_provider``). When the user already set one (an
+SDK provider with its own exporter, say), theirs is kept with one warning: their pipeline exports the
+spans, the invocation span included, and afterglow sends nothing to the extension, which then ends each
+invocation on the platform's ``runtimeDone`` instead of our END marker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry import trace as trace_api
+
+from tracer import __version__, config
+from tracer._handoff import Handoff
+from tracer._limits import SpanLimits
+from tracer._safe import log, warn_once
+from tracer._sampling import sampler_from_env
+from tracer._tracer import LeanTracerProvider
+
+SCOPE = "afterglow"
+_PARENT_SOURCES = ("tracecontext", "xray", "none")
+
+
+class Runtime:
+    """What the decorator needs per invocation, resolved once."""
+
+    __slots__ = ("handoff", "parent_sources", "provider", "tracer")
+
+    def __init__(
+        self, provider: trace_api.TracerProvider, handoff: Handoff | None, parent_sources: tuple[str, ...]
+    ) -> None:
+        self.provider = provider
+        self.handoff = handoff
+        self.parent_sources = parent_sources
+        self.tracer = provider.get_tracer(SCOPE, __version__)
+
+
+_runtime: Runtime | None = None
+
+
+def install() -> Runtime:
+    """Set up tracing for this process (idempotent)."""
+    global _runtime
+    if _runtime is not None:
+        return _runtime
+    _apply_log_level()
+    current = trace_api.get_tracer_provider()
+    handoff: Handoff | None = None
+    if isinstance(current, LeanTracerProvider):
+        provider: trace_api.TracerProvider = current
+        handoff = current.sink if isinstance(current.sink, Handoff) else None
+    elif isinstance(current, trace_api.ProxyTracerProvider):
+        handoff = Handoff(config.socket_path())
+        provider = LeanTracerProvider(handoff, sampler_from_env(), SpanLimits.from_env())
+        trace_api.set_tracer_provider(provider)
+        if trace_api.get_tracer_provider() is not provider:  # lost a race with another thread's provider
+            provider, handoff = trace_api.get_tracer_provider(), None
+    else:
+        provider = current
+        warn_once(
+            "foreign_provider",
+            "afterglow: a TracerProvider (%s) was set before trace_handler; keeping it. Its own pipeline exports "
+            "the spans, the invocation span included; nothing goes to the afterglow extension.",
+            type(current).__name__,
+        )
+    _runtime = Runtime(provider, handoff, _parent_sources())
+    return _runtime
+
+
+def current() -> Runtime | None:
+    return _runtime
+
+
+def _parent_sources() -> tuple[str, ...]:
+    sources = config.read_list(config.AFTERGLOW_TRACE_PARENT, ("tracecontext", "xray"))
+    unknown = [source for source in sources if source not in _PARENT_SOURCES]
+    if unknown:
+        warn_once(
+            "trace_parent", "afterglow: ignoring unknown %s entries %s", config.AFTERGLOW_TRACE_PARENT, unknown
+        )
+    known = tuple(source for source in sources if source in _PARENT_SOURCES)
+    return known[: known.index("none")] if "none" in known else known
+
+
+def _apply_log_level() -> None:
+    name = config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING").upper()
+    level = logging.getLevelName(name)
+    if isinstance(level, int):
+        log.setLevel(level)
+    else:
+        warn_once("log_level", "afterglow: ignoring %s=%r; using WARNING", config.AFTERGLOW_LOG_LEVEL, name)
+
+
+def reset_for_tests() -> None:
+    """Forget the process's tracing state, closing the hand-off (test fixtures only)."""
+    global _runtime
+    runtime, _runtime = _runtime, None
+    if runtime is not None and runtime.handoff is not None:
+        runtime.handoff.close(0.5)
