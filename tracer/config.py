@@ -61,6 +61,8 @@ VARS: tuple[Var, ...] = (
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
         "AFTERGLOW_TRACE_PARENT.", "function"),
+    Var("AWS_LAMBDA_RUNTIME_API", "set by Lambda",
+        "`host:port` of the Runtime, Extensions and Telemetry APIs; the extension registers there.", "extension"),
     # --- OpenTelemetry's standard variables that afterglow honours --------------------------------
     Var("OTEL_SDK_DISABLED", "false", "`true` turns tracing off entirely; the handler runs untouched.", "both"),
     Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "function"),
