@@ -39,6 +39,9 @@ AFTERGLOW_MAX_BUFFERED_SPANS = "AFTERGLOW_MAX_BUFFERED_SPANS"
 AFTERGLOW_TRACE_PARENT = "AFTERGLOW_TRACE_PARENT"
 AFTERGLOW_LOG_LEVEL = "AFTERGLOW_LOG_LEVEL"
 AFTERGLOW_HANDLER = "AFTERGLOW_HANDLER"
+AFTERGLOW_INSTRUMENT = "AFTERGLOW_INSTRUMENT"
+AFTERGLOW_DISABLE = "AFTERGLOW_DISABLE"
+AFTERGLOW_LOG_CORRELATION = "AFTERGLOW_LOG_CORRELATION"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -57,6 +60,14 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_LOG_LEVEL, "WARNING", "Level of afterglow's own log lines (function and extension).", "both"),
     Var(AFTERGLOW_HANDLER, "set by afterglow-instrument",
         "The user's handler, kept by the zero-code wrapper, which points `_HANDLER` at afterglow's entry handler.",
+        "function"),
+    Var(AFTERGLOW_INSTRUMENT, "all",
+        "Libraries to instrument, comma-separated: `botocore`, `http.client`, `urllib3`, `requests`, `logging`, "
+        "`threads`; or `all`.", "function"),
+    Var(AFTERGLOW_DISABLE, "", "Libraries not to instrument, comma-separated (wins over AFTERGLOW_INSTRUMENT).",
+        "function"),
+    Var(AFTERGLOW_LOG_CORRELATION, "true",
+        "`false` keeps trace and span ids out of `logging` records (same as `logging` in AFTERGLOW_DISABLE).",
         "function"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
