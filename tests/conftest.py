@@ -1,0 +1,39 @@
+"""Fixtures shared by the whole suite.
+
+``_swallowed_errors_fail`` turns afterglow's guard the other way (STYLE.md): anything ``tracer._safe``
+logged and swallowed during a test (in any thread) fails that test, so our bugs cannot hide behind the
+protection users get. Tests that break the tracer on purpose opt out with ``@pytest.mark.tracer_may_fail``
+and can inspect what was swallowed through the ``swallowed`` fixture.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "tracer_may_fail: the test breaks the tracer on purpose; errors its guards swallow do not fail it"
+    )
+
+
+@pytest.fixture(autouse=True)
+def swallowed(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, BaseException]]]:
+    """What afterglow's guards swallowed during the test, as ``(what, error)``; fails the test unless opted out."""
+    from tracer import _safe
+
+    caught: list[tuple[str, BaseException]] = []
+    previous = _safe.set_swallow_hook(lambda what, error: caught.append((what, error)))
+    try:
+        yield caught
+    finally:
+        _safe.set_swallow_hook(previous)
+    if caught and request.node.get_closest_marker("tracer_may_fail") is None:
+        details = "\n".join(
+            f"--- while {what}:\n{''.join(traceback.format_exception(type(error), error, error.__traceback__))}"
+            for what, error in caught
+        )
+        pytest.fail(f"afterglow swallowed {len(caught)} error(s) that a user would only see as a log line:\n{details}")
