@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""A configurable Lambda extension for the sandbox's tests (a plain script: stdlib only).
+
+The sandbox starts it as /opt/extensions/<name>. It reads its behaviour from
+``<opt>/ext-config/<name>.json`` (next to its own folder, so nothing depends on where /opt really is)
+and appends one JSON line per thing it saw to the ``record`` file named there:
+
+    register       false: never register (stalls init)
+    events         event types to register for (default INVOKE, SHUTDOWN)
+    name           the Lambda-Extension-Name to send (default: the file name)
+    hold_ms        sleep this long after each INVOKE before calling next again
+    crash_on       "init" (exit before next), "invoke" (exit 3 on INVOKE)
+    init_error     post /extension/init/error with this error type and exit
+    shutdown_ms    sleep this long after SHUTDOWN before exiting (exceeding the deadline gets SIGKILL)
+    shutdown_print a line to print at SHUTDOWN
+    telemetry      a subscription body's types/buffering; received batches are recorded
+    logs_api       subscribe with the legacy Logs API instead
+    pid_file       a file holding the runtime's pid: at SHUTDOWN, record whether that process is alive
+"""
+
+import http.client
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+
+NAME = os.path.basename(sys.argv[0])
+OPT = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
+with open(os.path.join(OPT, "ext-config", NAME + ".json")) as config_file:
+    CONFIG = json.load(config_file)
+HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+RECORD_LOCK = threading.Lock()
+
+
+def record(kind, **fields):
+    line = json.dumps({"kind": kind, "t": time.time(), **fields})
+    with RECORD_LOCK, open(CONFIG["record"], "a") as sink:
+        sink.write(line + "\n")
+
+
+def call(method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection(HOST, int(PORT))
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    result = response.status, dict(response.getheaders()), data
+    connection.close()
+    return result
+
+
+class TelemetryReceiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        batch = json.loads(self.rfile.read(length))
+        record("telemetry", path=self.path, batch=batch)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def subscribe(identifier):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TelemetryReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    legacy = CONFIG.get("logs_api", False)
+    body = {
+        "schemaVersion": "2021-03-18" if legacy else "2022-12-13",
+        "types": CONFIG["telemetry"].get("types", ["platform", "function", "extension"]),
+        "buffering": CONFIG["telemetry"].get("buffering", {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25}),
+        "destination": {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{port}/telemetry"},
+    }
+    path = "/2020-08-15/logs" if legacy else "/2022-07-01/telemetry"
+    status, _, data = call("PUT", path, json.dumps(body), {"Lambda-Extension-Identifier": identifier})
+    record("subscribed", status=status, body=data.decode())
+
+
+def main():
+    print(f"{NAME} starting", flush=True)
+    if CONFIG.get("register", True) is False:
+        record("waiting_forever")
+        time.sleep(3600)
+    events = CONFIG.get("events", ["INVOKE", "SHUTDOWN"])
+    status, headers, data = call("POST", "/2020-01-01/extension/register", json.dumps({"events": events}),
+                                 {"Lambda-Extension-Name": CONFIG.get("name", NAME)})
+    record("registered", status=status, body=data.decode())
+    if status != 200:
+        sys.exit(2)
+    identifier = headers["Lambda-Extension-Identifier"]
+    if "telemetry" in CONFIG:
+        subscribe(identifier)
+    if CONFIG.get("init_error"):
+        status, _, _ = call("POST", "/2020-01-01/extension/init/error", json.dumps({"errorMessage": "no config"}),
+                            {"Lambda-Extension-Identifier": identifier,
+                             "Lambda-Extension-Function-Error-Type": CONFIG["init_error"]})
+        record("init_error", status=status)
+        sys.exit(1)
+    if CONFIG.get("crash_on") == "init":
+        sys.exit(4)
+    while True:
+        status, headers, data = call("GET", "/2020-01-01/extension/event/next", None,
+                                     {"Lambda-Extension-Identifier": identifier})
+        if status != 200:
+            record("next_failed", status=status, body=data.decode())
+            sys.exit(5)
+        event = json.loads(data)
+        record("event", event=event, content_type=headers.get("Content-Type"),
+               event_id=headers.get("Lambda-Extension-Event-Identifier"))
+        if event["eventType"] == "INVOKE":
+            print(f"{NAME} got INVOKE {event['requestId']}", flush=True)
+            if CONFIG.get("crash_on") == "invoke":
+                sys.exit(3)
+            time.sleep(CONFIG.get("hold_ms", 0) / 1000)
+            record("invoke_done", requestId=event["requestId"])
+        else:
+            alive = None
+            if CONFIG.get("pid_file") and os.path.exists(CONFIG["pid_file"]):
+                with open(CONFIG["pid_file"]) as pid_file:
+                    pid = int(pid_file.read())
+                try:
+                    os.kill(pid, 0)
+                    alive = True
+                except ProcessLookupError:
+                    alive = False
+            record("shutdown", reason=event["shutdownReason"], deadlineMs=event["deadlineMs"], runtime_alive=alive)
+            if CONFIG.get("shutdown_print"):
+                print(CONFIG["shutdown_print"], flush=True)
+            time.sleep(CONFIG.get("shutdown_ms", 0) / 1000)
+            record("exiting")
+            sys.exit(0)
+
+
+main()
