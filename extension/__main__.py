@@ -1,0 +1,5 @@
+import sys
+
+from extension.main import main
+
+sys.exit(main())

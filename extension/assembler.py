@@ -1,0 +1,289 @@
+"""Groups the spans of each invocation and decides when an invocation is over.
+
+The receiver thread reports frames per connection (one connection per function process); the telemetry
+listener reports ``platform.runtimeDone``; the main thread registers each INVOKE and waits here until the
+invocation is over. Finished spans go straight to the buffer; the invocation span's START record is kept aside
+so that, when the function dies before END, the invocation span can still be emitted with status ERROR and a
+``faas.error`` marker (``timeout`` or ``crash``), next to the children that had already arrived.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from extension.buffer import Resource, SpanBuffer
+from extension.stats import Stats
+from tracer import wire
+
+log = logging.getLogger("afterglow.extension")
+
+_KEEP_FINISHED = 256  # finished invocation records kept to recognise late frames and telemetry
+
+
+class Outcome(enum.Enum):
+    ENDED = "ended"  # END arrived: every span of the invocation is in the buffer
+    UNTRACED = "untraced"  # the platform says the runtime is done and neither START nor END came
+    CRASHED = "crashed"  # START without END, and the runtime exited or failed
+    TIMED_OUT = "timed_out"  # START without END past the deadline
+    INCOMPLETE = "incomplete"  # START without END, the runtime reported success: the END was lost
+    PENDING = "pending"  # nothing came within the wait without telemetry; handled if it arrives later
+
+
+MARKERS = {
+    Outcome.CRASHED: "crash",
+    Outcome.TIMED_OUT: "timeout",
+}
+
+
+@dataclass
+class _Connection:
+    resource: Resource
+    current: str | None = None  # request id of the invocation this process is in (between START and END)
+
+
+@dataclass
+class _Invocation:
+    request_id: str
+    deadline_ns: int = 0
+    start: list[Any] | None = None
+    resource: Resource = field(default_factory=dict)
+    connection: int | None = None
+    runtime_done: str | None = None  # status from platform.runtimeDone
+    runtime_error: str | None = None
+    lost_connection: bool = False
+    outcome: Outcome | None = None
+
+
+class Assembler:
+    def __init__(self, buffer: SpanBuffer, stats: Stats, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.buffer = buffer
+        self._stats = stats
+        self._clock_ns = clock_ns
+        self._cond = threading.Condition()
+        self._connections: dict[int, _Connection] = {}
+        self._invocations: OrderedDict[str, _Invocation] = OrderedDict()
+        self._no_resource: Resource = {}
+
+    # --- what the receiver reports (one call per frame) ------------------------------------------
+
+    def connected(self, conn: int) -> None:
+        with self._cond:
+            self._connections[conn] = _Connection(self._no_resource)
+
+    def hello(self, conn: int, payload: dict[str, Any]) -> None:
+        with self._cond:
+            state = self._connections.setdefault(conn, _Connection(self._no_resource))
+            state.resource = dict(payload.get("resource") or {})
+        log.debug("function process %s connected (tracer %s)", payload.get("pid"), payload.get("tracer"))
+
+    def start(self, conn: int, request_id: str, span: list[Any]) -> None:
+        with self._cond:
+            state = self._connections.setdefault(conn, _Connection(self._no_resource))
+            state.current = request_id
+            invocation = self._invocation(request_id)
+            if invocation.outcome is None:
+                invocation.start = span
+                invocation.resource = state.resource
+                invocation.connection = conn
+            self._cond.notify_all()
+
+    def spans(self, conn: int, spans: list[list[Any]], sizes: list[int]) -> None:
+        with self._cond:
+            state = self._connections.setdefault(conn, _Connection(self._no_resource))
+            key, resource = state.current, state.resource
+        self._stats.add("received", len(spans))
+        self.buffer.add(resource, key, spans, sizes)
+
+    def end(self, conn: int, request_id: str, sampled: bool, dropped: dict[str, int]) -> None:
+        for reason, count in dropped.items():
+            self._stats.drop(f"function.{reason}", count)
+        with self._cond:
+            state = self._connections.get(conn)
+            if state is not None and state.current == request_id:
+                state.current = None
+            invocation = self._invocation(request_id)
+            if invocation.outcome is None:
+                invocation.outcome = Outcome.ENDED
+                invocation.start = None
+            self._cond.notify_all()
+
+    def disconnected(self, conn: int) -> None:
+        with self._cond:
+            state = self._connections.pop(conn, None)
+            if state is not None and state.current is not None:
+                invocation = self._invocations.get(state.current)
+                if invocation is not None and invocation.outcome is None:
+                    invocation.lost_connection = True
+            self._cond.notify_all()
+
+    # --- what the platform reports -----------------------------------------------------------------
+
+    def invoke(self, request_id: str, deadline_ms: int) -> None:
+        with self._cond:
+            self._invocation(request_id).deadline_ns = max(0, deadline_ms) * 1_000_000
+
+    def runtime_done(self, request_id: str, status: str, error_type: str | None = None) -> None:
+        with self._cond:
+            invocation = self._invocation(request_id)
+            invocation.runtime_done = (status or "unknown").lower()
+            invocation.runtime_error = error_type
+            self._cond.notify_all()
+
+    # --- what the main thread asks ------------------------------------------------------------------
+
+    def wait(
+        self,
+        request_id: str,
+        start_wait_s: float | None,
+        sync: Callable[[], None] | None = None,
+    ) -> Outcome:
+        """Block until the invocation is over; emit the invocation span of a dead one.
+
+        ``start_wait_s`` (used when telemetry is unavailable): give up when neither START nor END has come within
+        that long, so an untraced function never holds the extension until its timeout. ``sync`` drains frames
+        already written to the socket, before a verdict that depends on END not having arrived.
+        """
+        give_up_ns = self._clock_ns() + int(start_wait_s * 1e9) if start_wait_s is not None else None
+        synced = False
+        while True:
+            with self._cond:
+                invocation = self._invocation(request_id)
+                verdict = self._verdict(invocation, give_up_ns)
+                if verdict is None:
+                    self._cond.wait(self._wait_s(invocation, give_up_ns))
+                    continue
+                if verdict is Outcome.ENDED:
+                    return verdict
+            if not synced and sync is not None:
+                sync()  # the END may be in the socket already: read it before declaring the invocation dead
+                synced = True
+                continue
+            with self._cond:
+                if invocation.outcome is not None:
+                    return invocation.outcome
+                if verdict is Outcome.PENDING:
+                    return verdict
+                self._finalize(invocation, verdict)
+                return verdict
+
+    def _verdict(self, invocation: _Invocation, give_up_ns: int | None) -> Outcome | None:
+        if invocation.outcome is not None:
+            return invocation.outcome
+        now = self._clock_ns()
+        started = invocation.start is not None
+        if invocation.lost_connection:
+            return Outcome.TIMED_OUT if invocation.deadline_ns and now >= invocation.deadline_ns else Outcome.CRASHED
+        if invocation.runtime_done is not None:
+            if not started:
+                return Outcome.UNTRACED
+            if invocation.runtime_done == "timeout":
+                return Outcome.TIMED_OUT
+            if invocation.runtime_done == "success":
+                return Outcome.INCOMPLETE
+            return Outcome.CRASHED
+        if invocation.deadline_ns and now >= invocation.deadline_ns:
+            return Outcome.TIMED_OUT if started else Outcome.PENDING
+        if not started and give_up_ns is not None and now >= give_up_ns:
+            return Outcome.PENDING
+        return None
+
+    def _wait_s(self, invocation: _Invocation, give_up_ns: int | None) -> float:
+        limits = [invocation.deadline_ns] if invocation.deadline_ns else []
+        if give_up_ns is not None and invocation.start is None:
+            limits.append(give_up_ns)
+        if not limits:
+            return 1.0
+        return max(0.0005, min(1.0, (min(limits) - self._clock_ns()) / 1e9))
+
+    def finalize_open(self, outcome: Outcome) -> int:
+        """At SHUTDOWN or at a new INVOKE: emit every invocation still open. Returns how many."""
+        with self._cond:
+            open_ones = [inv for inv in self._invocations.values() if inv.outcome is None and inv.start is not None]
+            for invocation in open_ones:
+                self._finalize(invocation, outcome)
+            for invocation in self._invocations.values():
+                if invocation.outcome is None:
+                    invocation.outcome = Outcome.UNTRACED
+            return len(open_ones)
+
+    def open_invocations(self, exclude: str | None = None) -> list[str]:
+        with self._cond:
+            return [
+                inv.request_id for inv in self._invocations.values()
+                if inv.outcome is None and inv.start is not None and inv.request_id != exclude
+            ]
+
+    def finalize(self, request_id: str, outcome: Outcome) -> None:
+        with self._cond:
+            invocation = self._invocations.get(request_id)
+            if invocation is not None and invocation.outcome is None:
+                self._finalize(invocation, outcome)
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _invocation(self, request_id: str) -> _Invocation:
+        invocation = self._invocations.get(request_id)
+        if invocation is None:
+            invocation = self._invocations[request_id] = _Invocation(request_id)
+            if len(self._invocations) > _KEEP_FINISHED:
+                for key, old in list(self._invocations.items()):
+                    if len(self._invocations) <= _KEEP_FINISHED:
+                        break
+                    if old.outcome is not None:
+                        del self._invocations[key]
+        return invocation
+
+    def _finalize(self, invocation: _Invocation, outcome: Outcome) -> None:
+        """Mark the invocation over; emit its invocation span from START when it never ended."""
+        invocation.outcome = outcome
+        start, invocation.start = invocation.start, None
+        for state in self._connections.values():
+            if state.current == invocation.request_id:
+                state.current = None
+        if start is None:
+            return
+        span = synthesize_invocation_span(start, outcome, self._clock_ns(), invocation.deadline_ns,
+                                          invocation.runtime_error)
+        self._stats.add("synthesized")
+        self.buffer.add(invocation.resource, invocation.request_id, [span], [_approx_size(span)])
+        log.warning("invocation %s %s before it ended: emitting its span with status ERROR",
+                    invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died")
+
+
+def synthesize_invocation_span(
+    start: list[Any], outcome: Outcome, now_ns: int, deadline_ns: int = 0, error_type: str | None = None
+) -> list[Any]:
+    """The invocation span as it would have ended: status ERROR plus ``faas.error`` (or UNSET for a lost END)."""
+    span = list(start)
+    begun = span[wire.START_NS]
+    attributes = dict(span[wire.ATTRIBUTES] or {})
+    if outcome is Outcome.TIMED_OUT:
+        end = deadline_ns if deadline_ns > begun else now_ns
+        span[wire.STATUS_CODE] = 2
+        span[wire.STATUS_DESCRIPTION] = f"Task timed out after {max(0, end - begun) / 1e9:.2f} seconds"
+        attributes["faas.error"] = "timeout"
+    elif outcome is Outcome.INCOMPLETE:
+        end = now_ns
+        attributes["afterglow.incomplete"] = True
+    else:
+        end = now_ns
+        span[wire.STATUS_CODE] = 2
+        span[wire.STATUS_DESCRIPTION] = (
+            f"The runtime exited before the invocation ended ({error_type})" if error_type
+            else "The runtime exited before the invocation ended"
+        )
+        attributes["faas.error"] = "crash"
+    span[wire.END_NS] = max(end, begun)
+    span[wire.ATTRIBUTES] = attributes
+    return span
+
+
+def _approx_size(span: list[Any]) -> int:
+    return 200 + sum(len(str(k)) + len(str(v)) for k, v in (span[wire.ATTRIBUTES] or {}).items())

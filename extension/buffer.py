@@ -1,0 +1,153 @@
+"""The bounded buffer of finished spans waiting for export.
+
+Spans stay here until the collector accepted them: a flush *leases* a chunk from the front, then commits it
+(accepted: gone for good, never sent again), discards it (rejected for good) or releases it (try later, back at
+the front in its original order). At most ``max_spans`` are held, leased ones included; past that the oldest
+unleased spans are dropped and counted as ``buffer_full``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from extension.stats import Stats
+
+Resource = dict[str, Any]
+
+
+@dataclass
+class Batch:
+    """Consecutive spans of one invocation (``key``, the request id) from one function process (``resource``)."""
+
+    resource: Resource
+    key: str | None
+    spans: list[list[Any]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # approximate encoded bytes per span, to cap request sizes
+
+
+@dataclass
+class Lease:
+    batches: list[Batch]
+    spans: int
+    nbytes: int
+
+
+class SpanBuffer:
+    def __init__(self, max_spans: int, stats: Stats) -> None:
+        if max_spans < 1:
+            raise ValueError("max_spans must be at least 1")
+        self.max_spans = max_spans
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._batches: deque[Batch] = deque()
+        self._held = 0
+        self._leased = 0
+
+    @property
+    def held(self) -> int:
+        """Spans held, including those leased to an export in flight."""
+        return self._held
+
+    @property
+    def pending(self) -> int:
+        """Spans waiting that no export has leased."""
+        with self._lock:
+            return self._held - self._leased
+
+    def add(self, resource: Resource, key: str | None, spans: list[list[Any]], sizes: list[int]) -> int:
+        """Append spans; returns how many old spans were dropped to make room."""
+        if not spans:
+            return 0
+        with self._lock:
+            last = self._batches[-1] if self._batches else None
+            if last is not None and last.key == key and last.resource is resource:
+                last.spans.extend(spans)
+                last.sizes.extend(sizes)
+            else:
+                self._batches.append(Batch(resource, key, list(spans), list(sizes)))
+            self._held += len(spans)
+            return self._enforce_bound()
+
+    def _enforce_bound(self) -> int:
+        excess = self._held - self.max_spans
+        dropped = 0
+        while excess > 0 and self._batches:
+            oldest = self._batches[0]
+            cut = min(excess, len(oldest.spans))
+            del oldest.spans[:cut]
+            del oldest.sizes[:cut]
+            if not oldest.spans:
+                self._batches.popleft()
+            excess -= cut
+            dropped += cut
+        self._held -= dropped
+        if dropped:
+            self._stats.drop("buffer_full", dropped)
+        return dropped
+
+    def take(self, max_spans: int, max_bytes: int) -> Lease | None:
+        """Lease the oldest spans, at most ``max_spans`` and about ``max_bytes`` (at least one span)."""
+        with self._lock:
+            taken: list[Batch] = []
+            count = nbytes = 0
+            while self._batches and count < max_spans:
+                batch = self._batches[0]
+                limit = min(len(batch.spans), max_spans - count)
+                n = size = 0
+                while n < limit:
+                    span_size = batch.sizes[n]
+                    if count + n > 0 and nbytes + size + span_size > max_bytes:
+                        break
+                    size += span_size
+                    n += 1
+                if n == 0:
+                    break
+                whole = n == len(batch.spans)
+                if whole:
+                    taken.append(self._batches.popleft())
+                else:
+                    taken.append(Batch(batch.resource, batch.key, batch.spans[:n], batch.sizes[:n]))
+                    del batch.spans[:n]
+                    del batch.sizes[:n]
+                count += n
+                nbytes += size
+                if not whole:
+                    break  # stopped inside a batch: the count or size cap is reached
+            if not taken:
+                return None
+            self._leased += count
+            return Lease(taken, count, nbytes)
+
+    def commit(self, lease: Lease) -> None:
+        """The collector accepted the lease: forget it for good."""
+        with self._lock:
+            self._leased -= lease.spans
+            self._held -= lease.spans
+        self._stats.add("exported", lease.spans)
+
+    def discard(self, lease: Lease, reason: str) -> None:
+        """The lease can never be delivered (e.g. the collector rejected it): drop and count it."""
+        with self._lock:
+            self._leased -= lease.spans
+            self._held -= lease.spans
+        self._stats.drop(reason, lease.spans)
+
+    def release(self, lease: Lease) -> int:
+        """Put the lease back at the front, in order, for a later flush; returns spans dropped to stay bounded."""
+        with self._lock:
+            self._leased -= lease.spans
+            for batch in reversed(lease.batches):
+                self._batches.appendleft(batch)
+            return self._enforce_bound()
+
+    def clear(self, reason: str) -> int:
+        """Drop everything not leased (at exit: what could not be sent), counted under ``reason``."""
+        with self._lock:
+            count = sum(len(batch.spans) for batch in self._batches)
+            self._batches.clear()
+            self._held -= count
+        self._stats.drop(reason, count)
+        return count

@@ -1,0 +1,117 @@
+"""Wire span records -> OpenTelemetry SDK ``ReadableSpan`` -> the official OTLP encoder's request.
+
+This module imports the SDK and the exporter's encoder, about 200 ms here; it is imported in the background
+after the first INVOKE and used at the first flush, never before the extension reaches ``event/next``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from extension.buffer import Batch
+from tracer import wire
+
+_KINDS = tuple(SpanKind(value) for value in range(5))
+_STATUS = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)
+_REMOTE_PARENT_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)  # their parent usually came in a request
+
+
+class WireSpan(ReadableSpan):
+    """A finished span rebuilt from the wire, with the drop counts the function side recorded."""
+
+    def __init__(self, dropped: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._wire_dropped = dropped
+
+    @property
+    def dropped_attributes(self) -> int:
+        return int(self._wire_dropped[0])
+
+    @property
+    def dropped_events(self) -> int:
+        return int(self._wire_dropped[1])
+
+    @property
+    def dropped_links(self) -> int:
+        return int(self._wire_dropped[2])
+
+
+class Converter:
+    """Caches Resource and scope objects, so that a warm flush only builds the spans themselves."""
+
+    def __init__(self) -> None:
+        self._resources: dict[int, tuple[dict[str, Any], Resource]] = {}
+        self._scopes: dict[tuple[str, str | None], InstrumentationScope] = {}
+
+    def resource(self, attributes: dict[str, Any]) -> Resource:
+        cached = self._resources.get(id(attributes))
+        if cached is None or cached[0] is not attributes:
+            if len(self._resources) > 64:
+                self._resources.clear()
+            cached = self._resources[id(attributes)] = (attributes, Resource(attributes))
+        return cached[1]
+
+    def scope(self, name: str, version: str | None) -> InstrumentationScope:
+        key = (name, version)
+        scope = self._scopes.get(key)
+        if scope is None:
+            if len(self._scopes) > 256:
+                self._scopes.clear()
+            scope = self._scopes[key] = InstrumentationScope(name, version)
+        return scope
+
+    def spans(self, batches: Iterable[Batch]) -> list[ReadableSpan]:
+        out: list[ReadableSpan] = []
+        for batch in batches:
+            resource = self.resource(batch.resource)
+            for record in batch.spans:
+                out.append(self.span(record, resource))
+        return out
+
+    def span(self, record: list[Any], resource: Resource) -> ReadableSpan:
+        trace_id = int.from_bytes(record[wire.TRACE_ID], "big")
+        state = record[wire.TRACE_STATE]
+        context = SpanContext(trace_id, int.from_bytes(record[wire.SPAN_ID], "big"), is_remote=False,
+                              trace_flags=TraceFlags(record[wire.TRACE_FLAGS]),
+                              trace_state=TraceState.from_header([state]) if state else None)
+        kind = _KINDS[record[wire.KIND]]
+        parent = None
+        if record[wire.PARENT_SPAN_ID] is not None:
+            parent = SpanContext(trace_id, int.from_bytes(record[wire.PARENT_SPAN_ID], "big"),
+                                 is_remote=kind in _REMOTE_PARENT_KINDS, trace_flags=context.trace_flags)
+        code = _STATUS[record[wire.STATUS_CODE]]
+        status = Status(code, record[wire.STATUS_DESCRIPTION] if code is StatusCode.ERROR else None)
+        events = [Event(name, attributes or None, time_ns) for name, time_ns, attributes in record[wire.EVENTS] or ()]
+        links = [
+            Link(SpanContext(int.from_bytes(tid, "big"), int.from_bytes(sid, "big"), is_remote=True,
+                             trace_flags=TraceFlags(flags), trace_state=TraceState.from_header([ts]) if ts else None),
+                 attributes or None)
+            for tid, sid, flags, ts, attributes in record[wire.LINKS] or ()
+        ]
+        return WireSpan(
+            record[wire.DROPPED],
+            name=record[wire.NAME],
+            context=context,
+            parent=parent,
+            resource=resource,
+            attributes=record[wire.ATTRIBUTES] or {},
+            events=events,
+            links=links,
+            kind=kind,
+            status=status,
+            start_time=record[wire.START_NS],
+            end_time=record[wire.END_NS],
+            instrumentation_scope=self.scope(record[wire.SCOPE_NAME], record[wire.SCOPE_VERSION]),
+        )
+
+    def request(self, batches: Iterable[Batch]) -> ExportTraceServiceRequest:
+        """The ExportTraceServiceRequest for ``batches``, grouped by resource and scope by the official encoder."""
+        return encode_spans(self.spans(batches))

@@ -1,0 +1,180 @@
+"""Exporting one chunk of spans: OTLP with retries, backoff and a circuit breaker, or the waterfall printer.
+
+Results are values (``ExportResult``), never exceptions. Retries happen only on retryable answers (HTTP 429,
+502, 503, 504, connection errors; the gRPC equivalents), honour ``Retry-After``, back off exponentially with
+jitter, and only while the next attempt still fits the flush budget; a shutdown cuts the wait short.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from extension.breaker import BreakerState, CircuitBreaker
+from extension.buffer import Batch
+from extension.otlp_config import OtlpSettings
+from extension.transport import Attempt, Transport
+
+log = logging.getLogger("afterglow.extension")
+
+
+class ExportResult(enum.Enum):
+    SUCCESS = "success"  # the collector accepted the chunk
+    REJECTED = "rejected"  # the collector refused it for good (non-retryable answer): drop it
+    RETRY_LATER = "retry_later"  # retryable failure and no time left to retry now: keep it buffered
+    BREAKER_OPEN = "breaker_open"  # not attempted: the collector is known down or asked us to wait
+    NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    result: ExportResult
+    attempts: int = 0
+    detail: str = ""
+    rejected_spans: int = 0
+
+
+class Sink(Protocol):
+    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+               force: bool = False) -> ExportOutcome: ...
+
+    def close(self) -> None: ...
+
+
+class PrintSink:
+    """The embedded default: print the waterfall. Always succeeds."""
+
+    def __init__(self, write: Callable[[Sequence[Batch]], None]) -> None:
+        self._write = write
+
+    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+               force: bool = False) -> ExportOutcome:
+        self._write(batches)
+        return ExportOutcome(ExportResult.SUCCESS, attempts=1)
+
+    def close(self) -> None:
+        pass
+
+
+class OtlpSink:
+    """Encodes with the official OTLP encoder and sends through ``transport`` with retries and the breaker.
+
+    Deadlines are ``time.monotonic()`` values: no attempt *starts* after ``soft_deadline`` (the flush budget);
+    a request in flight may run until ``min(hard_deadline, now + OTLP timeout)``.
+    """
+
+    def __init__(self, settings: OtlpSettings, transport: Transport, encode: Callable[[Sequence[Batch]], Any],
+                 breaker: CircuitBreaker | None = None, cancel: threading.Event | None = None,
+                 base_backoff_s: float = 0.05, max_backoff_s: float = 2.0) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.breaker = breaker or CircuitBreaker()
+        self._encode = encode
+        self._cancel = cancel or threading.Event()
+        self._never = threading.Event()  # what a forced (SHUTDOWN) export waits on: only its deadline stops it
+        self._base_backoff_s = base_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._last_failure = ""
+
+    def backoff_s(self, retry: int) -> float:
+        """Exponential backoff with +-20% jitter: base, 2*base, 4*base, ... capped."""
+        return min(self._max_backoff_s, self._base_backoff_s * 2**retry) * random.uniform(0.8, 1.2)
+
+    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+               force: bool = False) -> ExportOutcome:
+        if not self.breaker.allow(force):
+            return ExportOutcome(ExportResult.BREAKER_OPEN, detail=f"collector held back for "
+                                 f"{self.breaker.wait_s():.1f}s more")
+        request = self._encode(batches)
+        attempts = 0
+        while True:
+            timeout = min(self.settings.timeout_s, hard_deadline - time.monotonic())
+            if timeout <= 0:
+                return ExportOutcome(ExportResult.RETRY_LATER, attempts, "no time left")
+            attempt: Attempt = self.transport.send(request, timeout)
+            attempts += 1
+            if attempt.ok:
+                self.breaker.success()
+                if self._last_failure:
+                    log.warning("collector reachable again (%s)", self.settings.describe())
+                    self._last_failure = ""
+                return ExportOutcome(ExportResult.SUCCESS, attempts, rejected_spans=attempt.rejected_spans)
+            self.breaker.failure()
+            self._note_failure(attempt.detail)
+            if not attempt.retryable:
+                return ExportOutcome(ExportResult.REJECTED, attempts, attempt.detail)
+            delay = attempt.retry_after_s if attempt.retry_after_s is not None else self.backoff_s(attempts - 1)
+            if attempt.retry_after_s is not None:
+                self.breaker.hold(attempt.retry_after_s)
+            cancel = self._never if force else self._cancel
+            held_back = self.breaker.state is not BreakerState.CLOSED and not force
+            if held_back or cancel.is_set() or time.monotonic() + delay >= soft_deadline:
+                return ExportOutcome(ExportResult.RETRY_LATER, attempts, attempt.detail)
+            if cancel.wait(delay):
+                return ExportOutcome(ExportResult.RETRY_LATER, attempts, attempt.detail)
+
+    def _note_failure(self, detail: str) -> None:
+        if detail != self._last_failure:  # one line per kind of failure, not one per attempt
+            log.warning("export to the collector failed: %s (%s)", detail, self.settings.describe())
+            self._last_failure = detail
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+    """Import the heavy parts (SDK, encoder, protobuf, maybe gRPC) and build the sink; slow the first time."""
+    from extension.convert import Converter
+    from extension.transport import make_transport
+
+    converter = Converter()
+    return OtlpSink(settings, make_transport(settings), converter.request, cancel=cancel)
+
+
+class SinkLoader:
+    """Loads the sink in a background thread (``begin``) so the import never delays ``event/next``."""
+
+    def __init__(self, factory: Callable[[], Sink]) -> None:
+        self._factory = factory
+        self._sink: Sink | None = None
+        self._failed: BaseException | None = None
+        self._ready = threading.Event()
+        self._started = False
+        self._lock = threading.Lock()
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._failed
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name="afterglow-exporter-import", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            self._sink = self._factory()
+        except Exception as error:  # reported once; flushes then keep spans until shutdown counts them
+            self._failed = error
+            log.error("cannot load the OTLP exporter: %s: %s", type(error).__name__, error)
+        finally:
+            self._ready.set()
+
+    def get(self, until: float | None) -> Sink | None:
+        """The sink, waiting at most until ``until`` (monotonic; None: as long as it takes)."""
+        self.begin()
+        timeout = None if until is None else max(0.0, until - time.monotonic())
+        self._ready.wait(timeout)
+        return self._sink
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()

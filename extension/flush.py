@@ -1,0 +1,160 @@
+"""When to export (``AFTERGLOW_FLUSH``), and the flush itself under a time budget (``AFTERGLOW_FLUSH_BUDGET_MS``).
+
+A flush leases chunks from the buffer and hands them to the sink until the buffer is empty, the budget is
+spent or the sink says to stop. It runs on its own thread: the main loop waits at most the budget, then goes
+back to ``event/next``; a request already in flight may finish in the background (it is never started twice,
+and its chunk leaves the buffer only if the collector accepted it), but no new request starts after the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from extension.buffer import SpanBuffer
+from extension.exporter import ExportResult, SinkLoader
+from extension.stats import Stats
+from tracer import config
+
+log = logging.getLogger("afterglow.extension")
+
+CHUNK_SPANS = 512
+CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    periodic: bool = False
+    interval_s: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> FlushPolicy:
+        """``end`` or ``periodic,<ms>``; raises ValueError otherwise."""
+        mode, _, argument = text.strip().lower().partition(",")
+        mode = mode.strip()
+        if mode == "end" and not argument.strip():
+            return cls()
+        if mode == "periodic":
+            try:
+                interval_ms = int(argument.strip())
+            except ValueError:
+                raise ValueError(f"periodic needs an interval in ms, e.g. periodic,60000; got {text!r}") from None
+            if interval_ms < 0:
+                raise ValueError(f"negative flush interval in {text!r}")
+            return cls(True, interval_ms / 1000)
+        raise ValueError(f"expected 'end' or 'periodic,<ms>', got {text!r}")
+
+    def due(self, last_flush: float, now: float) -> bool:
+        return not self.periodic or now - last_flush >= self.interval_s
+
+    def describe(self) -> str:
+        return f"periodic every {self.interval_s * 1000:g} ms" if self.periodic else "at the end of each invocation"
+
+
+def read_flush_policy() -> FlushPolicy:
+    text = config.read_str(config.AFTERGLOW_FLUSH, "end")
+    try:
+        return FlushPolicy.parse(text)
+    except ValueError as error:
+        log.warning("ignoring %s=%r (%s); flushing at the end of each invocation", config.AFTERGLOW_FLUSH, text, error)
+        return FlushPolicy()
+
+
+class FlushJob:
+    def __init__(self, soft_deadline: float, hard_deadline: float, force: bool) -> None:
+        self.soft_deadline = soft_deadline
+        self.hard_deadline = hard_deadline
+        self.force = force
+        self.done = threading.Event()
+        self.exported = 0
+        self.result: ExportResult | None = None  # the last chunk's result; None if there was nothing to send
+
+
+class Flusher:
+    def __init__(self, buffer: SpanBuffer, loader: SinkLoader, stats: Stats, request_timeout_s: float = 10.0,
+                 chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.buffer = buffer
+        self.request_timeout_s = request_timeout_s
+        self.loader = loader
+        self._stats = stats
+        self._chunk_spans = chunk_spans
+        self._chunk_bytes = chunk_bytes
+        self._cond = threading.Condition()
+        self._queue: list[FlushJob] = []
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.last_flush = time.monotonic()
+
+    # --- asynchronous use (the extension) ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="afterglow-flush", daemon=True)
+        self._thread.start()
+
+    def submit(self, soft_deadline: float, hard_deadline: float, force: bool = False) -> FlushJob:
+        """Queue a flush for the worker thread; jobs run one after the other, never two at once."""
+        job = FlushJob(soft_deadline, hard_deadline, force)
+        with self._cond:
+            self._queue.append(job)
+            self._cond.notify()
+        self.last_flush = time.monotonic()
+        return job
+
+    def flush(self, budget_s: float) -> FlushJob:
+        """Flush now and wait at most ``budget_s``; an attempt in flight may finish after that."""
+        now = time.monotonic()
+        job = self.submit(now + budget_s, now + budget_s + self.request_timeout_s)
+        job.done.wait(budget_s)
+        return job
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._queue:
+                    return
+                job = self._queue.pop(0)
+            try:
+                self.run(job)
+            except Exception:  # never lose the worker; the spans stay buffered
+                log.exception("flush failed (recovered)")
+            finally:
+                job.done.set()
+
+    # --- the flush itself -----------------------------------------------------------------------------
+
+    def run(self, job: FlushJob) -> None:
+        """Export chunks until the buffer is empty, the budget is spent or the sink says stop."""
+        sink = self.loader.get(until=job.soft_deadline)
+        if sink is None:
+            if self.buffer.pending:
+                job.result = ExportResult.NOT_READY
+            return
+        while time.monotonic() < job.soft_deadline:
+            lease = self.buffer.take(self._chunk_spans, self._chunk_bytes)
+            if lease is None:
+                return
+            outcome = sink.export(lease.batches, job.soft_deadline, job.hard_deadline, job.force)
+            job.result = outcome.result
+            if outcome.result is ExportResult.SUCCESS:
+                self.buffer.commit(lease)
+                job.exported += lease.spans
+                if outcome.rejected_spans:
+                    self._stats.drop("collector_rejected", outcome.rejected_spans)
+                    self._stats.add("exported", -outcome.rejected_spans)
+            elif outcome.result is ExportResult.REJECTED:
+                self.buffer.discard(lease, "rejected")
+                log.error("the collector rejected %d spans (%s); dropped", lease.spans, outcome.detail)
+            else:
+                self.buffer.release(lease)
+                return

@@ -1,0 +1,175 @@
+"""Just enough HTTP/1.1 for the local Lambda APIs, without ``http.client``.
+
+``http.client`` pulls in ``ssl`` and ``email`` (about 30 ms here), which the extension cannot afford before its
+first ``event/next``. The Extensions and Telemetry APIs are plain HTTP on a local address, so a small client and
+request parser suffice: keep-alive, ``Content-Length`` or chunked bodies, bounded sizes.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+MAX_HEADER_LINE = 64 * 1024
+MAX_HEADERS = 100
+
+
+class HttpError(OSError):
+    """The peer broke the protocol or the connection."""
+
+
+@dataclass
+class Message:
+    status: int = 0  # responses
+    method: str = ""  # requests
+    path: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+    body: bytes = b""
+    keep_alive: bool = True
+
+
+def _read_line(reader: BinaryIO) -> bytes:
+    line = reader.readline(MAX_HEADER_LINE + 1)
+    if not line:
+        raise HttpError("connection closed")
+    if len(line) > MAX_HEADER_LINE:
+        raise HttpError("header line too long")
+    return line
+
+
+def _read_headers(reader: BinaryIO) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = _read_line(reader)
+        if line in (b"\r\n", b"\n"):
+            return headers
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise HttpError("malformed header line")
+        headers[name.strip().lower()] = value.strip()
+    raise HttpError("too many headers")
+
+
+def _read_exact(reader: BinaryIO, size: int) -> bytes:
+    data = reader.read(size)
+    if data is None or len(data) != size:
+        raise HttpError("connection closed in the middle of a body")
+    return data
+
+
+def _read_body(reader: BinaryIO, headers: dict[str, str], max_body: int, until_close: bool) -> bytes:
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_line = _read_line(reader).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise HttpError("malformed chunk size") from None
+            if size == 0:
+                while _read_line(reader) not in (b"\r\n", b"\n"):  # trailers
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > max_body:
+                raise HttpError("body too large")
+            parts.append(_read_exact(reader, size))
+            _read_line(reader)
+    length = headers.get("content-length")
+    if length is not None:
+        try:
+            size = int(length)
+        except ValueError:
+            raise HttpError("malformed Content-Length") from None
+        if size < 0 or size > max_body:
+            raise HttpError("body too large")
+        return _read_exact(reader, size) if size else b""
+    if until_close:
+        data = reader.read(max_body + 1) or b""
+        if len(data) > max_body:
+            raise HttpError("body too large")
+        return data
+    return b""
+
+
+def read_request(reader: BinaryIO, max_body: int) -> Message | None:
+    """Read one request; None when the client closed the connection cleanly between requests."""
+    line = reader.readline(MAX_HEADER_LINE + 1)
+    if not line:
+        return None
+    parts = line.decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise HttpError("malformed request line")
+    headers = _read_headers(reader)
+    body = _read_body(reader, headers, max_body, until_close=False)
+    keep_alive = headers.get("connection", "").lower() != "close" and parts[2] != "HTTP/1.0"
+    return Message(method=parts[0], path=parts[1], headers=headers, body=body, keep_alive=keep_alive)
+
+
+def response_bytes(status: int, reason: str, body: bytes = b"", content_type: str = "application/json") -> bytes:
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode("latin-1") + body
+
+
+class Client:
+    """One keep-alive connection to ``host:port``, reopened when the peer closed it."""
+
+    def __init__(self, address: str, max_body: int = 8 * 1024 * 1024) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {address!r}")
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.max_body = max_body
+        self._sock: socket.socket | None = None
+        self._reader: BinaryIO | None = None
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._reader = None
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
+        timeout: float | None = None,
+    ) -> Message:
+        """Send one request and read the answer. ``timeout`` None waits forever (long polls)."""
+        reused = self._sock is not None
+        try:
+            return self._exchange(method, path, headers or {}, body, timeout)
+        except (HttpError, OSError):
+            self.close()
+            if not reused:
+                raise
+        # A reused keep-alive connection may have been closed by the server in between: one fresh attempt.
+        return self._exchange(method, path, headers or {}, body, timeout)
+
+    def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Message:
+        if self._sock is None:
+            self._sock = socket.create_connection((self.host, self.port), timeout=5.0)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._reader = self._sock.makefile("rb")
+        assert self._reader is not None
+        self._sock.settimeout(timeout)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        status_line = _read_line(self._reader).decode("latin-1").split(None, 2)
+        if len(status_line) < 2 or not status_line[0].startswith("HTTP/") or not status_line[1].isdigit():
+            raise HttpError("malformed status line")
+        response_headers = _read_headers(self._reader)
+        keep_alive = response_headers.get("connection", "").lower() != "close"
+        status = int(status_line[1])
+        has_length = "content-length" in response_headers or "transfer-encoding" in response_headers
+        if status in (204, 304) or 100 <= status < 200:
+            response_body = b""
+            has_length = True
+        else:
+            response_body = _read_body(self._reader, response_headers, self.max_body, until_close=not has_length)
+        if not keep_alive or not has_length:
+            self.close()
+        return Message(status=status, headers=response_headers, body=response_body)

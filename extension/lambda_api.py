@@ -1,0 +1,95 @@
+"""Client of the Lambda Extensions API (``/2020-01-01``) and the Telemetry API subscription (``/2022-07-01``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from extension.http11 import Client, HttpError
+
+log = logging.getLogger("afterglow.extension")
+
+EXTENSION_NAME = "afterglow"  # must equal the launcher's file name, /opt/extensions/afterglow
+
+
+class LambdaApiError(RuntimeError):
+    """The platform refused a call or could not be reached."""
+
+    def __init__(self, what: str, status: int | None, detail: str) -> None:
+        super().__init__(f"{what} failed" + (f" with HTTP {status}" if status else "") + f": {detail}")
+        self.status = status
+
+
+class ExtensionsApi:
+    def __init__(self, address: str) -> None:
+        self._client = Client(address)
+        self.extension_id: str | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, what: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+              timeout: float | None = 10.0, expect: tuple[int, ...] = (200,)) -> tuple[int, dict[str, str], Any]:
+        all_headers = {"Content-Type": "application/json"}
+        if self.extension_id:
+            all_headers["Lambda-Extension-Identifier"] = self.extension_id
+        all_headers.update(headers or {})
+        payload = b"" if body is None else json.dumps(body).encode()
+        try:
+            response = self._client.request(method, path, all_headers, payload, timeout=timeout)
+        except (HttpError, OSError) as error:
+            raise LambdaApiError(what, None, str(error) or type(error).__name__) from error
+        try:
+            decoded = json.loads(response.body) if response.body else None
+        except ValueError:
+            decoded = None
+        if response.status not in expect:
+            detail = decoded.get("errorType", "") if isinstance(decoded, dict) else response.body[:200].decode(
+                "utf-8", "replace")
+            raise LambdaApiError(what, response.status, detail or "unexpected answer")
+        return response.status, response.headers, decoded
+
+    def register(self, events: tuple[str, ...] = ("INVOKE", "SHUTDOWN")) -> dict[str, Any]:
+        _, headers, body = self._call("register", "POST", "/2020-01-01/extension/register", {"events": list(events)},
+                                      headers={"Lambda-Extension-Name": EXTENSION_NAME})
+        identifier = headers.get("lambda-extension-identifier")
+        if not identifier:
+            raise LambdaApiError("register", 200, "no Lambda-Extension-Identifier in the answer")
+        self.extension_id = identifier
+        return body if isinstance(body, dict) else {}
+
+    def next_event(self) -> dict[str, Any]:
+        """Block until the next INVOKE or SHUTDOWN (a long poll without timeout)."""
+        _, _, body = self._call("event/next", "GET", "/2020-01-01/extension/event/next", timeout=None)
+        if not isinstance(body, dict) or not isinstance(body.get("eventType"), str):
+            raise LambdaApiError("event/next", 200, "the event is not a JSON object with an eventType")
+        return body
+
+    def report_error(self, phase: str, error_type: str, message: str) -> None:
+        """``phase`` is ``init`` or ``exit``. Best effort: the extension is exiting anyway."""
+        try:
+            self._call(f"{phase}/error", "POST", f"/2020-01-01/extension/{phase}/error",
+                       {"errorMessage": message, "errorType": error_type},
+                       headers={"Lambda-Extension-Function-Error-Type": error_type}, expect=(200, 202))
+        except LambdaApiError as error:
+            log.error("could not report the %s error to Lambda: %s", phase, error)
+
+    def subscribe_telemetry(self, uri: str, types: tuple[str, ...], timeout_ms: int = 25) -> bool:
+        """Subscribe ``uri`` to the Telemetry API; False when the platform does not offer it."""
+        body = {
+            "schemaVersion": "2022-12-13",
+            "types": list(types),
+            "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": timeout_ms},
+            "destination": {"protocol": "HTTP", "URI": uri},
+        }
+        try:
+            status, _, answer = self._call("telemetry subscribe", "PUT", "/2022-07-01/telemetry", body,
+                                           expect=(200, 202))
+        except LambdaApiError as error:
+            log.info("Telemetry API unavailable (%s): falling back to bounded waits", error)
+            return False
+        if isinstance(answer, dict) and answer.get("errorType"):  # the emulator's 202 "NotSupported"
+            log.info("Telemetry API unavailable (%s): falling back to bounded waits", answer.get("errorType"))
+            return False
+        return status in (200, 202)

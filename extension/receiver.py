@@ -1,0 +1,244 @@
+"""The Unix socket the function hands its spans to, and the thread that reads it.
+
+One connection per function process (a new runtime after a re-init connects anew). Each connection has its
+own ``tracer.wire.FrameReader``: a malformed frame is counted and skipped; a bad header (wrong magic, another
+wire version, unknown kind, a length over ``MAX_PAYLOAD``) poisons only that connection, which is closed.
+Whatever arrives, the thread keeps running.
+
+Access: the socket's directory is created 0700 and the socket 0600, so only the function's user can connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import socket
+import stat
+import threading
+from typing import Any
+
+from extension.assembler import Assembler
+from extension.stats import Stats
+from tracer import wire
+
+log = logging.getLogger("afterglow.extension")
+
+_READ_SIZE = 256 * 1024
+_MAX_CONNECTIONS = 16  # function processes are few; each may hold up to MAX_PAYLOAD of partial frame
+
+
+class SocketSetupError(OSError):
+    """The socket cannot be bound; the extension reports it as an init error."""
+
+
+def bind_socket(path: str) -> socket.socket:
+    """Bind a listening Unix socket at ``path``: private directory, private socket, stale socket replaced."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        created = not os.path.isdir(directory)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+        # Tighten our own directory (a leftover from an earlier environment, or umask-widened), never a shared
+        # sticky one such as /tmp itself: there the socket's own 0600 mode is what keeps others out.
+        if (created or info.st_uid == os.geteuid()) and not info.st_mode & stat.S_ISVTX:
+            os.chmod(directory, 0o700)
+        if os.path.lexists(path):
+            if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                raise SocketSetupError(f"{path} exists and is not a socket; refusing to replace it")
+            os.unlink(path)  # a stale socket from an earlier extension process
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        previous = os.umask(0o177)  # the socket is born 0600: no window in which others could connect
+        try:
+            listener.bind(path)
+        finally:
+            os.umask(previous)
+        os.chmod(path, 0o600)
+        listener.listen(_MAX_CONNECTIONS)
+        listener.setblocking(False)
+        return listener
+    except SocketSetupError:
+        raise
+    except OSError as error:
+        raise SocketSetupError(f"cannot bind the span socket {path}: {error}") from error
+
+
+def approx_span_size(span: list[Any]) -> int:
+    """A cheap estimate of a span's encoded size, to keep export requests under the collector's limits."""
+    size = 120 + len(span[wire.NAME])
+    for key, value in (span[wire.ATTRIBUTES] or {}).items():
+        if isinstance(value, str):
+            size += len(key) + len(value)
+        else:
+            size += len(key) + 16 * (len(value) if isinstance(value, list) else 1)
+    if span[wire.EVENTS]:
+        for event in span[wire.EVENTS]:
+            size += 40 + len(event[0]) + sum(len(k) + (len(v) if isinstance(v, str) else 16)
+                                             for k, v in (event[2] or {}).items())
+    if span[wire.LINKS]:
+        size += 60 * len(span[wire.LINKS])
+    return size
+
+
+def dispatch(assembler: Assembler, conn: int, kind: int, payload: Any) -> None:
+    """Hand one decoded frame of connection ``conn`` to the assembler."""
+    if kind == wire.SPANS:
+        if payload:
+            assembler.spans(conn, payload, [approx_span_size(span) for span in payload])
+    elif kind == wire.START:
+        assembler.start(conn, payload[0], payload[1])
+    elif kind == wire.END:
+        assembler.end(conn, payload[0], payload[1], payload[2])
+    else:
+        assembler.hello(conn, payload)
+
+
+class _Connection:
+    __slots__ = ("id", "reader", "sock")
+
+    def __init__(self, conn_id: int, sock: socket.socket) -> None:
+        self.id = conn_id
+        self.sock = sock
+        self.reader = wire.FrameReader()
+
+
+class Receiver:
+    """Accepts function connections and feeds decoded frames to the assembler, on one thread."""
+
+    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats) -> None:
+        self._listener = listener
+        self._assembler = assembler
+        self._stats = stats
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._connections: dict[int, _Connection] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self._sync_waiters: list[threading.Event] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="afterglow-receiver", daemon=True)
+
+    def start(self) -> None:
+        self._selector.register(self._listener, selectors.EVENT_READ, "listener")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._thread.start()
+
+    def sync(self, timeout_s: float = 0.5) -> None:
+        """Return once every byte already in the socket buffers has been read and handed to the assembler."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        with self._lock:
+            self._sync_waiters.append(done)
+        os.write(self._wake_w, b"s")
+        done.wait(timeout_s)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"x")
+            self._thread.join(2.0)
+        for connection in list(self._connections.values()):
+            connection.sock.close()
+        self._connections.clear()
+        self._listener.close()
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # --- the thread --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            try:
+                ready = self._selector.select()
+            except OSError as error:  # pragma: no cover - selector failure is not expected
+                log.error("span socket selector failed: %s", error)
+                return
+            for key, _events in ready:
+                try:
+                    if key.data == "listener":
+                        self._accept()
+                    elif key.data == "wake":
+                        self._on_wake()
+                    else:
+                        self._read(key.data)
+                except Exception:  # never let one bad connection stop the receiver
+                    log.exception("span receiver error (recovered)")
+                    if isinstance(key.data, _Connection):
+                        self._close(key.data)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            if len(self._connections) >= _MAX_CONNECTIONS:
+                log.warning("refusing a span connection: %d already open", len(self._connections))
+                sock.close()
+                continue
+            sock.setblocking(False)
+            self._next_id += 1
+            connection = _Connection(self._next_id, sock)
+            self._connections[connection.id] = connection
+            self._selector.register(sock, selectors.EVENT_READ, connection)
+            self._stats.add("connections")
+            self._assembler.connected(connection.id)
+
+    def _on_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
+        with self._lock:
+            waiters, self._sync_waiters = self._sync_waiters, []
+        if waiters:
+            for connection in list(self._connections.values()):
+                for _ in range(64):  # bounded: a writer that never stops must not stall the barrier
+                    if not self._read(connection):
+                        break
+        for done in waiters:
+            done.set()
+
+    def _read(self, connection: _Connection) -> bool:
+        """Read once from ``connection``; False when nothing more is there now (or it closed)."""
+        try:
+            data = connection.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._close(connection)
+            return False
+        for item in connection.reader.frames(data):
+            if isinstance(item, wire.WireError):
+                if self._reject(connection, item):
+                    return False
+                continue
+            dispatch(self._assembler, connection.id, item[0], item[1])
+        return True
+
+    def _reject(self, connection: _Connection, error: wire.WireError) -> bool:
+        """Count a rejected frame; True when the connection had to be closed."""
+        if not error.fatal:
+            self._stats.add("malformed_frames")
+            log.warning("rejected a malformed frame from function connection %d: %s", connection.id, error)
+            return False
+        self._stats.add("poisoned_connections")
+        if error.reason == "version_mismatch":
+            log.error("wire version mismatch on function connection %d (%s): the function's tracer and the "
+                      "extension layer must come from the same afterglow release; closing it", connection.id, error)
+        else:
+            log.error("closing function connection %d after an unreadable frame header: %s", connection.id, error)
+        self._close(connection)
+        return True
+
+    def _close(self, connection: _Connection) -> None:
+        if self._connections.pop(connection.id, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(connection.sock)
+        connection.sock.close()
+        self._assembler.disconnected(connection.id)

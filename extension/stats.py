@@ -1,0 +1,68 @@
+"""Counters of what the extension received, exported and dropped, and the one-line self-report."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class Stats:
+    """Thread-safe counters. Drop reasons of the function side are kept apart (prefixed ``function.``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.received = 0
+        self.exported = 0
+        self.synthesized = 0
+        self.dropped: Counter[str] = Counter()
+        self.malformed_frames = 0
+        self.poisoned_connections = 0
+        self.connections = 0
+        self._reported_drops = 0
+
+    def add(self, field: str, count: int = 1) -> None:
+        with self._lock:
+            setattr(self, field, getattr(self, field) + count)
+
+    def drop(self, reason: str, count: int) -> None:
+        if count <= 0:
+            return
+        with self._lock:
+            self.dropped[reason] += count
+
+    def dropped_total(self) -> int:
+        with self._lock:
+            return sum(self.dropped.values())
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "received": self.received,
+                "exported": self.exported,
+                "synthesized": self.synthesized,
+                "dropped": dict(self.dropped),
+                "malformed_frames": self.malformed_frames,
+                "poisoned_connections": self.poisoned_connections,
+                "connections": self.connections,
+            }
+
+    def report_line(self) -> str:
+        """``spans received=.. exported=.. dropped=.. (reason=n, ...) malformed_frames=..``: one greppable line."""
+        with self._lock:
+            total = sum(self.dropped.values())
+            reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.dropped.items()))
+            return (
+                f"afterglow: spans received={self.received} exported={self.exported} dropped={total}"
+                + (f" ({reasons})" if reasons else "")
+                + f" synthesized={self.synthesized} malformed_frames={self.malformed_frames}"
+                f" poisoned_connections={self.poisoned_connections}"
+            )
+
+    def new_drops(self) -> bool:
+        """True once per increase of the drop total, so a drop is reported when it happens, not every flush."""
+        with self._lock:
+            total = sum(self.dropped.values())
+            if total > self._reported_drops:
+                self._reported_drops = total
+                return True
+            return False

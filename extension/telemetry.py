@@ -1,0 +1,96 @@
+"""The listener the Telemetry API posts platform events to.
+
+Lambda delivers only to ``sandbox.localdomain`` (the environment's own address, not necessarily loopback), so the
+listener binds every interface on a free port. Each POST body is a JSON array of ``{time, type, record}``;
+records whose ``type`` starts with one of the subscribed types reach ``on_event``. The listener only parses and
+dispatches: what an event means is the caller's business (today ``platform.runtimeDone``; function logs later).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from extension.http11 import HttpError, read_request, response_bytes
+
+log = logging.getLogger("afterglow.extension")
+
+DESTINATION_HOST = "sandbox.localdomain"
+_MAX_BODY = 4 * 1024 * 1024  # the platform batches at most 1 MiB per POST
+
+
+class TelemetryListener:
+    def __init__(self, on_event: Callable[[dict[str, Any]], None], bind_host: str = "0.0.0.0") -> None:
+        self._on_event = on_event
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind((bind_host, 0))
+        self._server.listen(8)
+        self.port: int = self._server.getsockname()[1]
+        self.received = 0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._accept_loop, name="afterglow-telemetry", daemon=True)
+
+    @property
+    def uri(self) -> str:
+        return f"http://{DESTINATION_HOST}:{self.port}/telemetry"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+        self._thread.join(2.0)
+
+    def _accept_loop(self) -> None:
+        while not self._stopping:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="afterglow-telemetry-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as reader:
+            while not self._stopping:
+                try:
+                    request = read_request(reader, _MAX_BODY)
+                except (HttpError, OSError) as error:
+                    log.debug("telemetry connection dropped: %s", error)
+                    return
+                if request is None:
+                    return
+                status, reason = (200, "OK") if request.method == "POST" else (405, "Method Not Allowed")
+                if request.method == "POST":
+                    self._dispatch(request.body)
+                try:
+                    conn.sendall(response_bytes(status, reason))
+                except OSError:
+                    return
+                if not request.keep_alive:
+                    return
+
+    def _dispatch(self, body: bytes) -> None:
+        try:
+            events = json.loads(body)
+        except ValueError:
+            log.warning("ignoring a telemetry batch that is not JSON")
+            return
+        if not isinstance(events, list):
+            log.warning("ignoring a telemetry batch that is not a JSON array")
+            return
+        for event in events:
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                self.received += 1
+                try:
+                    self._on_event(event)
+                except Exception:  # a bad record must not stop the listener
+                    log.exception("telemetry event handler failed (recovered)")

@@ -1,0 +1,203 @@
+"""One OTLP request over HTTP (protobuf) or gRPC; the outcome is a value, never an exception.
+
+Both transports keep their connection warm between flushes. Retries, backoff and the breaker live one level up,
+in ``exporter``; a transport only says whether an attempt worked and whether it is worth retrying:
+HTTP 429/502/503/504 and connection errors are; gRPC codes per the OTLP spec are. ``detail`` never holds header
+values.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import math
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from extension.otlp_config import GRPC, OtlpSettings
+
+USER_AGENT = "afterglow-extension/0.1"
+RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+_MAX_RETRY_AFTER_S = 300.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ok: bool
+    retryable: bool = False
+    status: int | None = None  # HTTP status, when there was an answer
+    retry_after_s: float | None = None
+    detail: str = ""
+    rejected_spans: int = 0  # partial success: spans the collector accepted the request for but dropped
+
+
+class Transport(Protocol):
+    def send(self, request: Any, timeout_s: float) -> Attempt: ...
+
+    def close(self) -> None: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds to wait: delay-seconds or an HTTP date (RFC 9110); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+
+
+class HttpTransport:
+    """OTLP/HTTP with protobuf bodies over one keep-alive ``http.client`` connection."""
+
+    def __init__(self, settings: OtlpSettings) -> None:
+        url = urllib.parse.urlsplit(settings.endpoint)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"unsupported OTLP/HTTP endpoint {settings.describe()}")
+        self._https = url.scheme == "https"
+        self._host = url.hostname
+        self._port = url.port or (443 if self._https else 80)
+        self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        self._gzip = settings.compression == "gzip"
+        self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
+        if url.username or url.password:
+            import base64
+
+            token = base64.b64encode(
+                f"{urllib.parse.unquote(url.username or '')}:{urllib.parse.unquote(url.password or '')}".encode()
+            ).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._headers.update(dict(settings.headers))
+        if self._gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._host, self._port, timeout=timeout_s)
+        else:
+            self._conn.timeout = timeout_s
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(timeout_s)
+        return self._conn
+
+    def send(self, request: Any, timeout_s: float) -> Attempt:
+        body = request.SerializeToString()
+        if self._gzip:
+            body = gzip.compress(body, compresslevel=6)
+        for first_try in (True, False):
+            reused = self._conn is not None and self._conn.sock is not None
+            conn = self._connection(max(timeout_s, 0.001))
+            try:
+                conn.request("POST", self._path, body, self._headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                self.close()
+                if reused and first_try:
+                    continue  # the collector closed our idle keep-alive connection: reconnect once, no backoff
+                return Attempt(False, retryable=True, detail=f"connection error: {type(error).__name__}")
+            except (OSError, http.client.HTTPException) as error:
+                self.close()
+                return Attempt(False, retryable=True, detail=f"connection error: {type(error).__name__}: {error}")
+            if response.will_close:
+                self.close()
+            status = response.status
+            if 200 <= status < 300:
+                return Attempt(True, status=status, rejected_spans=_rejected_spans(data))
+            retryable = status in RETRYABLE_HTTP
+            retry_after = parse_retry_after(response.getheader("retry-after")) if retryable else None
+            return Attempt(False, retryable=retryable, status=status, retry_after_s=retry_after,
+                           detail=f"HTTP {status}")
+        return Attempt(False, retryable=True, detail="connection error")  # pragma: no cover - loop always returns
+
+
+def _rejected_spans(data: bytes) -> int:
+    if not data:
+        return 0
+    try:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        return int(ExportTraceServiceResponse.FromString(data).partial_success.rejected_spans)
+    except Exception:  # an answer we cannot read is still a success
+        return 0
+
+
+class GrpcTransport:
+    """OTLP/gRPC over one channel (``grpc`` is imported only when this protocol is chosen)."""
+
+    def __init__(self, settings: OtlpSettings) -> None:
+        import grpc
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+        self._grpc = grpc
+        url = urllib.parse.urlsplit(settings.endpoint if "://" in settings.endpoint else f"//{settings.endpoint}")
+        target = url.netloc or settings.endpoint
+        if "@" in target:
+            target = target.rsplit("@", 1)[1]
+        if url.scheme == "https":
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+        else:
+            self._channel = grpc.insecure_channel(target)
+        self._stub = TraceServiceStub(self._channel)
+        self._metadata = tuple((name.lower(), value) for name, value in settings.headers)
+        self._compression = grpc.Compression.Gzip if settings.compression == "gzip" else None
+        codes = grpc.StatusCode
+        self._retryable = frozenset({codes.CANCELLED, codes.DEADLINE_EXCEEDED, codes.ABORTED, codes.OUT_OF_RANGE,
+                                     codes.UNAVAILABLE, codes.DATA_LOSS})
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def send(self, request: Any, timeout_s: float) -> Attempt:
+        try:
+            response = self._stub.Export(request, timeout=max(timeout_s, 0.001), metadata=self._metadata,
+                                         compression=self._compression)
+        except self._grpc.RpcError as error:
+            code = error.code() if hasattr(error, "code") else None
+            retry_after = _grpc_retry_delay(error)
+            # RESOURCE_EXHAUSTED is retryable only when the server says when (OTLP spec).
+            retryable = code in self._retryable or (
+                code is self._grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
+            name = code.name if code is not None else "UNKNOWN"
+            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}")
+        return Attempt(True, rejected_spans=int(response.partial_success.rejected_spans))
+
+
+def _grpc_retry_delay(error: Any) -> float | None:
+    try:
+        from google.rpc import error_details_pb2, status_pb2
+
+        for key, value in error.trailing_metadata() or ():
+            if key == "grpc-status-details-bin":
+                status = status_pb2.Status.FromString(value)
+                for detail in status.details:
+                    if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                        info = error_details_pb2.RetryInfo()
+                        detail.Unpack(info)
+                        return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    except Exception:
+        return None
+    return None
+
+
+def make_transport(settings: OtlpSettings) -> Transport:
+    return GrpcTransport(settings) if settings.protocol == GRPC else HttpTransport(settings)

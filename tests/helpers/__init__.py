@@ -1,0 +1,1 @@
+"""Shared test helpers: real servers and readers that tests talk to over real sockets."""
