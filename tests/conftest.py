@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -37,3 +38,27 @@ def swallowed(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, BaseEx
             for what, error in caught
         )
         pytest.fail(f"afterglow swallowed {len(caught)} error(s) that a user would only see as a log line:\n{details}")
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[Any]:
+    """A running loopback OTLP/HTTP collector (``tests.helpers.otlp_receiver.OtlpReceiver``), stopped afterwards."""
+    from tests.helpers.otlp_receiver import OtlpReceiver
+
+    receiver = OtlpReceiver().start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture
+def otlp_grpc_receiver() -> Iterator[Any]:
+    """A running loopback OTLP/gRPC collector (``OtlpGrpcReceiver``), stopped afterwards."""
+    from tests.helpers.otlp_receiver import OtlpGrpcReceiver
+
+    receiver = OtlpGrpcReceiver().start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
