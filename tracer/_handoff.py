@@ -118,9 +118,10 @@ class Handoff:
         fallback: InProcessFallback | None = None
         with self._lock:
             self._flush_batch_locked()
-            drops, self._drops = self._drops, {}
-            end = wire.frame_packed(wire.END, self._packer.pack([request_id, sampled, drops]))
-            self._emit_locked(end, 0)
+            if self.mode in (SOCKET, FALLBACK):  # else the counts wait for an END that can be delivered
+                drops, self._drops = self._drops, {}
+                end = wire.frame_packed(wire.END, self._packer.pack([request_id, sampled, drops]))
+                self._emit_locked(end, 0)
             self._start_frame = None
             if self.mode == FALLBACK:
                 fallback = self._fallback

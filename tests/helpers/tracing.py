@@ -127,7 +127,8 @@ class SpanReader:
                         continue
                     data = sock.recv(1 << 16)
                     if not data:
-                        connections.pop(sock).close()
+                        del connections[sock]
+                        sock.close()
                         continue
                     items = connections[sock].frames(data)
                     with self._lock:
