@@ -205,6 +205,11 @@ class Sandbox:
             self._stop_loop()
             self._workspace.close()
 
+    def abort(self) -> None:
+        """Cut a spin-down short (thread- and signal-safe): the invoke in progress ends now."""
+        if not self._loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self._platform.close(force=True), self._loop)
+
     def _stop_loop(self) -> None:
         async def drain() -> None:
             tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]

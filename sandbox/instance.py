@@ -271,9 +271,9 @@ class Instance:
         self.phase = "invoke"
         remaining_s = max(0.0, timeout_at - self.loop.time())
         deadline_ms = int((time.time() + remaining_s) * 1000)
+        invoke_extensions = {ext.id for ext in self.extensions.values() if "INVOKE" in ext.events}
         invoke = Invoke(job=job, deadline_ms=deadline_ms, function_arn=config.function_arn,
-                        pending_extensions={ext.id for ext in self.extensions.values() if "INVOKE" in ext.events},
-                        dispatched_at=self.loop.time())
+                        pending_extensions=set(invoke_extensions), dispatched_at=self.loop.time())
         self.current = invoke
         tracing = {"type": "X-Amzn-Trace-Id", "value": job.trace_id}
         platform.emit("platform.start", {"requestId": job.request_id, "version": config.version, "tracing": tracing})
@@ -340,7 +340,7 @@ class Instance:
             record["errorType"] = error_type
         platform.emit("platform.report", record)
         platform.log_platform(f"END RequestId: {job.request_id}")
-        platform.log_platform(_report_line(report))
+        platform.log_platform(_report_line(report, bool(invoke_extensions), failed=failure is not None))
         self.current = None
         if failure is None:
             self.phase = "idle"
@@ -612,7 +612,7 @@ def _iso_now() -> str:
     return _iso(time.time())
 
 
-def _report_line(report: Report) -> str:
+def _report_line(report: Report, with_extensions: bool, failed: bool) -> str:
     parts = [
         f"REPORT RequestId: {report.request_id}",
         f"Duration: {report.duration_ms:.2f} ms",
@@ -622,9 +622,9 @@ def _report_line(report: Report) -> str:
     ]
     if report.init_duration_ms is not None:
         parts.append(f"Init Duration: {report.init_duration_ms:.2f} ms")
-    if report.post_runtime_extensions_ms is not None:
+    if with_extensions and report.post_runtime_extensions_ms is not None:
         parts.append(f"Post-Runtime Extension Duration: {report.post_runtime_extensions_ms:.2f} ms")
-    if report.status != "success":
+    if failed:  # as Lambda: a handler's own error shows in the log, not as a REPORT status
         parts.append(f"Status: {report.status}")
         if report.error_type:
             parts.append(f"Error Type: {report.error_type}")
