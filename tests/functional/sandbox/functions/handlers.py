@@ -1,0 +1,75 @@
+"""Handlers the sandbox's tests run under the real awslambdaric (task root: this folder)."""
+
+import logging
+import os
+import sys
+import time
+
+
+def echo(event, context):
+    return {
+        "event": event,
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "invoked_function_arn": context.invoked_function_arn,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "trace_header": os.environ.get("_X_AMZN_TRACE_ID"),
+        "client_context": getattr(context.client_context, "custom", None),
+    }
+
+
+def empty(event, context):
+    return None
+
+
+def environment(event, context):
+    return {"env": dict(os.environ), "sys_path": sys.path, "cwd": os.getcwd(), "executable": sys.executable}
+
+
+def fail(event, context):
+    raise ValueError("it went wrong")
+
+
+def sleep(event, context):
+    time.sleep(event["seconds"])
+    return "slept"
+
+
+def crash(event, context):
+    print("about to exit", flush=True)
+    os._exit(7)
+
+
+def chatty(event, context):
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    logging.getLogger().warning("a warning")
+    return "ok"
+
+
+def remember_pid(event, context):
+    with open(os.path.join(os.environ["TMPDIR"], "runtime.pid"), "w") as pid_file:
+        pid_file.write(str(os.getpid()))
+    return os.getpid()
+
+
+def binary(event, context):
+    return b"\x00\x01binary"
+
+
+def oversized(event, context):
+    return "x" * (7 * 1024 * 1024)
+
+
+def from_layer(event, context):
+    import layered  # provided by a layer under python/
+
+    return layered.WHO
+
+
+def wrapped(event, context):
+    return {"wrapped": True, "marker": os.environ.get("WRAPPER_MARK")}
