@@ -63,6 +63,10 @@ def trace_handler(
     ``name`` replaces the span name (by default the HTTP route for HTTP triggers, else the function name);
     ``attributes`` are added to every invocation span. Works on ``def`` and ``async def`` handlers.
     """
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"trace_handler(name=...) must be a string, got {type(name).__name__}")
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise ValueError(f"trace_handler(attributes=...) must be a mapping, got {type(attributes).__name__}")
     if handler is None:
         return lambda function: _wrap(function, name, attributes)
     return _wrap(handler, name, attributes)
@@ -71,8 +75,6 @@ def trace_handler(
 def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) -> F:
     if not callable(handler):
         raise TypeError(f"trace_handler expects a function, got {type(handler).__name__}")
-    if name is not None and not isinstance(name, str):
-        raise ValueError(f"trace_handler(name=...) must be a string, got {type(name).__name__}")
     if config.read_bool("OTEL_SDK_DISABLED", False):
         return handler
     options = _Options(name, dict(attributes) if attributes else None, getattr(handler, "__name__", None))

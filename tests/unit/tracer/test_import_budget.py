@@ -1,0 +1,81 @@
+"""Cold start is a feature: what importing and using the tracer loads, checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+NEVER_ON_THE_DEFAULT_PATH = (
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "opentelemetry.proto",
+    "google.protobuf",
+    "wrapt",
+    "botocore",
+    "boto3",
+    "requests",
+    "urllib3",
+    "instrumentation",
+    "extension",
+)
+
+PROGRAM = """
+import json, os, socket, sys, tempfile
+directory = tempfile.mkdtemp(prefix="ag-")
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(directory + "/spans.sock")
+listener.listen(4)  # connect succeeds without accept: the extension's side, as far as this test needs
+os.environ["AFTERGLOW_SOCKET"] = directory + "/spans.sock"
+stages = {}
+
+from tracer import trace_handler
+stages["import"] = sorted(sys.modules)
+
+@trace_handler
+def handler(event, context):
+    from opentelemetry import trace
+    with trace.get_tracer("app").start_as_current_span("work"):
+        return {"statusCode": 200}
+
+stages["decorate"] = sorted(sys.modules)
+
+class Context:
+    aws_request_id = "req-1"
+    function_name = "f"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:f"
+
+handler({"requestContext": {"http": {"method": "GET", "path": "/"}}, "rawPath": "/"}, Context())
+stages["invoke"] = sorted(sys.modules)
+print(json.dumps(stages))
+"""
+
+
+def _modules_by_stage(program: str) -> dict[str, list[str]]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    result: dict[str, list[str]] = json.loads(done.stdout)
+    return result
+
+
+def _loaded(modules: list[str], package: str) -> list[str]:
+    return [name for name in modules if name == package or name.startswith(package + ".")]
+
+
+def test_importing_decorating_and_invoking_stay_off_heavy_packages() -> None:
+    stages = _modules_by_stage(PROGRAM)
+    for stage, modules in stages.items():
+        heavy = {package: _loaded(modules, package) for package in NEVER_ON_THE_DEFAULT_PATH}
+        assert not any(heavy.values()), f"{stage} loaded {({k: v for k, v in heavy.items() if v})}"
+    assert "msgpack" in stages["decorate"] and "tracer.triggers" in stages["invoke"]
+
+
+def test_what_the_extension_imports_from_tracer_is_tiny() -> None:
+    program = "import sys, json, tracer, tracer.config, tracer.wire; print(json.dumps({'x': sorted(sys.modules)}))"
+    modules = _modules_by_stage(program)["x"]
+    assert not _loaded(modules, "opentelemetry")
+    assert not [name for name in modules if name.startswith("tracer.") and name not in ("tracer.config", "tracer.wire")]
