@@ -7,10 +7,12 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -27,7 +29,10 @@ class Finished:
         context = span.get_span_context() if hasattr(span, "get_span_context") else span.context
         self.name: str = span.name
         self.kind = span.kind
-        self.attributes: dict[str, Any] = dict(span.attributes or {})
+        # Sequences as lists whichever provider stored them (the SDK keeps tuples).
+        self.attributes: dict[str, Any] = {
+            key: list(value) if isinstance(value, tuple) else value for key, value in (span.attributes or {}).items()
+        }
         self.status = span.status.status_code
         self.trace_id: int = context.trace_id
         self.span_id: int = context.span_id
@@ -117,6 +122,13 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     import boto3
 
+    # Each test starts from an empty moto (its reset endpoint), without tracing the reset itself.
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10)
+    finally:
+        otel_context.detach(token)
+
     def client(service: str, endpoint: str | None = None) -> Any:
         return boto3.session.Session().client(service, region_name="eu-west-1", endpoint_url=endpoint or moto_endpoint)
 
@@ -171,7 +183,9 @@ class RecordingServer:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="recording-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="recording-http", daemon=True
+        )
         self._thread.start()
 
     def answer_json(self, path: str, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
