@@ -67,9 +67,8 @@ class InProcessFallback:
     def close(self, timeout_s: float = 1.0) -> None:
         self.flush(timeout_s)
         exporter, self._exporter = self._exporter, None
-        shutdown = getattr(exporter, "shutdown", None)
-        if callable(shutdown):
+        if exporter is not None:
             try:
-                shutdown()
+                exporter.close()
             except Exception as error:
-                swallowed("shutting the in-process exporter down", error)
+                swallowed("closing the in-process exporter", error)

@@ -51,7 +51,6 @@ BUFFER_FULL = "buffer_full"  # the extension read too slowly; the pending queue 
 ENCODE_ERROR = "encode_error"  # a span that msgpack could not encode
 OVERSIZED = "oversized"  # one span larger than a frame may be
 DISCONNECTED_DROP = "disconnected"  # lost with a broken connection, or ended while there was none
-NO_EXPORTER = "no_exporter"  # fallback mode without an in-process exporter
 
 _BROKEN = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED, errno.EBADF, errno.ESHUTDOWN)
 _SUPPRESSED = Context({_SUPPRESS_INSTRUMENTATION_KEY: True})  # our own I/O is never traced
@@ -207,6 +206,9 @@ class Handoff:
                 self._write_blocking_locked(timeout_s)
             self._close_socket_locked()
             self.mode = CLOSED
+            fallback, self._fallback = self._fallback, None
+        if fallback is not None:
+            fallback.close(timeout_s)
 
     # --- internals (all under self._lock) -------------------------------------------------------
 

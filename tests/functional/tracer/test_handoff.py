@@ -243,7 +243,6 @@ def test_spans_from_many_threads(setup: Setup, reader: SpanReader) -> None:
     assert len(names) == len(set(names)) == 401 and reader.errors == []
 
 
-@pytest.mark.tracer_may_fail  # only the missing in-process exporter is reported; nothing else may break
 def test_no_extension_falls_back_with_one_warning(socket_path: str, caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
