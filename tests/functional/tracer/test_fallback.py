@@ -17,9 +17,8 @@ def handler() -> Any:
     @trace_handler
     def handle(event: Any, context: Any) -> dict[str, Any]:
         tracer = trace_api.get_tracer("app")
-        with tracer.start_as_current_span("load"):
-            with tracer.start_as_current_span("query") as span:
-                span.set_attribute("db.system", "dynamodb")
+        with tracer.start_as_current_span("load"), tracer.start_as_current_span("query") as span:
+            span.set_attribute("db.system", "dynamodb")
         if event.get("fail"):
             raise RuntimeError("failed order")
         return {"statusCode": 200}
@@ -42,7 +41,7 @@ def test_spans_reach_the_collector_before_the_handler_returns(
     query = next(span for span in spans if span.name == "query")
     assert by_id[query.parent_span_id].name == "load"
     assert query.attributes["db.system"] == "dynamodb"
-    failed = next(span for span in spans if span.name == "checkout" and span.attributes["faas.invocation_id"] == "req-2")
+    failed = next(s for s in spans if s.name == "checkout" and s.attributes["faas.invocation_id"] == "req-2")
     assert failed.status_code == 2 and failed.events[0][0] == "exception"
     assert failed.resource["service.name"] == "checkout" and failed.resource["cloud.region"] == "eu-west-1"
     assert caplog.text.count("no extension listening") == 1  # one warning, never an error
