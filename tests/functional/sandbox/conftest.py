@@ -31,8 +31,11 @@ class Recording:
         return [line for line in lines if kind is None or line["kind"] == kind]
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
-        return [entry["event"] for entry in self.entries("event")
-                if event_type is None or entry["event"]["eventType"] == event_type]
+        return [
+            entry["event"]
+            for entry in self.entries("event")
+            if event_type is None or entry["event"]["eventType"] == event_type
+        ]
 
     def telemetry(self) -> list[dict[str, Any]]:
         """Every telemetry record received, in delivery order."""

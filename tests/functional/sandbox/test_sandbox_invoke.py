@@ -126,8 +126,7 @@ def test_rie_endpoint_answers_plain_http_callers(functions: Path) -> None:
 
 def test_event_invocation_type_returns_202_at_once(functions: Path) -> None:
     with Sandbox(functions, "handlers.echo") as box:
-        request = urllib.request.Request(box.url, data=b"{}", method="POST",
-                                         headers={"X-Amz-Invocation-Type": "Event"})
+        request = urllib.request.Request(box.url, data=b"{}", method="POST", headers={"X-Amz-Invocation-Type": "Event"})
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 202
             request_id = response.headers["X-Amzn-RequestId"]
@@ -145,8 +144,11 @@ def test_early_return_and_the_next_invoke_waits_for_the_extension(functions: Pat
         first_report = first.report()
         second.report()
     holder = recordings["holder"]
-    starts = {entry["event"]["requestId"]: entry["t"] for entry in holder.entries("event")
-              if entry["event"]["eventType"] == "INVOKE"}
+    starts = {
+        entry["event"]["requestId"]: entry["t"]
+        for entry in holder.entries("event")
+        if entry["event"]["eventType"] == "INVOKE"
+    }
     done = {entry["requestId"]: entry["t"] for entry in holder.entries("invoke_done")}
     # the caller had its answer while the extension was still holding the INVOKE ...
     assert first.latency_ms < 400

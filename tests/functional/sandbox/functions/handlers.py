@@ -27,7 +27,15 @@ def empty(event, context):
 
 
 def environment(event, context):
-    return {"env": dict(os.environ), "sys_path": sys.path, "cwd": os.getcwd(), "executable": sys.executable}
+    import shutil
+
+    return {
+        "env": dict(os.environ),
+        "sys_path": sys.path,
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "python3": shutil.which("python3"),
+    }
 
 
 def fail(event, context):

@@ -15,7 +15,8 @@ and appends one JSON line per thing it saw to the ``record`` file named there:
     shutdown_print a line to print at SHUTDOWN
     telemetry      a subscription body's types/buffering; received batches are recorded
     logs_api       subscribe with the legacy Logs API instead
-    pid_file       a file holding the runtime's pid: at SHUTDOWN, record whether that process is alive
+    pid_file       a file holding the runtime's pid (relative: under $TMPDIR, the environment's shared /tmp):
+                   at SHUTDOWN, record whether that process is still alive
 """
 
 import http.client
@@ -85,8 +86,12 @@ def main():
         record("waiting_forever")
         time.sleep(3600)
     events = CONFIG.get("events", ["INVOKE", "SHUTDOWN"])
-    status, headers, data = call("POST", "/2020-01-01/extension/register", json.dumps({"events": events}),
-                                 {"Lambda-Extension-Name": CONFIG.get("name", NAME)})
+    status, headers, data = call(
+        "POST",
+        "/2020-01-01/extension/register",
+        json.dumps({"events": events}),
+        {"Lambda-Extension-Name": CONFIG.get("name", NAME)},
+    )
     record("registered", status=status, body=data.decode())
     if status != 200:
         sys.exit(2)
@@ -94,22 +99,30 @@ def main():
     if "telemetry" in CONFIG:
         subscribe(identifier)
     if CONFIG.get("init_error"):
-        status, _, _ = call("POST", "/2020-01-01/extension/init/error", json.dumps({"errorMessage": "no config"}),
-                            {"Lambda-Extension-Identifier": identifier,
-                             "Lambda-Extension-Function-Error-Type": CONFIG["init_error"]})
+        status, _, _ = call(
+            "POST",
+            "/2020-01-01/extension/init/error",
+            json.dumps({"errorMessage": "no config"}),
+            {"Lambda-Extension-Identifier": identifier, "Lambda-Extension-Function-Error-Type": CONFIG["init_error"]},
+        )
         record("init_error", status=status)
         sys.exit(1)
     if CONFIG.get("crash_on") == "init":
         sys.exit(4)
     while True:
-        status, headers, data = call("GET", "/2020-01-01/extension/event/next", None,
-                                     {"Lambda-Extension-Identifier": identifier})
+        status, headers, data = call(
+            "GET", "/2020-01-01/extension/event/next", None, {"Lambda-Extension-Identifier": identifier}
+        )
         if status != 200:
             record("next_failed", status=status, body=data.decode())
             sys.exit(5)
         event = json.loads(data)
-        record("event", event=event, content_type=headers.get("Content-Type"),
-               event_id=headers.get("Lambda-Extension-Event-Identifier"))
+        record(
+            "event",
+            event=event,
+            content_type=headers.get("Content-Type"),
+            event_id=headers.get("Lambda-Extension-Event-Identifier"),
+        )
         if event["eventType"] == "INVOKE":
             print(f"{NAME} got INVOKE {event['requestId']}", flush=True)
             if CONFIG.get("crash_on") == "invoke":
@@ -118,8 +131,9 @@ def main():
             record("invoke_done", requestId=event["requestId"])
         else:
             alive = None
-            if CONFIG.get("pid_file") and os.path.exists(CONFIG["pid_file"]):
-                with open(CONFIG["pid_file"]) as pid_file:
+            pid_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), CONFIG.get("pid_file", ""))
+            if CONFIG.get("pid_file") and os.path.exists(pid_path):
+                with open(pid_path) as pid_file:
                     pid = int(pid_file.read())
                 try:
                     os.kill(pid, 0)
