@@ -3,7 +3,8 @@
 Spans stay here until the collector accepted them: a flush *leases* a chunk from the front, then commits it
 (accepted: gone for good, never sent again), discards it (rejected for good) or releases it (try later, back at
 the front in its original order). At most ``max_spans`` are held, leased ones included; past that the oldest
-unleased spans are dropped and counted as ``buffer_full``.
+unleased spans are dropped and counted as ``buffer_full``. A lease in flight (one chunk at most) is not counted
+against newer spans while it is out: if it comes back unsent, the bound applies again, oldest first.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SpanBuffer:
             return self._enforce_bound()
 
     def _enforce_bound(self) -> int:
-        excess = self._held - self.max_spans
+        excess = self._held - self._leased - self.max_spans
         dropped = 0
         while excess > 0 and self._batches:
             oldest = self._batches[0]

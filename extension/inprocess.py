@@ -72,4 +72,7 @@ class InProcessExporter:
             log.warning("%s; %d spans still buffered", self.stats.report_line(), self.buffer.pending)
 
     def close(self) -> None:
+        """Close the exporter's connection (the tracer calls ``shutdown`` when its process ends)."""
         self._loader.close()
+
+    shutdown = close

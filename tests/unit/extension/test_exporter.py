@@ -1,0 +1,186 @@
+"""OTLP export through the real HTTP transport to a real loopback collector: retries, Retry-After, breaker, budget.
+
+Durations here are only lower bounds (a wait that must have happened) or generous upper bounds far from the
+expected value; nothing depends on this machine being fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from extension.breaker import CircuitBreaker
+from extension.buffer import Batch, SpanBuffer
+from extension.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_sink
+from extension.flush import Flusher, FlushJob
+from extension.otlp_config import HTTP, OtlpSettings
+from extension.stats import Stats
+from tests.helpers.otlp_receiver import OtlpReceiver
+
+
+def batch(count: int = 3) -> Batch:
+    trace_id = os.urandom(16)
+    spans = [
+        [trace_id, os.urandom(8), None, f"s{i}", 0, 1, 2, {"i": i}, None, None, 0, None, "t", None, 1, None, [0, 0, 0]]
+        for i in range(count)
+    ]
+    return Batch({"service.name": "svc"}, "r1", spans, [100] * count)
+
+
+def sink_for(
+    receiver_url: str,
+    breaker: CircuitBreaker | None = None,
+    timeout_s: float = 5.0,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> OtlpSink:
+    sink = build_otlp_sink(OtlpSettings(HTTP, receiver_url, headers, "none", timeout_s))
+    if breaker is not None:
+        sink.breaker = breaker
+    return sink
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as running:
+        yield running
+
+
+def soon(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+def test_a_chunk_arrives_once_with_the_configured_headers(receiver: OtlpReceiver) -> None:
+    sink = sink_for(receiver.traces_url, headers=(("authorization", "Bearer t0ken"),))
+    outcome = sink.export([batch(3)], soon(1), soon(5))
+    assert outcome.result is ExportResult.SUCCESS and outcome.attempts == 1
+    assert [span.name for span in receiver.spans] == ["s0", "s1", "s2"]
+    assert receiver.requests[0].headers["authorization"] == "Bearer t0ken"
+    assert receiver.requests[0].headers["content-type"] == "application/x-protobuf"
+
+
+def test_gzip_compression(receiver: OtlpReceiver) -> None:
+    sink = build_otlp_sink(OtlpSettings(HTTP, receiver.traces_url, (), "gzip", 5.0))
+    assert sink.export([batch(2)], soon(1), soon(5)).result is ExportResult.SUCCESS
+    assert receiver.requests[0].headers["content-encoding"] == "gzip" and len(receiver.spans) == 2
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_retryable_answers_are_retried_within_the_budget(receiver: OtlpReceiver, status: int) -> None:
+    receiver.fail(status, count=2)
+    sink = sink_for(receiver.traces_url, breaker=CircuitBreaker(threshold=5))
+    outcome = sink.export([batch(3)], soon(5), soon(10))
+    assert outcome.result is ExportResult.SUCCESS and outcome.attempts == 3
+    assert len(receiver.requests) == 3 and len(receiver.spans) == 3  # delivered once
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 500])
+def test_other_answers_are_not_retried(receiver: OtlpReceiver, status: int) -> None:
+    receiver.fail(status, count=1)
+    outcome = sink_for(receiver.traces_url).export([batch(1)], soon(5), soon(10))
+    assert outcome.result is ExportResult.REJECTED and outcome.attempts == 1
+    assert len(receiver.requests) == 1
+
+
+def test_retry_after_is_honoured(receiver: OtlpReceiver) -> None:
+    receiver.fail(503, count=1, retry_after="0.3")
+    sink = sink_for(receiver.traces_url, breaker=CircuitBreaker(threshold=5))
+    outcome = sink.export([batch(1)], soon(5), soon(10))
+    assert outcome.result is ExportResult.SUCCESS
+    first, second = receiver.requests
+    assert second.arrived_at - first.arrived_at >= 0.3
+
+
+def test_retry_after_beyond_the_budget_keeps_the_spans_and_holds_later_flushes_back(receiver: OtlpReceiver) -> None:
+    receiver.fail(429, count=1, retry_after="60")
+    sink = sink_for(receiver.traces_url)
+    assert sink.export([batch(1)], soon(0.5), soon(5)).result is ExportResult.RETRY_LATER
+    assert sink.export([batch(1)], soon(0.5), soon(5)).result is ExportResult.BREAKER_OPEN
+    assert len(receiver.requests) == 1  # the second flush never touched the network
+
+
+def test_backoff_grows_and_stops_when_the_next_attempt_would_not_fit(receiver: OtlpReceiver) -> None:
+    receiver.fail(503)
+    sink = sink_for(receiver.traces_url, breaker=CircuitBreaker(threshold=100))
+    outcome = sink.export([batch(1)], soon(0.4), soon(5))
+    assert outcome.result is ExportResult.RETRY_LATER
+    times = [request.arrived_at for request in receiver.requests]
+    assert 2 <= len(times) <= 5
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 0.04 for gap in gaps)  # never hammering: at least the first backoff (50 ms -20%)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_dead_collector_opens_the_breaker_and_later_flushes_do_not_try() -> None:
+    port = free_port()  # nothing listens: connection refused
+    clock_breaker = CircuitBreaker(threshold=3, base_cooldown_s=0.2, max_cooldown_s=0.2)
+    sink = sink_for(f"http://127.0.0.1:{port}/v1/traces", breaker=clock_breaker)
+    first = sink.export([batch(1)], soon(2), soon(5))
+    assert first.result is ExportResult.RETRY_LATER and first.attempts == 3
+    assert sink.export([batch(1)], soon(2), soon(5)).result is ExportResult.BREAKER_OPEN
+    with OtlpReceiver(port=port) as receiver:  # the collector comes back on the same port
+        time.sleep(0.3)  # past the cooldown: one probe goes out and closes the breaker
+        assert sink.export([batch(2)], soon(2), soon(5)).result is ExportResult.SUCCESS
+        assert len(receiver.spans) == 2
+
+
+def flusher_for(receiver: OtlpReceiver, buffer: SpanBuffer, stats: Stats) -> Flusher:
+    settings = OtlpSettings(HTTP, receiver.traces_url, (), "none", 5.0)
+    loader = SinkLoader(lambda: build_otlp_sink(settings))
+    return Flusher(buffer, loader, stats, request_timeout_s=5.0, chunk_spans=4)
+
+
+def test_a_flush_sends_the_buffer_in_chunks_and_empties_it(receiver: OtlpReceiver) -> None:
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    buffer.add({"service.name": "svc"}, "r1", batch(10).spans, [100] * 10)
+    flusher = flusher_for(receiver, buffer, stats)
+    job = FlushJob(soon(5), soon(10), force=False)
+    flusher.run(job)
+    assert job.result is ExportResult.SUCCESS and job.exported == 10
+    assert buffer.held == 0 and stats.exported == 10
+    assert [request.spans for request in receiver.requests] == [4, 4, 2]
+
+
+def test_a_slow_collector_does_not_hold_the_flush_past_its_budget_and_nothing_is_sent_twice() -> None:
+    with OtlpReceiver(delay_s=0.6) as receiver:
+        stats = Stats()
+        buffer = SpanBuffer(100, stats)
+        buffer.add({"service.name": "svc"}, "r1", batch(3).spans, [100] * 3)
+        flusher = flusher_for(receiver, buffer, stats)
+        flusher.start()
+        try:
+            began = time.monotonic()
+            job = flusher.flush(0.1)
+            waited = time.monotonic() - began
+            assert not job.done.is_set() and waited < 0.55  # back well before the collector answers
+            buffer.add({"service.name": "svc"}, "r2", batch(2).spans, [100] * 2)
+            second = flusher.flush(5.0)  # runs after the first; the first chunk is not in the buffer to resend
+            assert second.done.wait(5)
+            assert job.done.is_set()
+            assert len(receiver.spans) == 5 and len(set(receiver.span_ids())) == 5
+            assert buffer.held == 0
+        finally:
+            flusher.stop()
+
+
+def test_no_new_request_starts_after_the_budget(receiver: OtlpReceiver) -> None:
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    buffer.add({"service.name": "svc"}, "r1", batch(8).spans, [100] * 8)
+    gate = threading.Event()
+    receiver.on_request = lambda meta: gate.wait(0.5)  # every request takes a while
+    flusher = flusher_for(receiver, buffer, stats)
+    job = FlushJob(soon(0.2), soon(5), force=False)
+    flusher.run(job)
+    assert len(receiver.requests) == 1 and buffer.held == 4  # one chunk went; the rest waits for next time
