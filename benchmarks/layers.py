@@ -1,0 +1,139 @@
+"""The layers the configurations run with: afterglow's own, and the field's, installed from PyPI.
+
+afterglow's layer is built fresh by ``afterglow layer build`` on every run (it is the code under test).
+The field's layers are ``pip install --target`` directories cached under ``benchmarks/.cache/`` (git-ignored),
+keyed by what they install, and byte-compiled the way afterglow's layer is (unchecked-hash pycs), so neither
+side pays for compiling at cold start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parent
+CACHE = HERE / ".cache"
+LAYER_FILES = HERE / "layer_files"
+
+Log = Callable[[str], None]
+
+# What the OpenTelemetry Lambda layer puts in the function for tracing: the aws-lambda instrumentation,
+# the SDK with the OTLP/HTTP exporter, and `opentelemetry-instrument` (from opentelemetry-instrumentation)
+# with the distro that configures the SDK from OTEL_* variables.
+OTEL_REQUIREMENTS = (
+    "opentelemetry-distro",
+    "opentelemetry-instrumentation-aws-lambda",
+    "opentelemetry-exporter-otlp-proto-http",
+)
+# The X-Ray SDK; botocore is part of the Lambda runtime, so the layer brings only the SDK and wrapt.
+XRAY_REQUIREMENTS = ("aws-xray-sdk", "wrapt")
+
+
+class LayerError(RuntimeError):
+    """A layer that could not be built or installed (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    path: Path
+    versions: dict[str, str]  # distribution -> version, for the results' record of what ran
+
+
+def afterglow_layer(log: Log = print) -> Layer:
+    """Build afterglow's layer zip from the working tree with the project's own builder."""
+    output = CACHE / "afterglow-layer.zip"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    log("building the afterglow layer (afterglow layer build)")
+    result = subprocess.run(
+        [sys.executable, "-m", "afterglow", "layer", "build", "--output", str(output)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise LayerError(f"afterglow layer build failed:\n{result.stderr.strip() or result.stdout.strip()}")
+    return Layer("afterglow", output, {"afterglow": _project_version()})
+
+
+def otel_standard_layer(log: Log = print) -> Layer:
+    """The standard OpenTelemetry setup from PyPI, plus our exec wrapper ``otel-instrument`` at its root."""
+    layer = _pip_layer("otel-standard", OTEL_REQUIREMENTS, no_deps=False, log=log)
+    wrapper = layer.path / "otel-instrument"
+    shutil.copyfile(LAYER_FILES / "otel-instrument", wrapper)
+    wrapper.chmod(0o755)
+    return layer
+
+
+def xray_layer(log: Log = print) -> Layer:
+    return _pip_layer("xray-sdk", XRAY_REQUIREMENTS, no_deps=True, log=log)
+
+
+def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log) -> Layer:
+    key = hashlib.sha256(json.dumps([requirements, no_deps, sys.version]).encode()).hexdigest()[:12]
+    root = CACHE / f"{name}-{key}"
+    stamp = root / ".installed.json"
+    if stamp.is_file():
+        return Layer(name, root, json.loads(stamp.read_text()))
+    log(f"installing the {name} layer from PyPI: {' '.join(requirements)}")
+    if root.exists():
+        shutil.rmtree(root)
+    site = root / "python"
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+        "--no-compile", "--target", str(site), *(["--no-deps"] if no_deps else []), *requirements,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise LayerError(f"pip could not install the {name} layer:\n{result.stderr.strip()}")
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
+        capture_output=True, text=True, check=False,
+    )
+    if compiled.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise LayerError(f"byte-compiling the {name} layer failed:\n{compiled.stdout}{compiled.stderr}")
+    versions = installed_versions(site)
+    stamp.write_text(json.dumps(versions, indent=1, sort_keys=True))
+    return Layer(name, root, versions)
+
+
+def installed_versions(site: Path) -> dict[str, str]:
+    """Distribution name -> version for every package installed in ``site``."""
+    found: dict[str, str] = {}
+    for distribution in metadata.distributions(path=[str(site)]):
+        name = distribution.metadata["Name"]
+        if name:
+            found[name.lower()] = distribution.version
+    return dict(sorted(found.items()))
+
+
+def foreign_instrumentors(site: Path) -> list[str]:
+    """Instrumentor entry points visible to the function that the layer in ``site`` did not bring.
+
+    The sandbox's runtime runs this project's interpreter, so `opentelemetry-instrument` would also load
+    any instrumentation installed in our own environment (tests use some); the standard setup should
+    load only what its layer ships, so these names go into OTEL_PYTHON_DISABLED_INSTRUMENTATIONS.
+    """
+    ours = {
+        entry.name
+        for distribution in metadata.distributions(path=[str(site)])
+        for entry in distribution.entry_points
+        if entry.group == "opentelemetry_instrumentor"
+    }
+    everywhere = {entry.name for entry in metadata.entry_points(group="opentelemetry_instrumentor")}
+    return sorted(everywhere - ours)
+
+
+def _project_version() -> str:
+    try:
+        return metadata.version("afterglow")
+    except metadata.PackageNotFoundError:
+        return "unknown"

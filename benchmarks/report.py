@@ -1,0 +1,125 @@
+"""The run's outputs: a Markdown report, a PNG chart of the added latency, and the JSON rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.configs import BASELINE, Config
+from benchmarks.measures import TargetCheck
+
+CHART_FLOOR_MS = 0.01  # a log axis cannot show zero or less: such bars are drawn at the floor and labelled
+
+
+def write_json(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(list(rows), indent=1) + "\n")
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], machine: dict[str, str],
+             configs: Sequence[Config], meta: dict[str, Any]) -> str:
+    lines = ["# afterglow benchmarks: every configuration side by side, one run", ""]
+    lines.append(f"Machine: {machine_line(machine)}. Run: {meta['started']}, {meta['mode']} "
+                 f"({meta['elapsed_s']:.0f} s). Command: `{meta['command']}`.")
+    lines += ["", "Every invocation runs in the local Lambda sandbox with awslambdaric; configurations take turns "
+              "in small batches so noise hits all alike. *added* = p50/p99 caller-observed latency minus "
+              f"`{BASELINE}`'s in the same scenario and run; *post-resp.* = REPORT's post-runtime extension time; "
+              "*init* = median REPORT Init Duration over fresh environments; memory from /proc (VmRSS) at the end "
+              "of each scenario.", ""]
+    lines += ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {check.target} | {check.measured} | **{check.verdict}** |" for check in checks]
+    lines += ["", "## Results", ""]
+    header = ("| config | scenario | p50 ms | added p50 | added p99 | post-resp. p50 | init ms (n) | "
+              "function RSS MB | extension RSS MB | spans created | spans exported | errors |")
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        exported = _cell(row["spans_exported"])
+        if row["duplicates"]:
+            exported += f" (+{row['duplicates']} dup)"
+        errors = _cell(row["errors"]) if not row["failure"] else f"did not run: {row['failure'][:80]}"
+        lines.append(
+            f"| {row['config']} | {row['scenario']} | {_cell(row['p50_ms'])} | {_cell(row['added_p50_ms'])} | "
+            f"{_cell(row['added_p99_ms'])} | {_cell(row['post_response_p50_ms'])} | "
+            f"{_cell(row['init_ms'], 0)} ({row['init_samples']}) | {_cell(row['rss_mb'], 1)} | "
+            f"{_cell(row['extension_rss_mb'], 1)} | {_cell(row['spans_created'])} | {exported} | {errors} |"
+        )
+    lines += ["", "## Configurations", ""]
+    lines += [f"- `{config.name}`: {config.summary}." for config in configs]
+    if meta.get("skipped"):
+        lines += ["", "Not run:"] + [f"- `{name}`: {why}" for name, why in meta["skipped"].items()]
+    if meta.get("versions"):
+        lines += ["", "## What ran", ""]
+        for layer, versions in meta["versions"].items():
+            listed = ", ".join(f"{name} {version}" for name, version in versions.items())
+            lines.append(f"- {layer}: {listed}")
+    problems = [row for row in rows if row["error_examples"]]
+    if problems:
+        lines += ["", "## Errors seen", ""]
+        for row in problems:
+            lines.append(f"- {row['config']} / {row['scenario']}: {row['error_examples'][0]}")
+    return "\n".join(lines) + "\n"
+
+
+def machine_line(machine: dict[str, str]) -> str:
+    return (f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+            f"Linux {machine['kernel']}")
+
+
+def chart(rows: Sequence[dict[str, Any]], configs: Sequence[Config], scenarios: Sequence[str], path: Path,
+          title: str) -> None:
+    """Grouped bars: added p50 per configuration for each scenario (log scale), p99 as a tick above."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [config.name for config in configs if config.name != BASELINE]
+    by_key = {(row["config"], row["scenario"]): row for row in rows}
+    figure, axes = plt.subplots(figsize=(12, 5.5), dpi=110)
+    width = 0.8 / max(len(shown), 1)
+    colours = plt.get_cmap("tab10")
+    for index, name in enumerate(shown):
+        xs, p50s, p99s = [], [], []
+        for position, scenario in enumerate(scenarios):
+            row = by_key.get((name, scenario))
+            if row is None or row["added_p50_ms"] is None:
+                continue
+            xs.append(position - 0.4 + width * (index + 0.5))
+            p50s.append(row["added_p50_ms"])
+            p99s.append(row["added_p99_ms"])
+        if not xs:
+            continue
+        heights = [max(value, CHART_FLOOR_MS) for value in p50s]
+        axes.bar(xs, heights, width=width * 0.92, color=colours(index % 10), label=name)
+        for x, value in zip(xs, p99s, strict=True):
+            if value is not None and value > CHART_FLOOR_MS:
+                axes.plot([x - width * 0.35, x + width * 0.35], [value, value], color="black", linewidth=1)
+        for x, value in zip(xs, p50s, strict=True):
+            if value <= CHART_FLOOR_MS:
+                axes.text(x, CHART_FLOOR_MS * 1.15, "≤0", ha="center", va="bottom", fontsize=7)
+    axes.set_yscale("log")
+    top = max((row["added_p99_ms"] or 0) for row in rows) if rows else 1
+    axes.set_ylim(CHART_FLOOR_MS, max(10 ** math.ceil(math.log10(max(top, 1.0) * 1.5)), 1.0))
+    axes.set_xticks(range(len(scenarios)), scenarios)
+    axes.set_ylabel(f"latency added to the caller vs {BASELINE} (ms, log)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(axis="y", which="both", alpha=0.3)
+    axes.legend(fontsize=8, ncol=2, loc="upper left")
+    figure.text(0.99, 0.01, "bars: added p50; black ticks: added p99", ha="right", fontsize=7)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)

@@ -1,0 +1,299 @@
+"""Run every configuration through every scenario in the sandbox, interleaved, and collect raw samples.
+
+Machine noise should hit every configuration alike, so nothing runs one configuration after another for
+long: during a scenario all configurations have a warm sandbox open at once and take turns, a short batch
+of invocations each, in an order that rotates from batch to batch. Cold starts take turns the same way.
+Every invocation waits for its REPORT (the runtime and every extension back at ``next``) before the next
+one starts, so no configuration's post-response work overlaps another's measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.configs import Config
+from benchmarks.scenarios import COLD_START_EVENT, Scenario
+from benchmarks.services import AwsTarget, SpanCounter, XRaySink
+
+FUNCTION_DIR = Path(__file__).resolve().parent / "function"
+FUNCTION_TIMEOUT_S = 30.0
+MEMORY_MB = 1024
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many invocations and cold starts; ``batches`` is scaled down for costly scenarios."""
+
+    cold_starts: int
+    warmup: int
+    batches: int
+    batch_size: int
+
+    def batches_for(self, scenario: Scenario) -> int:
+        return max(3, round(self.batches / math.sqrt(scenario.weight)))
+
+
+FULL = Plan(cold_starts=10, warmup=10, batches=60, batch_size=5)
+QUICK = Plan(cold_starts=5, warmup=3, batches=8, batch_size=3)
+
+
+@dataclass
+class Samples:
+    """Raw measurements of one configuration in one scenario."""
+
+    latency_ms: list[float] = field(default_factory=list)  # caller-observed, warm invocations
+    duration_ms: list[float] = field(default_factory=list)  # REPORT duration (what Lambda bills)
+    post_response_ms: list[float] = field(default_factory=list)  # REPORT post-runtime extension time
+    invocations: int = 0  # every invocation, warm-up included
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    spans_created: int = 0
+    spans_exported: int = 0
+    duplicates: int = 0
+    rss_mb: float | None = None
+    rss_hwm_mb: float | None = None
+    extension_rss_mb: float | None = None
+    extension_rss_hwm_mb: float | None = None
+    failure: str | None = None  # the configuration could not run this scenario at all
+
+
+@dataclass
+class ColdStarts:
+    init_ms: list[float] = field(default_factory=list)  # REPORT Init Duration
+    first_latency_ms: list[float] = field(default_factory=list)  # caller-observed, init + first invocation
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    spans_created: int = 0
+    spans_exported: int = 0
+
+
+@dataclass
+class RunResults:
+    samples: dict[tuple[str, str], Samples] = field(default_factory=dict)
+    cold: dict[str, ColdStarts] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # config -> why it did not run
+
+
+Collector = SpanCounter | XRaySink
+
+
+class Harness:
+    """Owns the collectors and layers; runs the phases. ``close()`` stops what it started."""
+
+    def __init__(self, configs: Sequence[Config], layers: dict[str, Path], aws: AwsTarget | None,
+                 log: Log = print) -> None:
+        self.configs = list(configs)
+        self.layers = layers
+        self.aws = aws
+        self.log = log
+        self.collectors: dict[str, Collector] = {}
+        self.results = RunResults()
+        for config in self.configs:
+            if config.collector == "otlp":
+                self.collectors[config.name] = SpanCounter(delay_ms=config.collector_delay_ms)
+            elif config.collector == "xray":
+                self.collectors[config.name] = XRaySink()
+        self._foreign_instrumentors: str | None = None
+
+    def close(self) -> None:
+        for collector in self.collectors.values():
+            collector.stop()
+
+    # --- one sandbox -----------------------------------------------------------------------------------
+
+    def _env(self, config: Config) -> dict[str, str]:
+        env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
+        collector = self.collectors.get(config.name)
+        if isinstance(collector, SpanCounter):
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
+        elif isinstance(collector, XRaySink):
+            env["AWS_XRAY_DAEMON_ADDRESS"] = collector.address
+        if config.layer == "otel-standard":
+            env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = self._otel_disabled()
+        return env
+
+    def _otel_disabled(self) -> str:
+        if self._foreign_instrumentors is None:
+            from benchmarks.layers import foreign_instrumentors
+
+            self._foreign_instrumentors = ",".join(foreign_instrumentors(self.layers["otel-standard"] / "python"))
+        return self._foreign_instrumentors
+
+    def open_sandbox(self, config: Config) -> Any:
+        from sandbox import Sandbox
+
+        layers = [self.layers[config.layer]] if config.layer else []
+        return Sandbox(FUNCTION_DIR, config.handler, layers=layers, env=self._env(config),
+                       timeout=FUNCTION_TIMEOUT_S, memory=MEMORY_MB, function_name="bench")
+
+    def _spans_made(self, config: Config, body: dict[str, Any]) -> int:
+        made = int(body.get("children", 0)) if config.child_spans else 0
+        if config.traces_aws_calls:
+            made += int(body.get("aws_calls", 0))
+        if config.invocation_span:
+            made += 1
+        return made
+
+    def _exported(self, config: Config) -> tuple[int, int]:
+        collector = self.collectors.get(config.name)
+        return collector.snapshot() if collector is not None else (0, 0)
+
+    # --- cold starts -----------------------------------------------------------------------------------
+
+    def cold_starts(self, rounds: int) -> None:
+        for config in self.configs:
+            self.results.cold.setdefault(config.name, ColdStarts())
+        for round_index in range(rounds):
+            self.log(f"cold starts: round {round_index + 1}/{rounds}")
+            for config in _rotated(self.configs, round_index):
+                if config.name in self.results.skipped:
+                    continue
+                self._one_cold_start(config)
+
+    def _one_cold_start(self, config: Config) -> None:
+        cold = self.results.cold[config.name]
+        before, _ = self._exported(config)
+        try:
+            box = self.open_sandbox(config)
+        except Exception as error:
+            _note_error(cold, f"sandbox: {error}")
+            return
+        try:
+            invocation = box.invoke(COLD_START_EVENT, headers=_trace_header())
+            report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
+            if invocation.function_error or report.init_duration_ms is None:
+                _note_error(cold, _describe_failure(invocation, report))
+            else:
+                cold.init_ms.append(report.init_duration_ms)
+                cold.first_latency_ms.append(invocation.latency_ms)
+                cold.spans_created += self._spans_made(config, invocation.json())
+        except Exception as error:
+            _note_error(cold, f"invoke: {error}")
+        finally:
+            box.shutdown()
+        after, _ = self._exported(config)
+        cold.spans_exported += after - before
+
+    # --- warm invocations ------------------------------------------------------------------------------
+
+    def scenario(self, scenario: Scenario, plan: Plan) -> None:
+        event = scenario.event(self.aws)
+        boxes: dict[str, Any] = {}
+        active: list[Config] = []
+        exported_before: dict[str, tuple[int, int]] = {}
+        for config in self.configs:
+            samples = self.results.samples.setdefault((config.name, scenario.name), Samples())
+            if config.name in self.results.skipped:
+                samples.failure = self.results.skipped[config.name]
+                continue
+            exported_before[config.name] = self._exported(config)
+            try:
+                boxes[config.name] = self.open_sandbox(config)
+                active.append(config)
+            except Exception as error:
+                samples.failure = f"sandbox: {error}"
+        try:
+            # The first invocation of each sandbox is a cold start: one more init sample.
+            for config in active:
+                self._invoke(config, boxes[config.name], scenario, event, measure=False, cold=True)
+            for index in range(plan.warmup):
+                for config in _rotated(active, index):
+                    self._invoke(config, boxes[config.name], scenario, event, measure=False)
+            batches = plan.batches_for(scenario)
+            for batch in range(batches):
+                for config in _rotated(active, batch):
+                    for _ in range(plan.batch_size):
+                        self._invoke(config, boxes[config.name], scenario, event, measure=True)
+            for config in active:
+                self._read_memory(boxes[config.name], self.results.samples[(config.name, scenario.name)])
+        finally:
+            for box in boxes.values():
+                box.shutdown()
+        for config in active:
+            samples = self.results.samples[(config.name, scenario.name)]
+            distinct_before, duplicates_before = exported_before[config.name]
+            distinct_after, duplicates_after = self._exported(config)
+            samples.spans_exported = distinct_after - distinct_before
+            samples.duplicates = duplicates_after - duplicates_before
+
+    def _invoke(self, config: Config, box: Any, scenario: Scenario, event: dict[str, Any], measure: bool,
+                cold: bool = False) -> None:
+        samples = self.results.samples[(config.name, scenario.name)]
+        samples.invocations += 1
+        try:
+            invocation = box.invoke(event, headers=_trace_header())
+            report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
+        except Exception as error:
+            _note_error(samples, f"invoke: {error}")
+            return
+        if invocation.function_error or report.status != "success":
+            _note_error(samples, _describe_failure(invocation, report))
+            return
+        samples.spans_created += self._spans_made(config, invocation.json())
+        if cold and report.init_duration_ms is not None:
+            self.results.cold.setdefault(config.name, ColdStarts()).init_ms.append(report.init_duration_ms)
+        if measure:
+            samples.latency_ms.append(invocation.latency_ms)
+            samples.duration_ms.append(report.duration_ms)
+            if report.post_runtime_extensions_ms is not None:
+                samples.post_response_ms.append(report.post_runtime_extensions_ms)
+
+    def _read_memory(self, box: Any, samples: Samples) -> None:
+        runtime = box.runtime_pid
+        if runtime is not None:
+            samples.rss_mb, samples.rss_hwm_mb = _memory_mb(runtime)
+        extensions = [_memory_mb(pid) for pid in box.extension_pids.values()]
+        if extensions:
+            samples.extension_rss_mb = _sum_known(rss for rss, _ in extensions)
+            samples.extension_rss_hwm_mb = _sum_known(hwm for _, hwm in extensions)
+
+
+def _rotated(items: Sequence[Config], shift: int) -> list[Config]:
+    if not items:
+        return []
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def _trace_header() -> dict[str, str]:
+    """A fresh, sampled X-Ray header per invocation, as Lambda passes with active tracing on (the X-Ray SDK
+    records nothing otherwise); every configuration gets the same kind of header."""
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return {"X-Amzn-Trace-Id": f"Root={root};Parent={secrets.token_hex(8)};Sampled=1"}
+
+
+def _memory_mb(pid: int) -> tuple[float | None, float | None]:
+    """(VmRSS, VmHWM) of a process in MB, from /proc; None where unreadable (the process is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, None
+    values: dict[str, float] = {}
+    for line in status.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024.0
+    return values.get("VmRSS"), values.get("VmHWM")
+
+
+def _sum_known(values: Any) -> float | None:
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
+
+
+def _note_error(target: Samples | ColdStarts, message: str) -> None:
+    target.errors += 1
+    if len(target.error_examples) < 3:
+        target.error_examples.append(message[:500])
+
+
+def _describe_failure(invocation: Any, report: Any) -> str:
+    body = invocation.body.decode(errors="replace")[:300]
+    return f"status {report.status}, error {invocation.function_error or report.error_type}: {body}"
