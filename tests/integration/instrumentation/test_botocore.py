@@ -9,6 +9,7 @@ from typing import Any
 import botocore.client
 import botocore.exceptions
 import pytest
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -220,7 +221,7 @@ def test_instrumenting_twice_gives_one_span_and_one_traceparent(tracing: Any, aw
 
 def test_uninstrument_restores_botocore(tracing: Any, aws: Any) -> None:
     wrapped = botocore.client.BaseClient.__dict__["_make_api_call"]
-    assert hasattr(wrapped, "__wrapped__")
+    assert isinstance(wrapped, wrapt.FunctionWrapper)
     instrumentation.uninstrument()
     assert botocore.client.BaseClient.__dict__["_make_api_call"] is wrapped.__wrapped__
     aws("s3").list_buckets()

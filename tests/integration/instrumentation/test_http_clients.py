@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 import urllib3
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -203,7 +204,7 @@ def test_uninstrument_restores_the_originals(client: str, tracing: Any, http_ser
         "urlopen": urllib3.connectionpool.HTTPConnectionPool.__dict__["urlopen"],
         "request": http.client.HTTPConnection.__dict__["request"],
     }
-    assert all(hasattr(function, "__wrapped__") for function in originals.values())
+    assert all(isinstance(function, wrapt.FunctionWrapper) for function in originals.values())
     instrumentation.uninstrument()
     assert requests.sessions.Session.__dict__["send"] is originals["Session.send"].__wrapped__
     assert urllib3.connectionpool.HTTPConnectionPool.__dict__["urlopen"] is originals["urlopen"].__wrapped__
