@@ -23,11 +23,10 @@ class LogCorrelationInstrumentor(Instrumentor):
     module = "logging"
 
     def _patch(self, module: ModuleType) -> None:
-        if getattr(self, "_factory", None) is not None:
-            return  # still in the chain (someone installed a factory over ours): enabling it again is enough
         current = logging.getLogRecordFactory()
         if getattr(current, "_afterglow", False):
             return
+        # An older factory of ours may survive inside someone else's chain; setting the ids twice is harmless.
         self._factory = _correlating(current, self)
         logging.setLogRecordFactory(self._factory)
 

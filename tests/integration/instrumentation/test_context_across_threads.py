@@ -1,0 +1,78 @@
+"""Spans made in thread-pool workers and asyncio tasks keep the handler's span as their parent."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+from opentelemetry import context as otel_context
+
+import instrumentation
+
+
+def test_thread_pool_work_keeps_the_submitters_parent(tracing: Any, http_server: Any) -> None:
+    tracer = tracing.tracer()
+    worker_threads: set[str] = set()
+
+    def work(n: int) -> int:
+        worker_threads.add(threading.current_thread().name)
+        with tracer.start_as_current_span(f"work-{n}"):
+            return requests.get(f"{http_server.url}/{n}", timeout=5).status_code
+
+    with tracer.start_as_current_span("handler") as handler, ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(work, range(6))) == [200] * 6
+    assert threading.current_thread().name not in worker_threads
+
+    spans = tracing.spans()
+    by_id = {span.span_id: span for span in spans}
+    handler_id = handler.get_span_context().span_id
+    work_spans = [span for span in spans if span.name.startswith("work-")]
+    assert len(work_spans) == 6 and all(span.parent_id == handler_id for span in work_spans)
+    http_spans = [span for span in spans if span.name == "GET"]
+    assert len(http_spans) == 6
+    assert all(by_id[span.parent_id].name.startswith("work-") for span in http_spans)
+
+
+def test_without_the_patch_pool_work_loses_its_parent(tracing: Any) -> None:
+    # The control: plain ThreadPoolExecutor workers do not see the submitter's context.
+    instrumentation.uninstrument()
+    tracer = tracing.tracer()
+    with tracer.start_as_current_span("handler"), ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: tracer.start_span("orphan").end()).result()
+    orphan = next(span for span in tracing.spans() if span.name == "orphan")
+    assert orphan.parent_id is None
+
+
+def test_pool_workers_do_not_leak_one_tasks_context_into_the_next(tracing: Any) -> None:
+    tracer = tracing.tracer()
+    seen: list[object] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with tracer.start_as_current_span("first"):
+            pool.submit(lambda: None).result()
+        pool.submit(lambda: seen.append(otel_context.get_current().get("current-span-key"))).result()
+    assert seen == [None]
+
+
+def test_asyncio_tasks_keep_their_parent(tracing: Any) -> None:
+    tracer = tracing.tracer()
+
+    async def step(n: int) -> None:
+        await asyncio.sleep(0)
+        with tracer.start_as_current_span(f"step-{n}"):
+            await asyncio.sleep(0)
+
+    async def handler() -> int:
+        with tracer.start_as_current_span("handler") as span:
+            await asyncio.gather(*(asyncio.create_task(step(n)) for n in range(4)))
+            await asyncio.get_running_loop().run_in_executor(None, lambda: tracer.start_span("in-executor").end())
+            return int(span.get_span_context().span_id)
+
+    handler_id = asyncio.run(handler())
+    steps = [span for span in tracing.spans() if span.name.startswith("step-")]
+    assert len(steps) == 4 and all(span.parent_id == handler_id for span in steps)
+    # run_in_executor submits to a ThreadPoolExecutor: the patch carries the context there too.
+    executor_span = next(span for span in tracing.spans() if span.name == "in-executor")
+    assert executor_span.parent_id == handler_id
