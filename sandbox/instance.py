@@ -558,7 +558,8 @@ class Instance:
             runtime.kill()  # whatever the function left running in its process group
         self._release(self.runtime_poll)
         self.runtime_poll = None
-        self.platform.hub.flush_all()
+        # what the extensions are owed (the last platform.report, say) goes out before they hear SHUTDOWN
+        await self.platform.hub.drain_all(timeout=min(0.5, budget / 4))
         sent: list[str] = []
         shutdown_event = json.dumps({"eventType": "SHUTDOWN", "shutdownReason": reason,
                                      "deadlineMs": deadline_ms}).encode()

@@ -67,9 +67,7 @@ def _legacy_records(event_type: str, record: Any, schema: str) -> list[tuple[str
             ("platform.end", {"requestId": record["requestId"]}),
             ("platform.report", {"requestId": record["requestId"], "metrics": record["metrics"]}),
         ]
-    if event_type == "platform.extension":
-        return [(event_type, record)]
-    if event_type == "platform.logsDropped":
+    if event_type in ("platform.extension", "platform.logsSubscription", "platform.logsDropped"):
         return [(event_type, record)]
     return []
 
@@ -94,6 +92,8 @@ class Subscription:
         self._queued_bytes = 0
         self._limit_bytes = max(4 * max_bytes, 4 * 1024 * 1024)
         self._signal = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing buffered and nothing in flight
+        self._idle.set()
         self._flush = False
         self._closing = False
         self._session: Any = None  # aiohttp.ClientSession, made on first delivery
@@ -114,12 +114,19 @@ class Subscription:
             self._queued_bytes -= len(dropped)
             self.dropped_records += 1
             self.dropped_bytes += len(dropped)
+        self._idle.clear()
         self._signal.set()
 
     def flush(self) -> None:
         """Deliver what is buffered now, without waiting for the buffering limits."""
         self._flush = True
         self._signal.set()
+
+    async def drain(self, timeout: float) -> None:
+        """Flush, and wait (at most ``timeout``) until everything buffered has been delivered or dropped."""
+        self.flush()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def close(self, timeout: float) -> None:
         """Deliver what is buffered (within ``timeout``), then stop."""
@@ -143,6 +150,7 @@ class Subscription:
         while True:
             if not self._queue:
                 self._flush = False
+                self._idle.set()
                 if self._closing:
                     return
                 self._signal.clear()
@@ -249,9 +257,11 @@ class TelemetryHub:
         self._subscriptions[extension] = subscription
         return subscription
 
-    def flush_all(self) -> None:
-        for subscription in self._subscriptions.values():
-            subscription.flush()
+    async def drain_all(self, timeout: float) -> None:
+        """Deliver what is buffered now, waiting at most ``timeout`` (before SHUTDOWN goes out)."""
+        subscriptions = list(self._subscriptions.values())
+        if subscriptions:
+            await asyncio.gather(*(subscription.drain(timeout) for subscription in subscriptions))
 
     async def close_all(self, timeout: float) -> None:
         subscriptions = list(self._subscriptions.values())

@@ -81,3 +81,9 @@ def from_layer(event, context):
 
 def wrapped(event, context):
     return {"wrapped": True, "marker": os.environ.get("WRAPPER_MARK")}
+
+
+def many_lines(event, context):
+    for index in range(event["count"]):
+        print(f"line {index:05d} " + "x" * event.get("width", 0))
+    return event["count"]

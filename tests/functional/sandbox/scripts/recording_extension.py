@@ -15,6 +15,9 @@ and appends one JSON line per thing it saw to the ``record`` file named there:
     shutdown_print a line to print at SHUTDOWN
     telemetry      a subscription body's types/buffering; received batches are recorded
     logs_api       subscribe with the legacy Logs API instead
+    probes         API calls to make right after registering, each {"method", "path", "body", "headers"};
+                   "{id}" in a header value becomes our identifier; each answer is recorded as a "probe"
+    late_subscribe on the first INVOKE, try to subscribe to the Telemetry API and record the answer
     pid_file       a file holding the runtime's pid (relative: under $TMPDIR, the environment's shared /tmp):
                    at SHUTDOWN, record whether that process is still alive
 """
@@ -96,6 +99,10 @@ def main():
     if status != 200:
         sys.exit(2)
     identifier = headers["Lambda-Extension-Identifier"]
+    for probe in CONFIG.get("probes", []):
+        probe_headers = {key: value.replace("{id}", identifier) for key, value in probe.get("headers", {}).items()}
+        status, _, data = call(probe["method"], probe["path"], probe.get("body"), probe_headers)
+        record("probe", path=probe["path"], status=status, body=data.decode())
     if "telemetry" in CONFIG:
         subscribe(identifier)
     if CONFIG.get("init_error"):
@@ -127,6 +134,13 @@ def main():
             print(f"{NAME} got INVOKE {event['requestId']}", flush=True)
             if CONFIG.get("crash_on") == "invoke":
                 sys.exit(3)
+            if CONFIG.get("late_subscribe") and not CONFIG.get("_tried"):
+                CONFIG["_tried"] = True
+                body = {"schemaVersion": "2022-12-13", "types": ["platform"],
+                        "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4243/"}}
+                status, _, data = call("PUT", "/2022-07-01/telemetry", json.dumps(body),
+                                       {"Lambda-Extension-Identifier": identifier})
+                record("late_subscribe", status=status, body=data.decode())
             time.sleep(CONFIG.get("hold_ms", 0) / 1000)
             record("invoke_done", requestId=event["requestId"])
         else:
