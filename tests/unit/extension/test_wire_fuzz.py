@@ -1,0 +1,177 @@
+"""Hostile input against the wire decoder (issue 7, item 7): over 100,000 generated inputs in total.
+
+Whatever the bytes, ``FrameReader.frames`` / ``decode_payload`` return frames or ``WireError`` and raise nothing
+else, and nothing is allocated from a length field beyond what was actually received (``MAX_PAYLOAD`` caps it).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tracemalloc
+from typing import Any
+
+import msgpack
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracer import wire
+
+# Example counts per test; the mutation and truncation tests derive one input per byte position of each
+# generated stream, so the module feeds the decoder well over 100,000 inputs (counted in INPUTS, checked last).
+EXAMPLES = int(os.environ.get("AFTERGLOW_FUZZ_EXAMPLES") or 0) or 1500
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+DERIVED = settings(FUZZ, max_examples=EXAMPLES // 5)  # each example yields hundreds of inputs
+INPUTS: dict[str, int] = {}
+
+
+def counted(test: str, count: int = 1) -> None:
+    INPUTS[test] = INPUTS.get(test, 0) + count
+
+
+ids16 = st.binary(min_size=16, max_size=16)
+ids8 = st.binary(min_size=8, max_size=8)
+scalars = st.one_of(st.text(max_size=20), st.booleans(), st.floats(allow_nan=True), st.integers(-(2**64), 2**64))
+attr_values = st.one_of(scalars, st.lists(scalars, max_size=3))
+attr_maps = st.one_of(st.none(), st.dictionaries(st.text(max_size=10), attr_values, max_size=4))
+spans = st.lists(st.one_of(st.none(), ids16, ids8, st.text(max_size=10), st.integers(-5, 2**63), attr_maps,
+                           st.lists(st.integers(0, 5), max_size=3)), min_size=15, max_size=18)
+valid_span = st.builds(
+    lambda tid, sid, parent, name, kind, start, length, attrs, status: [
+        tid, sid, parent, name, kind, start, start + length, attrs, None, None, status, None, "scope", None, 1, None,
+        [0, 0, 0]],
+    ids16, ids8, st.one_of(st.none(), ids8), st.text(max_size=20), st.integers(0, 4), st.integers(1, 2**62),
+    st.integers(0, 10**9), attr_maps, st.integers(0, 2))
+payloads = st.one_of(
+    st.tuples(st.just(wire.HELLO), st.fixed_dictionaries({"tracer": st.text(max_size=5), "pid": st.integers(0, 99),
+                                                           "resource": attr_maps})),
+    st.tuples(st.just(wire.START), st.tuples(st.text(min_size=1, max_size=8), valid_span).map(list)),
+    st.tuples(st.just(wire.SPANS), st.lists(st.one_of(valid_span, spans), max_size=4)),
+    st.tuples(st.just(wire.END), st.tuples(st.text(min_size=1, max_size=8), st.booleans(),
+                                           st.dictionaries(st.text(max_size=5), st.integers(-1, 10))).map(list)),
+)
+
+
+def check(reader: wire.FrameReader, data: bytes) -> list[Any]:
+    """Feed ``data``; everything out must be a frame or a WireError, and the reader holds no more than it got."""
+    before = reader.pending
+    out = reader.frames(data)
+    for item in out:
+        if isinstance(item, wire.WireError):
+            assert item.reason
+        else:
+            kind, _payload = item
+            assert kind in wire.KINDS
+    assert reader.pending <= before + len(data)
+    assert reader.pending <= wire.HEADER.size + wire.MAX_PAYLOAD
+    return out
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_random_bytes(data: bytes) -> None:
+    check(wire.FrameReader(), data)
+    counted("random_bytes")
+
+
+@FUZZ
+@given(st.sampled_from(sorted(wire.KINDS)), st.binary(max_size=300))
+def test_random_payloads_behind_a_valid_header(kind: int, body: bytes) -> None:
+    out = check(wire.FrameReader(), wire.HEADER.pack(wire.MAGIC, wire.VERSION, kind, len(body)) + body)
+    assert len(out) == 1
+    counted("random_payloads")
+
+
+def stream_of(frames: list[tuple[int, Any]]) -> bytes | None:
+    try:
+        return b"".join(wire.frame(*payload) for payload in frames)
+    except (ValueError, OverflowError, TypeError):
+        return None  # not packable: not something the tracer could send
+
+
+@DERIVED
+@given(st.lists(payloads, min_size=1, max_size=3), st.integers(1, 255), st.integers(1, 64))
+def test_every_single_byte_mutation_of_valid_frames(frames: list[tuple[int, Any]], mask: int, chunk: int) -> None:
+    data = stream_of(frames)
+    if data is None:
+        return
+    for position in range(len(data)):  # one input per byte position: that byte xor-ed with the mask
+        mutated = bytearray(data)
+        mutated[position] ^= mask
+        reader = wire.FrameReader()
+        if position % 8 == 0:  # and now and then fed in chunks, as a socket delivers it
+            for start in range(0, len(mutated), chunk):
+                check(reader, bytes(mutated[start:start + chunk]))
+        else:
+            check(reader, bytes(mutated))
+    counted("mutations", len(data))
+
+
+@DERIVED
+@given(st.lists(payloads, min_size=1, max_size=3))
+def test_every_truncation_of_valid_frames(frames: list[tuple[int, Any]]) -> None:
+    data = stream_of(frames)
+    if data is None:
+        return
+    complete = len(wire.FrameReader().frames(data))
+    assert complete == len(frames)
+    for cut in range(len(data)):  # one input per prefix: never more items than whole frames in it
+        reader = wire.FrameReader()
+        prefix_items = check(reader, data[:cut])
+        assert len(prefix_items) < complete
+        assert len(prefix_items) + len(check(reader, data[cut:])) == complete
+    counted("truncations", len(data))
+
+
+@FUZZ
+@given(st.integers(0, 2**32 - 1), st.integers(0, 255), st.integers(0, 255), st.binary(max_size=64))
+def test_any_header_with_any_length(length: int, version: int, kind: int, tail: bytes) -> None:
+    data = struct.pack("!2sBBI", wire.MAGIC, version, kind, length) + tail
+    out = check(wire.FrameReader(), data)
+    if length > wire.MAX_PAYLOAD and version == wire.VERSION and kind in wire.KINDS:
+        assert len(out) == 1 and isinstance(out[0], wire.WireError) and out[0].fatal
+    counted("headers")
+
+
+def test_length_fields_inside_the_payload_allocate_nothing_big() -> None:
+    """msgpack containers claiming 4 billion elements, in a tiny frame: rejected without a big allocation."""
+    bombs = [b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xc6\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xff",
+             b"\x91\xdd\xff\xff\xff\xff", b"\xc6\x00\x40\x00\x00"]
+    tracemalloc.start()
+    try:
+        for bomb in bombs:
+            for kind in wire.KINDS:
+                out = wire.FrameReader().frames(wire.HEADER.pack(wire.MAGIC, wire.VERSION, kind, len(bomb)) + bomb)
+                assert len(out) == 1 and isinstance(out[0], wire.WireError) and not out[0].fatal
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+def test_a_declared_length_over_the_limit_poisons_at_once_without_waiting_for_the_bytes() -> None:
+    reader = wire.FrameReader()
+    (error,) = reader.frames(wire.HEADER.pack(wire.MAGIC, wire.VERSION, wire.SPANS, wire.MAX_PAYLOAD + 1))
+    assert isinstance(error, wire.WireError) and error.fatal and error.reason == "oversized"
+    assert reader.pending == 0
+    (again,) = reader.frames(b"more")
+    assert isinstance(again, wire.WireError) and again.fatal
+
+
+def test_a_wrong_version_is_named_as_such() -> None:
+    (error,) = wire.FrameReader().frames(wire.HEADER.pack(wire.MAGIC, wire.VERSION + 1, wire.SPANS, 1) + b"\x90")
+    assert isinstance(error, wire.WireError) and error.reason == "version_mismatch"
+
+
+def test_msgpack_extension_types_and_timestamps_are_refused() -> None:
+    for body in (msgpack.packb(msgpack.ExtType(5, b"x")), msgpack.packb(msgpack.Timestamp(1, 0))):
+        (error,) = wire.FrameReader().frames(wire.HEADER.pack(wire.MAGIC, wire.VERSION, wire.SPANS, len(body)) + body)
+        assert isinstance(error, wire.WireError) and error.reason == "malformed"
+
+
+def test_zz_the_fuzz_tests_fed_over_100000_inputs() -> None:
+    """Runs last in this module (pytest keeps file order); meaningful only when the fuzz tests above ran."""
+    if len(INPUTS) < 5 or EXAMPLES < 1500:
+        return
+    print(f"wire fuzz inputs: {INPUTS} = {sum(INPUTS.values())}")
+    assert sum(INPUTS.values()) >= 100_000, INPUTS
