@@ -83,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             self._answer(200, event, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
             return
+        self.close_connection = True  # the platform went away: the extension's long poll ends with it
 
     def do_PUT(self) -> None:
         platform = self.server.platform
