@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 import uuid
 from collections import deque
@@ -23,6 +24,7 @@ from sandbox.errors import ApiError, Failure
 from sandbox.jobs import Job, Reply, normalise_error_type
 from sandbox.processes import Child, describe_exit
 from sandbox.records import Report, Shutdown
+from sandbox.telemetry import iso_time
 from sandbox.workspace import PYTHON_VERSION
 
 if TYPE_CHECKING:
@@ -175,12 +177,14 @@ class Instance:
         """Peak resident memory of the environment's processes (Lambda counts the whole sandbox)."""
         total_kb = 0
         for child in self.children():
-            try:
-                with open(f"/proc/{child.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            total_kb += int(line.split()[1])
-                            break
+            try:  # raw reads: this runs after every invoke
+                descriptor = os.open(f"/proc/{child.pid}/status", os.O_RDONLY)
+                try:
+                    status = os.read(descriptor, 8192)
+                finally:
+                    os.close(descriptor)
+                start = status.index(b"VmHWM:") + 6
+                total_kb += int(status[start : status.index(b"kB", start)])
             except (OSError, ValueError):
                 continue
         return max(1, math.ceil(total_kb / 1024))
@@ -278,11 +282,12 @@ class Instance:
         tracing = {"type": "X-Amzn-Trace-Id", "value": job.trace_id}
         platform.emit("platform.start", {"requestId": job.request_id, "version": config.version, "tracing": tracing})
         platform.log_platform(f"START RequestId: {job.request_id} Version: {config.version}")
-        event = json.dumps({"eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": job.request_id,
-                            "invokedFunctionArn": config.function_arn, "tracing": tracing}).encode()
-        for ext in self.extensions.values():
-            if ext.id in invoke.pending_extensions:
-                ext.deliver(event)
+        if invoke_extensions:
+            event = json.dumps({"eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": job.request_id,
+                                "invokedFunctionArn": config.function_arn, "tracing": tracing}).encode()
+            for ext in self.extensions.values():
+                if ext.id in invoke_extensions:
+                    ext.deliver(event)
         started = invoke.dispatched_at
         poll, self.runtime_poll = self.runtime_poll, None
         if poll is not None and not poll.done():
@@ -604,8 +609,6 @@ def _error_body(body: bytes, error_type: str) -> bytes:
 
 
 def _iso(epoch: float) -> str:
-    from sandbox.telemetry import iso_time
-
     return iso_time(epoch)
 
 
