@@ -21,7 +21,8 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import Span, SpanContext
 from opentelemetry.trace.status import Status, StatusCode
 
-from tracer import config, propagation
+from tracer import config
+from tracer._headers import extract_traceparent, extract_xray
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
 from tracer._safe import safe, swallowed
@@ -269,11 +270,11 @@ def _parent(sources: tuple[str, ...], trigger: Any, event: object) -> SpanContex
         if source == "tracecontext":
             carrier = trigger.carrier if trigger is not None else _event_headers(event)
             if carrier:
-                found = propagation.extract_traceparent(carrier.get("traceparent"), carrier.get("tracestate"))
+                found = extract_traceparent(carrier.get("traceparent"), carrier.get("tracestate"))
                 if found is not None:
                     return found
         elif source == "xray":
-            found = propagation.extract_xray(config.raw("_X_AMZN_TRACE_ID"), require_sampled=True)
+            found = extract_xray(config.raw("_X_AMZN_TRACE_ID"), require_sampled=True)
             if found is not None:
                 return found
     return None

@@ -8,7 +8,6 @@ strings are truncated (never dropped), other values become strings, ``None`` is 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from tracer import config
 
@@ -16,15 +15,40 @@ _MAX_INT = 2**63 - 1
 _MIN_INT = -(2**63)
 
 
-@dataclass(frozen=True)
 class SpanLimits:
-    max_span_attributes: int = 128
-    max_event_attributes: int = 128
-    max_link_attributes: int = 128
-    max_events: int = 128
-    max_links: int = 128
-    max_span_value_length: int = 8192
-    max_value_length: int = 8192
+    """Resolved once per provider (a plain class: a dataclass costs ~1 ms of cold start to define)."""
+
+    __slots__ = (
+        "max_event_attributes",
+        "max_events",
+        "max_link_attributes",
+        "max_links",
+        "max_span_attributes",
+        "max_span_value_length",
+        "max_value_length",
+    )
+
+    def __init__(
+        self,
+        max_span_attributes: int = 128,
+        max_event_attributes: int = 128,
+        max_link_attributes: int = 128,
+        max_events: int = 128,
+        max_links: int = 128,
+        max_span_value_length: int = 8192,
+        max_value_length: int = 8192,
+    ) -> None:
+        self.max_span_attributes = max_span_attributes
+        self.max_event_attributes = max_event_attributes
+        self.max_link_attributes = max_link_attributes
+        self.max_events = max_events
+        self.max_links = max_links
+        self.max_span_value_length = max_span_value_length
+        self.max_value_length = max_value_length
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)
+        return f"SpanLimits({fields})"
 
     @classmethod
     def from_env(cls) -> SpanLimits:
@@ -92,18 +116,21 @@ def clean_attributes(
     cleaned: dict[str, object] = {}
     dropped = 0
     try:
-        items = list(attributes.items())
-    except Exception:
-        return None, 0
-    for key, value in items:
-        if type(key) is not str or not key:
-            dropped += 1
-            continue
-        value = clean_value(value, max_length)
-        if value is None:
-            continue
-        if key not in cleaned and len(cleaned) >= max_count:
-            dropped += 1
-            continue
-        cleaned[key] = value
+        for key, value in attributes.items():
+            kind = type(value)  # the common types inline: this runs for every span
+            if kind is str:
+                if len(value) > max_length:  # type: ignore[arg-type]
+                    value = value[:max_length]  # type: ignore[index]
+            elif kind is not bool and kind is not float:
+                value = clean_value(value, max_length)
+                if value is None:
+                    continue
+            if type(key) is not str or not key:
+                dropped += 1
+            elif len(cleaned) < max_count or key in cleaned:
+                cleaned[key] = value
+            else:
+                dropped += 1
+    except Exception:  # a mapping that changed while we read it, or a broken one: keep what we have
+        pass
     return (cleaned or None), dropped

@@ -82,6 +82,15 @@ class LeanTracer(ApiTracer):
             trace_state = parent._trace_state
         else:
             parent_context = parent.get_span_context() if isinstance(parent, Span) else None
+            if (
+                self._sampler is None
+                and type(parent) is NonRecordingSpan
+                and isinstance(parent_context, SpanContext)
+                and parent_context.is_valid
+                and not parent_context.is_remote
+                and not parent_context.trace_flags & _SAMPLED
+            ):
+                return parent  # inside an unsampled local trace: nothing to record, as OpenTelemetry's NoOpTracer
             if isinstance(parent_context, SpanContext) and parent_context.is_valid:
                 trace_id = parent_context.trace_id
                 parent_id = parent_context.span_id

@@ -378,3 +378,23 @@ def test_a_provider_the_user_set_is_kept(lambda_env: str, caplog: pytest.LogCapt
     (span,) = exporter.get_finished_spans()
     assert span.name == "checkout" and span.attributes["faas.invocation_id"] == "req-1"
     provider.shutdown()
+
+
+def test_module_level_tracers_made_before_the_decorator_reach_our_spans(env: SpanReader) -> None:
+    early = trace_api.get_tracer("made-at-import")  # before any provider: the API's ProxyTracer
+
+    @early.start_as_current_span("decorated-early")
+    def helper() -> None:
+        with early.start_as_current_span("inside"):
+            pass
+
+    @trace_handler
+    def handler(event: Any, context: Any) -> None:
+        helper()
+
+    handler({}, lambda_context())
+    root = invocation_span(env, "req-1")
+    spans = env.spans_by_name()
+    assert spans["decorated-early"][wire.PARENT_SPAN_ID] == root[wire.SPAN_ID]
+    assert spans["inside"][wire.PARENT_SPAN_ID] == spans["decorated-early"][wire.SPAN_ID]
+    assert spans["inside"][wire.SCOPE_NAME] == "made-at-import"

@@ -1,0 +1,48 @@
+"""The extension's end of the socket in its own process, for benchmarks: accept, read, decode, discard.
+
+A separate process, as the real extension is, so that its reading never competes for the function's GIL.
+Usage: ``python reader_process.py SOCKET_PATH``; prints ``ready`` once listening, exits on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import sys
+
+from tracer import wire
+
+
+def main(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    readers: dict[socket.socket, wire.FrameReader] = {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if sock is listener:
+                connection, _ = listener.accept()
+                readers[connection] = wire.FrameReader()
+                selector.register(connection, selectors.EVENT_READ)
+                continue
+            data = sock.recv(1 << 20)
+            if not data:
+                selector.unregister(sock)
+                del readers[sock]
+                sock.close()
+                continue
+            readers[sock].feed(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

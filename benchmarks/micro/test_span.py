@@ -1,0 +1,127 @@
+"""One span through the OpenTelemetry API (``start_as_current_span`` + end, 5 attributes), and its encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+from opentelemetry import trace as trace_api
+
+from benchmarks.micro.conftest import ATTRIBUTES
+
+GROUP = "one span: start_as_current_span + end, 5 attributes"
+
+
+def _one(tracer: trace_api.Tracer) -> None:
+    with tracer.start_as_current_span("operation", attributes=ATTRIBUTES):
+        pass
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_baseline_api_noop_span(benchmark: Any) -> None:
+    benchmark(_one, trace_api.NoOpTracerProvider().get_tracer("bench"))
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_lean_span(benchmark: Any) -> None:
+    from tracer._tracer import LeanTracerProvider
+
+    benchmark(_one, LeanTracerProvider().get_tracer("bench"))
+
+
+@pytest.fixture
+def handoff(reader_socket: str) -> Iterator[Any]:
+    from tracer._handoff import Handoff
+
+    sink = Handoff(reader_socket)
+    sink.begin("bench", None)  # connect
+    yield sink
+    sink.close()
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_lean_span_handed_off_coalesced(benchmark: Any, handoff: Any) -> None:
+    """Ends inside the coalescing window (the batch is flushed every 64 spans so it stays small)."""
+    from tracer._tracer import LeanTracerProvider
+
+    tracer = LeanTracerProvider(handoff).get_tracer("bench")
+    counter = [0]
+
+    def one() -> None:
+        _one(tracer)
+        counter[0] += 1
+        if counter[0] % 64 == 0:
+            handoff.flush()
+
+    benchmark(one)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_lean_span_handed_off_alone(benchmark: Any, handoff: Any) -> None:
+    """Window 0: every span is its own write to the reader process (the worst case)."""
+    from tracer._tracer import LeanTracerProvider
+
+    handoff.window_ns = 0
+    benchmark(_one, LeanTracerProvider(handoff).get_tracer("bench"))
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_sdk_span_without_processor(benchmark: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    benchmark(_one, TracerProvider().get_tracer("bench"))
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_sdk_span_with_batch_processor(benchmark: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    benchmark(_one, provider.get_tracer("bench"))
+    provider.shutdown()
+
+
+ENCODE = "encode one finished span"
+
+
+def _finished_lean_span() -> Any:
+    from tracer._tracer import LeanTracerProvider
+
+    span = LeanTracerProvider().get_tracer("bench").start_span("operation", attributes=ATTRIBUTES)
+    span.end()
+    return span
+
+
+@pytest.mark.benchmark(group=ENCODE)
+def test_baseline_wire_record(benchmark: Any) -> None:
+    benchmark(_finished_lean_span().to_record)
+
+
+@pytest.mark.benchmark(group=ENCODE)
+def test_wire_record_and_msgpack(benchmark: Any) -> None:
+    span = _finished_lean_span()
+    packer = msgpack.Packer(use_bin_type=True)
+    benchmark(lambda: packer.pack(span.to_record()))
+
+
+@pytest.mark.benchmark(group=ENCODE)
+def test_otlp_protobuf_of_an_sdk_span(benchmark: Any) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _one(provider.get_tracer("bench"))
+    spans = exporter.get_finished_spans()
+    benchmark(lambda: encode_spans(spans).SerializeToString())
