@@ -12,7 +12,9 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 ## demo: build the layer, run the example function in the local sandbox, show its trace
 demo: $(BIN)/.installed
-	$(BIN)/afterglow run --task-root examples/hello --handler app.handler --event examples/hello/event.json
+	$(BIN)/afterglow layer build --output build/afterglow-layer.zip
+	$(BIN)/afterglow run --task-root examples/hello --handler app.handler --event examples/hello/event.json \
+		--layer build/afterglow-layer.zip
 
 ## test: lint, type-check, then the whole suite
 test: $(BIN)/.installed
