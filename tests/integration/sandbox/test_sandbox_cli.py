@@ -1,0 +1,125 @@
+"""``afterglow run`` and ``afterglow sandbox`` end to end, as a user runs them (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = Path(__file__).parent / "example"
+EXTENSION_SCRIPT = REPO / "tests" / "functional" / "sandbox" / "scripts" / "recording_extension.py"
+
+
+def afterglow(*args: str, stdin: bytes | None = None, timeout: float = 90) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "afterglow", *args], cwd=REPO, input=stdin, capture_output=True,
+                          timeout=timeout)
+
+
+def _layer_with_extension(root: Path, name: str, **config: object) -> Path:
+    layer = root / "layer"
+    (layer / "extensions").mkdir(parents=True)
+    (layer / "ext-config").mkdir()
+    target = layer / "extensions" / name
+    shutil.copy(EXTENSION_SCRIPT, target)
+    os.chmod(target, os.stat(target).st_mode | stat.S_IXUSR)
+    (layer / "ext-config" / f"{name}.json").write_text(json.dumps({"record": str(root / "record.jsonl"), **config}))
+    return layer
+
+
+def test_run_prints_responses_and_lambda_log_lines(tmp_path: Path) -> None:
+    layer = _layer_with_extension(tmp_path, "sidecar", shutdown_print="sidecar flushed 2 invocations")
+    result = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--layer", str(layer),
+                       "--event", str(EXAMPLE / "event.json"), "--repeat", "2")
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, err
+    responses = [json.loads(line) for line in out.splitlines()]
+    assert responses == [{"statusCode": 200, "body": "hello, cli"}] * 2
+    lines = err.splitlines()
+    reports = [line for line in lines if line.startswith("REPORT RequestId: ")]
+    assert len(reports) == 2
+    assert "Init Duration: " in reports[0] and "Init Duration: " not in reports[1]
+    assert all("Post-Runtime Extension Duration: " in report for report in reports)
+    assert sum(line.startswith("START RequestId: ") for line in lines) == 2
+    assert sum(line.startswith("END RequestId: ") for line in lines) == 2
+    assert lines.count("greeting cli") == 2  # the function's own output, unprefixed
+    assert "[sidecar] sidecar starting" in lines  # extension lines carry the extension's name
+    # run waits for the extensions' SHUTDOWN work, so what they print at shutdown is shown
+    assert lines[-1] == "[sidecar] sidecar flushed 2 invocations"
+
+
+def test_run_exits_non_zero_when_an_invocation_fails(tmp_path: Path) -> None:
+    result = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.broken")
+    err = result.stderr.decode()
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["errorType"] == "RuntimeError"
+    assert "[ERROR] RuntimeError: no greeting today" in err
+    assert "\nTraceback (most recent call last):\n" in err  # the "\r"-joined record shown on separate lines
+    assert "1 of 1 invocation(s) failed" in err
+
+
+def test_run_reads_the_event_from_stdin_and_refuses_bad_input(tmp_path: Path) -> None:
+    result = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--event", "-",
+                       stdin=b'{"name": "stdin"}')
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["body"] == "hello, stdin"
+    bad = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--event", "-", stdin=b"{nope")
+    assert bad.returncode == 2
+    assert "not valid JSON" in bad.stderr.decode()
+    missing = afterglow("run", "--task-root", str(tmp_path / "absent"), "--handler", "app.handler")
+    assert missing.returncode == 2
+    assert "not a directory" in missing.stderr.decode()
+    reserved = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--env", "_HANDLER=x")
+    assert reserved.returncode == 2 and "reserved" in reserved.stderr.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_sandbox_serves_the_rie_endpoint_until_interrupted(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "afterglow", "sandbox", "--task-root", str(EXAMPLE), "--handler", "app.handler",
+         "--port", str(port), "--env", "GREETING=hi"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                request = urllib.request.Request(url, data=b'{"name": "curl"}', method="POST")
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer == {"statusCode": 200, "body": "hello, curl"}
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0
+    text = out.decode()
+    assert "START RequestId: " in text and "END RequestId: " in text and "REPORT RequestId: " in text
+    assert "greeting curl" in text
+    assert f"127.0.0.1:{port}" in err.decode()
