@@ -238,7 +238,11 @@ class LeanTracerProvider(ApiTracerProvider):
         return LeanTracer(scope, self.sampler)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing to wait for: spans leave as they end (kept for code written against the SDK)."""
+        """Send the spans waiting in the coalescing batch now, without waiting for the extension to read them:
+        handing over is the flush (kept for code written against the SDK, such as contrib instrumentations)."""
+        flush = getattr(self.sink, "flush", None)
+        if callable(flush):
+            flush()
         return True
 
     def shutdown(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -258,3 +259,40 @@ def test_no_extension_falls_back_with_one_warning(socket_path: str, caplog: pyte
         assert caplog.text.count("no extension listening") == 1
     finally:
         made.handoff.close()
+
+
+def test_our_socket_io_runs_with_instrumentation_suppressed(setup: Setup, reader: SpanReader) -> None:
+    from opentelemetry import context as context_api
+
+    seen: list[object] = []
+
+    class Watching:
+        """Wraps the real socket: records whether instrumentation is suppressed while we write."""
+
+        def __init__(self, sock: Any) -> None:
+            self._sock = sock
+
+        def sendmsg(self, buffers: Any) -> int:
+            seen.append(context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY))
+            return int(self._sock.sendmsg(buffers))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._sock, name)
+
+    setup.invocation("req-1")
+    reader.wait_for_end("req-1")
+    setup.handoff._sock = Watching(setup.handoff._sock)  # type: ignore[assignment]
+    setup.invocation("req-2")
+    reader.wait_for_end("req-2")
+    assert seen and all(value is True for value in seen)
+    assert context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY) is None  # and only while we write
+
+
+def test_force_flush_sends_the_batch_without_waiting(setup: Setup, reader: SpanReader) -> None:
+    root = setup.tracer.start_span("invocation")
+    setup.handoff.begin("req-1", root)  # type: ignore[arg-type]
+    setup.tracer.start_span("child", context=_context_of(root)).end()  # type: ignore[arg-type]
+    assert setup.handoff.pending_bytes > 0  # waiting for company (the window is endless here)
+    assert setup.provider.force_flush() is True
+    reader.wait_for(lambda frames: any(kind == wire.SPANS for kind, _ in frames))
+    assert [span[wire.NAME] for span in reader.spans()] == ["child"]
