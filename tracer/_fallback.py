@@ -8,41 +8,49 @@ is why the hand-off warns once when it falls back.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tracer._safe import swallowed, warn_once
 
 
 class InProcessFallback:
+    """Collects frames (from any thread) and exports them when the invocation ends."""
+
     def __init__(self) -> None:
         self._pending = bytearray()
+        self._lock = threading.Lock()  # the buffer: writers are spans ending in any thread
+        self._export_lock = threading.Lock()  # one export at a time; writers never wait for it
         self._exporter: Any = None
         self._unavailable = False
         self.lost_bytes = 0  # frames thrown away because no exporter could be loaded
 
     def write(self, data: bytes) -> None:
-        if self._unavailable:
-            self.lost_bytes += len(data)
-            return
-        self._pending += data
+        with self._lock:
+            if self._unavailable:
+                self.lost_bytes += len(data)
+                return
+            self._pending += data
 
     def flush(self, timeout_s: float) -> bool:
         """Export what has been written. False when there is no exporter to export with."""
-        if not self._pending:
+        with self._export_lock:
+            with self._lock:
+                data = bytes(self._pending)
+                self._pending.clear()
+            if not data:
+                return True
+            exporter = self._exporter if self._exporter is not None else self._load()
+            if exporter is None:
+                with self._lock:
+                    self.lost_bytes += len(data)
+                return False
+            try:
+                exporter.feed(data)
+                exporter.flush(timeout_s)
+            except Exception as error:
+                swallowed("exporting spans in-process", error)
             return True
-        exporter = self._exporter if self._exporter is not None else self._load()
-        if exporter is None:
-            self.lost_bytes += len(self._pending)
-            self._pending.clear()
-            return False
-        data = bytes(self._pending)
-        self._pending.clear()
-        try:
-            exporter.feed(data)
-            exporter.flush(timeout_s)
-        except Exception as error:
-            swallowed("exporting spans in-process", error)
-        return True
 
     def _load(self) -> Any:
         try:
