@@ -4,15 +4,22 @@ afterglow's layer is built fresh by ``afterglow layer build`` on every run (it i
 The field's layers are ``pip install --target`` directories cached under ``benchmarks/.cache/`` (git-ignored),
 keyed by what they install, and byte-compiled the way afterglow's layer is (unchecked-hash pycs), so neither
 side pays for compiling at cold start.
+
+The sandbox copies a layer into every fresh environment, which for a few thousand files costs more than the
+cold start being measured. So each configuration gets its layer as a directory of symbolic links to the
+unpacked tree (``Layer.path``); the sandbox keeps links as links, every environment sees the same bytes, and
+nothing is copied, much as Lambda mounts a layer read-only instead of copying it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -44,8 +51,20 @@ class LayerError(RuntimeError):
 @dataclass(frozen=True)
 class Layer:
     name: str
-    path: Path
+    tree: Path  # the unpacked layer
     versions: dict[str, str]  # distribution -> version, for the results' record of what ran
+
+    @property
+    def path(self) -> Path:
+        """What the sandbox is given: a directory of links to the tree's top-level entries."""
+        links = self.tree.with_name(self.tree.name + ".links")
+        if links.exists():
+            shutil.rmtree(links)
+        links.mkdir(parents=True)
+        for entry in sorted(self.tree.iterdir()):
+            if not entry.name.startswith("."):
+                (links / entry.name).symlink_to(entry.resolve())
+        return links
 
 
 def afterglow_layer(log: Log = print) -> Layer:
@@ -59,13 +78,27 @@ def afterglow_layer(log: Log = print) -> Layer:
     )
     if result.returncode != 0:
         raise LayerError(f"afterglow layer build failed:\n{result.stderr.strip() or result.stdout.strip()}")
-    return Layer("afterglow", output, {"afterglow": _project_version()})
+    tree = CACHE / "afterglow-layer"
+    if tree.exists():
+        shutil.rmtree(tree)
+    _unzip(output, tree)
+    return Layer("afterglow", tree, {"afterglow": _project_version()})
+
+
+def _unzip(archive: Path, destination: Path) -> None:
+    """Unpack keeping the zip's Unix modes (zipfile drops them; the launcher and wrapper must stay executable)."""
+    with zipfile.ZipFile(archive) as zipped:
+        for info in zipped.infolist():
+            target = zipped.extract(info, destination)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                os.chmod(target, mode)
 
 
 def otel_standard_layer(log: Log = print) -> Layer:
     """The standard OpenTelemetry setup from PyPI, plus our exec wrapper ``otel-instrument`` at its root."""
     layer = _pip_layer("otel-standard", OTEL_REQUIREMENTS, no_deps=False, log=log)
-    wrapper = layer.path / "otel-instrument"
+    wrapper = layer.tree / "otel-instrument"
     shutil.copyfile(LAYER_FILES / "otel-instrument", wrapper)
     wrapper.chmod(0o755)
     return layer
