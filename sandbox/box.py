@@ -8,6 +8,7 @@ measures is what a caller of the function would see.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import http.client
@@ -15,16 +16,28 @@ import json
 import os
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sandbox.config import INIT_TIMEOUT_S, make_config
-from sandbox.records import Invocation, LogLine, Recorder, Shutdown
+from sandbox.records import MAX_KEPT, Invocation, LogLine, Recorder, Shutdown
 from sandbox.workspace import Workspace
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+_open_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _shut_down_forgotten_sandboxes() -> None:
+    """Processes run in their own sessions: a sandbox nobody closed must not leave them behind."""
+    for box in list(_open_sandboxes):
+        with contextlib.suppress(Exception):
+            box.shutdown(force=True)
 
 
 class Sandbox:
@@ -52,7 +65,7 @@ class Sandbox:
         self.config = make_config(task_root, handler, layers, env, timeout, memory, function_name, bootstrap,
                                   init_timeout)
         self._recorder = Recorder(on_log)
-        self._events: list[dict[str, Any]] = []
+        self._events: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
         self._events_lock = threading.Lock()
         self._closed = False
         self._connections: list[http.client.HTTPConnection] = []
@@ -70,6 +83,7 @@ class Sandbox:
             raise
         self.host, self.port = host, self._listener.port
         self.url = f"http://{host}:{self.port}{INVOKE_PATH}"
+        _open_sandboxes.add(self)
 
     async def _start(self, host: str, port: int) -> tuple[Any, Any]:
         from sandbox.api import Listener
@@ -194,6 +208,7 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        _open_sandboxes.discard(self)
         try:
             self._call(self._platform.close(force), timeout=self.config.timeout + 60)
             self._call(self._listener.stop(), timeout=10)

@@ -209,7 +209,7 @@ class Instance:
         platform.log_platform(f"INIT_START Runtime Version: {RUNTIME_VERSION}\t"
                               f"Runtime Version ARN: arn:aws:lambda:{config.region}::runtime:sandbox")
 
-        def timed_out(waiting_for: str) -> Callable[[], Failure]:
+        def timed_out(waiting_for: Callable[[], str]) -> Callable[[], Failure]:
             def failure() -> Failure:
                 if phase == "init":
                     message = f"Init timed out after {budget:.2f} seconds: {waiting_for()}"
@@ -217,7 +217,7 @@ class Instance:
                     message = f"Task timed out after {config.timeout:.2f} seconds (init: {waiting_for()})"
                 return Failure("timeout", "Sandbox.Timedout", message, "timeout")
 
-            return failure  # type: ignore[return-value]
+            return failure
 
         try:
             paths = self.workspace.extension_paths()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -53,12 +54,15 @@ class Report:
     memory_size_mb: int
 
 
+MAX_KEPT = 200_000  # log lines kept for inspection: a long-running sandbox must not grow without bound
+
+
 class Recorder:
     """Thread-safe store of log lines, reports and shutdowns; optional live callback for front doors."""
 
     def __init__(self, on_log: Callable[[LogLine], None] | None = None) -> None:
         self._lock = threading.Condition()
-        self._logs: list[LogLine] = []
+        self._logs: deque[LogLine] = deque(maxlen=MAX_KEPT)
         self._reports: dict[str, Report] = {}
         self._shutdowns: list[Shutdown] = []
         self._on_log = on_log

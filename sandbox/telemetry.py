@@ -215,7 +215,8 @@ class Subscription:
         async with self._session.post(destination.url, data=body,
                                       headers={"Content-Type": "application/json"}) as response:
             await response.read()
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
 
 
 class TelemetryHub:

@@ -156,3 +156,32 @@ def test_extension_overrunning_its_shutdown_deadline_is_killed(functions: Path, 
     assert not recordings["stubborn"].entries("exiting")
     assert not _alive(pid)
     assert elapsed < 8  # SIGKILLed at the 2000 ms deadline, not after its 10 s
+
+
+def test_a_file_in_extensions_that_cannot_run_fails_init(functions: Path, tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    (layer / "extensions").mkdir(parents=True)
+    (layer / "extensions" / "README").write_text("not a program\n")  # Lambda runs every file in there
+    with Sandbox(functions, "handlers.empty", layers=[layer]) as box:
+        invocation = box.invoke({})
+    body = invocation.json()
+    assert invocation.function_error == "Unhandled"
+    assert body["errorType"] == "Extension.LaunchError"
+    assert "README" in body["errorMessage"]
+
+
+def test_forced_shutdown_cuts_a_running_invoke_short(functions: Path) -> None:
+    box = Sandbox(functions, "handlers.sleep", timeout=30)
+    try:
+        future = box.invoke_async({"seconds": 20})
+        deadline = time.monotonic() + 20
+        while box.runtime_pid is None or not [e for e in box.events if e["type"] == "platform.start"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        started = time.monotonic()
+    finally:
+        box.shutdown(force=True)
+    invocation = future.result(timeout=10)
+    assert time.monotonic() - started < 10
+    assert invocation.function_error == "Unhandled"
+    assert box.shutdowns[-1].reason == "spindown"
