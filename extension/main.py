@@ -204,9 +204,7 @@ class Extension:
         outcome = self.assembler.wait(request_id, None if self.telemetry_active else START_WAIT_WITHOUT_TELEMETRY_S,
                                       self._sync)
         over = time.monotonic()
-        if outcome is Outcome.TIMED_OUT:
-            pass  # the platform resets the environment now; SHUTDOWN exports within its own deadline
-        elif not self.policy.periodic:
+        if not self.policy.periodic:
             self.flusher.flush(self.budget_s)
         elif self._periodic_job is not None:
             self._periodic_job.done.wait(max(0.0, self._periodic_job.soft_deadline - time.monotonic()))
