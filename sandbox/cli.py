@@ -80,6 +80,11 @@ def run_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         return _fail("run", str(error))
     failures = 0
+
+    def on_sigterm(number: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # the same orderly spin-down as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for _ in range(args.repeat):
             invocation = box.invoke(event)
@@ -94,6 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 130
     finally:
         box.shutdown()  # waits for the extensions' SHUTDOWN work, so their last lines are printed
+        signal.signal(signal.SIGTERM, previous)
     if failures:
         print(f"afterglow run: {failures} of {args.repeat} invocation(s) failed", file=sys.stderr)
         return 1
