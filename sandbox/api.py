@@ -43,6 +43,13 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
     return _json_response(status, ApiError(status, error_type, message).body())
 
 
+def _invoke_error(status: int, error_type: str, message: str) -> web.Response:
+    """An error of the Invoke API itself, in the shape AWS SDKs parse (X-Amzn-ErrorType, Type/message)."""
+    body = {"Type": "User", "message": message, "errorType": error_type, "errorMessage": message}
+    return _json_response(status, json.dumps(body).encode(),
+                          {"X-Amzn-ErrorType": error_type, "X-Amzn-RequestId": str(uuid.uuid4())})
+
+
 class Listener:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -211,21 +218,22 @@ class Listener:
         name = request.path[len(_FUNCTIONS) : -len("/invocations")].rstrip("/")
         config = self.platform.config
         if name not in ("function", config.function_name, config.function_arn):
-            return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
+            return _invoke_error(404, "ResourceNotFoundException", f"Function not found: {name}")
         body = await request.read()
         if len(body) > MAX_EVENT_BYTES:
-            return _error(413, "RequestTooLargeException",
+            return _invoke_error(413, "RequestTooLargeException",
                           f"Request must be smaller than {MAX_EVENT_BYTES} bytes for the InvokeFunction operation")
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
-            return _error(400, "InvalidParameterValueException", f"unknown X-Amz-Invocation-Type {invocation_type!r}")
+            return _invoke_error(400, "InvalidParameterValueException",
+                                 f"unknown X-Amz-Invocation-Type {invocation_type!r}")
         client_context = request.headers.get("X-Amz-Client-Context")
         if client_context:
             try:
                 client_context = base64.b64decode(client_context, validate=True).decode()
                 json.loads(client_context)
             except (binascii.Error, UnicodeDecodeError, ValueError):
-                return _error(400, "InvalidRequestContentException",
+                return _invoke_error(400, "InvalidRequestContentException",
                               "X-Amz-Client-Context must be base64-encoded JSON")
         if invocation_type == "DryRun":
             return web.Response(status=204)
