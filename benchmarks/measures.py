@@ -50,6 +50,7 @@ def build_rows(results: RunResults, configs: Sequence[Config], scenarios: Sequen
         base = results.samples.get((BASELINE, scenario.name))
         base_p50 = percentile(base.latency_ms, 0.5) if base else None
         base_p99 = percentile(base.latency_ms, 0.99) if base else None
+        base_runtime = percentile(base.runtime_ms, 0.5) if base else None
         for config in configs:
             samples = results.samples.get((config.name, scenario.name))
             if samples is None:
@@ -73,6 +74,8 @@ def build_rows(results: RunResults, configs: Sequence[Config], scenarios: Sequen
                 "p99_ms": _round(p99),
                 "post_response_p99_ms": _round(percentile(samples.post_response_ms, 0.99)),
                 "duration_p50_ms": _round(percentile(samples.duration_ms, 0.5)),
+                "runtime_p50_ms": _round(percentile(samples.runtime_ms, 0.5)),
+                "added_runtime_p50_ms": _round(_minus(percentile(samples.runtime_ms, 0.5), base_runtime)),
                 "added_init_ms": _round(_minus(init.get(config.name), init.get(BASELINE)), 1),
                 "init_samples": len(cold.init_ms) if cold else 0,
                 "cold_first_latency_ms": _round(median(cold.first_latency_ms), 1) if cold else None,

@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.configs import Config
 from benchmarks.scenarios import COLD_START_EVENT, Scenario
-from benchmarks.services import AwsTarget, SpanCounter, XRaySink
+from benchmarks.services import AwsTarget, Collector
 
 FUNCTION_DIR = Path(__file__).resolve().parent / "function"
 FUNCTION_TIMEOUT_S = 30.0
@@ -41,8 +41,8 @@ class Plan:
         return max(3, round(self.batches / math.sqrt(scenario.weight)))
 
 
-FULL = Plan(cold_starts=10, warmup=10, batches=60, batch_size=5)
-QUICK = Plan(cold_starts=5, warmup=3, batches=8, batch_size=3)
+FULL = Plan(cold_starts=20, warmup=20, batches=80, batch_size=5)
+QUICK = Plan(cold_starts=5, warmup=5, batches=16, batch_size=3)
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Samples:
 
     latency_ms: list[float] = field(default_factory=list)  # caller-observed, warm invocations
     duration_ms: list[float] = field(default_factory=list)  # REPORT duration (what Lambda bills)
+    runtime_ms: list[float] = field(default_factory=list)  # platform.runtimeDone duration: start -> runtime's next
     post_response_ms: list[float] = field(default_factory=list)  # REPORT post-runtime extension time
     invocations: int = 0  # every invocation, warm-up included
     errors: int = 0
@@ -82,9 +83,6 @@ class RunResults:
     skipped: dict[str, str] = field(default_factory=dict)  # config -> why it did not run
 
 
-Collector = SpanCounter | XRaySink
-
-
 class Harness:
     """Owns the collectors and layers; runs the phases. ``close()`` stops what it started."""
 
@@ -96,11 +94,13 @@ class Harness:
         self.log = log
         self.collectors: dict[str, Collector] = {}
         self.results = RunResults()
-        for config in self.configs:
-            if config.collector == "otlp":
-                self.collectors[config.name] = SpanCounter(delay_ms=config.collector_delay_ms)
-            elif config.collector == "xray":
-                self.collectors[config.name] = XRaySink()
+        try:
+            for config in self.configs:
+                if config.collector is not None:
+                    self.collectors[config.name] = Collector(config.collector, config.collector_delay_ms)
+        except BaseException:
+            self.close()
+            raise
         self._foreign_instrumentors: str | None = None
 
     def close(self) -> None:
@@ -112,9 +112,9 @@ class Harness:
     def _env(self, config: Config) -> dict[str, str]:
         env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
         collector = self.collectors.get(config.name)
-        if isinstance(collector, SpanCounter):
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
-        elif isinstance(collector, XRaySink):
+        if collector is not None and collector.kind == "otlp":
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.address
+        elif collector is not None and collector.kind == "xray":
             env["AWS_XRAY_DAEMON_ADDRESS"] = collector.address
         if config.layer == "otel-standard":
             env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = self._otel_disabled()
@@ -249,6 +249,8 @@ class Harness:
         if measure:
             samples.latency_ms.append(invocation.latency_ms)
             samples.duration_ms.append(report.duration_ms)
+            if report.runtime_duration_ms is not None:
+                samples.runtime_ms.append(report.runtime_duration_ms)
             if report.post_runtime_extensions_ms is not None:
                 samples.post_response_ms.append(report.post_runtime_extensions_ms)
 

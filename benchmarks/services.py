@@ -1,11 +1,10 @@
-"""The function's neighbours during a run: the collectors that count what arrives, and moto for AWS calls.
+"""The function's neighbours during a run, each in its own process so that their work never competes with the
+harness (which relays every invocation) for the GIL.
 
-- ``SpanCounter`` wraps the project's loopback OTLP receiver (``tests/helpers/otlp_receiver.py``, which
-  decodes with the official protobuf messages and can answer late to play a slow collector). It keeps only
-  span ids, so a run of millions of spans stays small, and tells duplicates from distinct spans.
-- ``XRaySink`` is a UDP listener that counts the segment documents an X-Ray SDK sends to its daemon.
-- ``MotoServer`` runs moto in server mode in its own process (real HTTP; its work does not compete with
-  the harness for the GIL) and creates the bucket, table and queue the aws-sdk scenario uses.
+- ``Collector``: the project's loopback OTLP receiver (``tests/helpers/otlp_receiver.py``: official protobuf
+  decoding, late answers to play a slow collector) or an X-Ray daemon sink, counting distinct spans and
+  duplicates (see ``benchmarks.collector_process``).
+- ``MotoServer``: moto in server mode (real HTTP), with the bucket, table and queue of the aws-sdk scenario.
 """
 
 from __future__ import annotations
@@ -16,128 +15,59 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 REGION = "us-east-1"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class SpanCounter:
-    """A running OTLP/HTTP receiver on loopback, answering ``delay_ms`` late, with span ids harvested."""
+class Collector:
+    """A collector process (``benchmarks.collector_process``): ``kind`` "otlp" (answering ``delay_ms`` late)
+    or "xray". ``address`` is the endpoint URL (otlp) or ``host:port`` (xray); ``snapshot()`` counts."""
 
-    kind = "otlp"
-
-    def __init__(self, delay_ms: float = 0.0) -> None:
-        from tests.helpers.otlp_receiver import OtlpReceiver
-
+    def __init__(self, kind: str, delay_ms: float = 0.0) -> None:
+        self.kind = kind
         self.delay_ms = delay_ms
-        self._receiver = OtlpReceiver(delay_s=delay_ms / 1000.0).start()
-        self._seen: set[str] = set()
-        self._received = 0
-        self._requests = 0
-        self._rejected = 0
-
-    @property
-    def endpoint(self) -> str:
-        return self._receiver.endpoint
-
-    def harvest(self) -> None:
-        """Move what arrived into the counts. Swapping the lists keeps a concurrent append: it lands either in
-        the list taken here or in the fresh one, which the next harvest takes."""
-        spans, self._receiver.spans = self._receiver.spans, []
-        requests, self._receiver.requests = self._receiver.requests, []
-        for span in spans:
-            self._seen.add(span.span_id)
-        self._received += len(spans)
-        self._requests += len(requests)
-        self._rejected += sum(1 for request in requests if not request.accepted)
-
-    def snapshot(self) -> tuple[int, int]:
-        """(distinct spans, duplicate deliveries) so far."""
-        self.harvest()
-        return len(self._seen), self._received - len(self._seen)
-
-    @property
-    def rejected_requests(self) -> int:
-        return self._rejected
-
-    def stop(self) -> None:
-        self._receiver.stop()
-
-
-class XRaySink:
-    """Counts the segment documents (and the subsegments nested in them) that arrive on a UDP port."""
-
-    kind = "xray"
-
-    def __init__(self) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.settimeout(0.2)
-        self.port = self._socket.getsockname()[1]
-        self._lock = threading.Lock()
-        self._seen: set[str] = set()
-        self._received = 0
-        self._undecodable = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="xray-sink", daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                datagram = self._socket.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._count(datagram)
-
-    def _count(self, datagram: bytes) -> None:
-        # The daemon protocol: a JSON header line, a newline, then one segment document.
-        _, _, body = datagram.partition(b"\n")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.collector_process", kind, "--delay-ms", str(delay_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, start_new_session=True,
+        )
         try:
-            document = json.loads(body)
-        except ValueError:
-            with self._lock:
-                self._undecodable += 1
-            return
-        ids = list(_segment_ids(document))
-        with self._lock:
-            self._received += len(ids)
-            self._seen.update(ids)
+            assert self._process.stdout is not None
+            self.address = self._process.stdout.readline().strip()
+            if not self.address:
+                raise RuntimeError(f"the {kind} collector process did not start (status {self._process.poll()})")
+        except BaseException:
+            self.stop()
+            raise
+        self.rejected = 0
 
     def snapshot(self) -> tuple[int, int]:
-        with self._lock:
-            return len(self._seen), self._received - len(self._seen)
-
-    def harvest(self) -> None:
-        return None
-
-    @property
-    def rejected_requests(self) -> int:
-        return self._undecodable
+        """(distinct spans, duplicate deliveries) received so far."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write("count\n")
+        self._process.stdin.flush()
+        counts = json.loads(self._process.stdout.readline())
+        self.rejected = counts["rejected"]
+        return counts["distinct"], counts["received"] - counts["distinct"]
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._socket.close()
-        self._thread.join(2.0)
-
-
-def _segment_ids(document: dict[str, Any]) -> Any:
-    if "id" in document:
-        yield document["id"]
-    for child in document.get("subsegments") or ():
-        yield from _segment_ids(child)
+        if self._process.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self._process.stdin is not None
+                self._process.stdin.close()  # EOF: the process stops its server and exits
+            try:
+                self._process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, 9)
+                self._process.wait(5.0)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 @dataclass(frozen=True)

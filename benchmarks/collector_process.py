@@ -1,0 +1,110 @@
+"""A collector in its own process, as a real one would be: ``python -m benchmarks.collector_process otlp|xray``.
+
+Decoding what arrives costs CPU; in the harness's process it would compete for the GIL with the sandbox that
+relays every response, and so colour the very latencies being measured. Here it does not.
+
+``otlp [--delay-ms N]`` runs the project's loopback OTLP/HTTP receiver (``tests/helpers/otlp_receiver.py``,
+official protobuf decoding, optional late answers); ``xray`` a UDP sink that decodes X-Ray daemon datagrams.
+The first stdout line is the address to send to. Then, for each ``count`` line on stdin, one line of JSON
+``{"distinct": n, "received": n, "rejected": n}`` (span ids are kept, so duplicates show). EOF ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+
+class _OtlpCounts:
+    def __init__(self, delay_ms: float) -> None:
+        from tests.helpers.otlp_receiver import OtlpReceiver
+
+        self.receiver = OtlpReceiver(delay_s=delay_ms / 1000.0).start()
+        self.address = self.receiver.endpoint
+        self.seen: set[str] = set()
+        self.received = 0
+        self.rejected = 0
+
+    def counts(self) -> dict[str, int]:
+        # Swapping the lists keeps a concurrent append: it lands in the list taken here or in the fresh one.
+        spans, self.receiver.spans = self.receiver.spans, []
+        requests, self.receiver.requests = self.receiver.requests, []
+        self.seen.update(span.span_id for span in spans)
+        self.received += len(spans)
+        self.rejected += sum(1 for request in requests if not request.accepted)
+        return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
+
+    def stop(self) -> None:
+        self.receiver.stop()
+
+
+class _XRayCounts:
+    """X-Ray's daemon protocol over UDP: a JSON header line, a newline, one segment document per datagram."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        self._socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.received = 0
+        self.rejected = 0
+        self._thread = threading.Thread(target=self._serve, name="xray-sink", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                datagram = self._socket.recv(65536)
+            except OSError:
+                return
+            _, _, body = datagram.partition(b"\n")
+            try:
+                ids = list(_segment_ids(json.loads(body)))
+            except ValueError:
+                with self._lock:
+                    self.rejected += 1
+                continue
+            with self._lock:
+                self.received += len(ids)
+                self.seen.update(ids)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
+
+    def stop(self) -> None:
+        self._socket.close()
+
+
+def _segment_ids(document: dict[str, Any]) -> Iterator[str]:
+    if "id" in document:
+        yield document["id"]
+    for child in document.get("subsegments") or ():
+        yield from _segment_ids(child)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.collector_process")
+    parser.add_argument("kind", choices=("otlp", "xray"))
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer OTLP requests this much later")
+    args = parser.parse_args(argv)
+    collector: _OtlpCounts | _XRayCounts = _OtlpCounts(args.delay_ms) if args.kind == "otlp" else _XRayCounts()
+    print(collector.address, flush=True)
+    try:
+        for line in sys.stdin:
+            if line.strip() == "count":
+                print(json.dumps(collector.counts()), flush=True)
+    finally:
+        collector.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
