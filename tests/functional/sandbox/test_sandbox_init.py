@@ -194,3 +194,17 @@ def test_bad_configuration_is_refused_clearly(functions: Path, tmp_path: Path) -
     not_a_layer.write_text("nope")
     with pytest.raises(ValueError, match="neither"):
         Sandbox(functions, "handlers.echo", layers=[not_a_layer])
+
+
+def test_custom_bootstrap_argv_runs_as_the_runtime(functions: Path) -> None:
+    # what RIE users run: no managed bootstrap, awslambdaric started directly with the handler as argv[1]
+    with Sandbox(functions, "handlers.echo", bootstrap=["python3", "-m", "awslambdaric", "handlers.echo"]) as box:
+        answer = box.invoke({"custom": True}).json()
+    assert answer["event"] == {"custom": True}
+
+
+def test_custom_bootstrap_from_a_layer(functions: Path, tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    _executable(layer / "bootstrap", '#!/bin/sh\nexec python3 -m awslambdaric "$_HANDLER"\n')
+    with Sandbox(functions, "handlers.echo", layers=[layer], bootstrap="/opt/bootstrap") as box:
+        assert box.invoke({"layer": 1}).json()["event"] == {"layer": 1}
