@@ -8,15 +8,12 @@ wrapper keeps working.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from tracer._safe import warn_once
-
-_log = logging.getLogger("afterglow.instrumentation")
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -69,7 +66,9 @@ class Instrumentor:
         self.enabled = False
         remaining = []
         for owner, attribute, original, proxy in self._patches:
-            if owner.__dict__.get(attribute) is proxy:
+            current = owner.__dict__.get(attribute)
+            # A patcher that saved ``Class.method`` and put it back leaves our proxy bound to the class.
+            if current is proxy or getattr(current, "_self_parent", None) is proxy:
                 setattr(owner, attribute, original)
             else:  # wrapped again on top of ours: leave it, ours passes calls straight through while disabled
                 remaining.append((owner, attribute, original, proxy))

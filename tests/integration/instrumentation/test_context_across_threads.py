@@ -76,3 +76,30 @@ def test_asyncio_tasks_keep_their_parent(tracing: Any) -> None:
     # run_in_executor submits to a ThreadPoolExecutor: the patch carries the context there too.
     executor_span = next(span for span in tracing.spans() if span.name == "in-executor")
     assert executor_span.parent_id == handler_id
+
+
+def test_thread_patch_instruments_once_and_uninstruments_cleanly(tracing: Any) -> None:
+    import wrapt
+
+    from instrumentation import _registry
+
+    instrumentation.instrument()
+    patch = _registry.instrumentor("threads")
+    assert patch is not None
+    patch.instrument()  # type: ignore[attr-defined]
+    submit = ThreadPoolExecutor.__dict__["submit"]
+    assert isinstance(submit, wrapt.FunctionWrapper)
+    assert not isinstance(submit.__wrapped__, wrapt.FunctionWrapper), "wrapped twice"
+    instrumentation.uninstrument()
+    assert ThreadPoolExecutor.__dict__["submit"] is submit.__wrapped__
+
+
+def test_suppressed_submissions_run_in_the_workers_own_context(tracing: Any) -> None:
+    tracer = tracing.tracer()
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        with tracer.start_as_current_span("handler"), ThreadPoolExecutor(max_workers=1) as pool:
+            seen = pool.submit(lambda: otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)).result()
+    finally:
+        otel_context.detach(token)
+    assert seen is None, "the submitter's context did not travel"
