@@ -23,7 +23,7 @@ def _alive(pid: int) -> bool:
 
 def test_timeout_kills_the_runtime_and_the_next_invoke_is_a_cold_start(functions: Path, make_layer) -> None:
     layer, recordings = make_layer(watcher={})
-    with Sandbox(functions, "handlers.sleep", layers=[layer], timeout=0.5) as box:
+    with Sandbox(functions, "handlers.sleep", layers=[layer], timeout=1.0) as box:
         box.invoke({"seconds": 0}).report()
         runtime_pid = box.runtime_pid
         invocation = box.invoke({"seconds": 5})
@@ -36,9 +36,9 @@ def test_timeout_kills_the_runtime_and_the_next_invoke_is_a_cold_start(functions
     assert invocation.function_error == "Unhandled"
     body = invocation.json()
     assert body["errorType"] == "Sandbox.Timedout"
-    assert body["errorMessage"].endswith("Task timed out after 0.50 seconds")
+    assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
     assert report.status == "timeout"
-    assert timeout_lines and timeout_lines[0].endswith(f"{invocation.request_id} Task timed out after 0.50 seconds")
+    assert timeout_lines and timeout_lines[0].endswith(f"{invocation.request_id} Task timed out after 1.00 seconds")
     assert again.json() == "slept"
     assert again_report.init_duration_ms is not None
     shutdown_events = recordings["watcher"].events("SHUTDOWN")
@@ -46,8 +46,8 @@ def test_timeout_kills_the_runtime_and_the_next_invoke_is_a_cold_start(functions
 
 
 def test_extension_overrunning_the_timeout_times_out_the_invoke(functions: Path, make_layer) -> None:
-    layer, _recordings = make_layer(slow={"hold_ms": 1500})
-    with Sandbox(functions, "handlers.empty", layers=[layer], timeout=0.5) as box:
+    layer, _recordings = make_layer(slow={"hold_ms": 3000})
+    with Sandbox(functions, "handlers.empty", layers=[layer], timeout=1.0) as box:
         invocation = box.invoke({})
         report = invocation.report()
         shutdowns = box.wait_shutdowns(1)
