@@ -215,6 +215,8 @@ def _sqs(records: list[Any]) -> Trigger:
             _as_str(_as_dict(message_attributes.get("traceparent")).get("stringValue")),
             _as_str(_as_dict(message_attributes.get("tracestate")).get("stringValue")),
         ) or _xray_link(_as_str(_as_dict(record.get("attributes")).get("AWSTraceHeader")))
+        if link is None:
+            link = _sns_envelope_link(record.get("body"))
         if link is not None:
             links.append(_with_message_id(link, record.get("messageId")))
     return Trigger(PUBSUB, attributes, f"{queue or 'sqs'} process", links=links)
@@ -243,6 +245,23 @@ def _sns(records: list[Any]) -> Trigger:
         if link is not None:
             links.append(_with_message_id(link, sns.get("MessageId")))
     return Trigger(PUBSUB, attributes, f"{topic or 'sns'} process", links=links)
+
+
+def _sns_envelope_link(body: object) -> Link | None:
+    """The producer of an SNS notification delivered to SQS without raw delivery (the body is SNS's JSON)."""
+    if not isinstance(body, str) or '"TopicArn"' not in body or '"traceparent"' not in body:
+        return None  # the substring checks keep ordinary message bodies from being parsed
+    import json
+
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    message_attributes = _as_dict(_as_dict(envelope).get("MessageAttributes"))
+    return _w3c_link(
+        _as_str(_as_dict(message_attributes.get("traceparent")).get("Value")),
+        _as_str(_as_dict(message_attributes.get("tracestate")).get("Value")),
+    )
 
 
 def _kinesis(records: list[Any]) -> Trigger:
@@ -450,11 +469,9 @@ def _link_limit() -> int:
 
 # --- small readers that tolerate any shape ----------------------------------------------------------------
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
 
 def _is_hex(text: str) -> bool:
-    return bool(text) and all(char in _HEX for char in text)
+    return bool(text) and not text.lower().strip("0123456789abcdef")
 
 
 def _as_dict(value: object) -> dict[str, Any]:

@@ -196,6 +196,24 @@ def test_a_huge_sqs_batch_keeps_links_within_the_link_limit(monkeypatch: pytest.
     assert len(describe(event, lambda_context()).links) == 5
 
 
+def test_sns_notifications_delivered_to_sqs_link_to_the_publisher() -> None:
+    event = load("sqs")
+    record = event["Records"][2]
+    record["body"] = json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-2:123456789012:price-changes",
+            "Message": "{}",
+            "MessageAttributes": {"traceparent": {"Type": "String", "Value": f"00-{TRACE_HEX}-{SPAN_HEX}-01"}},
+        }
+    )
+    trigger = describe({"Records": [record]}, lambda_context())
+    assert [(link.trace_id, link.span_id) for link in trigger.links] == [(TRACE, SPAN)]
+    record["body"] = '{"TopicArn": "x", "traceparent": broken json'
+    assert describe({"Records": [record]}, lambda_context()).links == []
+
+
 def test_sns_links_from_message_attributes() -> None:
     trigger = describe(load("sns"), lambda_context())
     assert trigger.span_name == "price-changes process"
