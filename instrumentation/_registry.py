@@ -78,14 +78,15 @@ def instrumentor(name: str) -> object | None:
 
 def _hook_for(name: str) -> _hooks.Callback:
     def apply(module: ModuleType) -> None:
-        with _lock:
-            if name not in _hooked:
-                return  # uninstrumented meanwhile
-            instance = _instrumentors.get(name)
-            if instance is None:
-                module_name, _, class_name = LIBRARIES[name][1].partition(":")
-                instance = getattr(importlib.import_module(module_name), class_name)()
-                _instrumentors[name] = instance
+        if name not in _hooked:
+            return  # uninstrumented meanwhile
+        instance = _instrumentors.get(name)
+        if instance is None:
+            # Imported outside our lock: this runs inside another module's import, holding its import lock.
+            module_name, _, class_name = LIBRARIES[name][1].partition(":")
+            created = getattr(importlib.import_module(module_name), class_name)()
+            with _lock:
+                instance = _instrumentors.setdefault(name, created)
         instance.instrument(module)  # type: ignore[attr-defined]
 
     return apply
