@@ -10,19 +10,22 @@ so that, when the function dies before END, the invocation span can still be emi
 from __future__ import annotations
 
 import enum
-import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from extension.buffer import Resource, SpanBuffer
+from extension.buffer import SpanBuffer
+from extension.log import log
 from extension.stats import Stats
 from tracer import wire
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from extension.buffer import Resource
+
 
 _KEEP_FINISHED = 256  # finished invocation records kept to recognise late frames and telemetry
 
@@ -42,23 +45,28 @@ MARKERS = {
 }
 
 
-@dataclass
 class _Connection:
-    resource: Resource
-    current: str | None = None  # request id of the invocation this process is in (between START and END)
+    __slots__ = ("current", "resource")
+
+    def __init__(self, resource: Resource) -> None:
+        self.resource = resource
+        self.current: str | None = None  # request id of the invocation this process is in (START to END)
 
 
-@dataclass
 class _Invocation:
-    request_id: str
-    deadline_ns: int = 0
-    start: list[Any] | None = None
-    resource: Resource = field(default_factory=dict)
-    connection: int | None = None
-    runtime_done: str | None = None  # status from platform.runtimeDone
-    runtime_error: str | None = None
-    lost_connection: bool = False
-    outcome: Outcome | None = None
+    __slots__ = ("connection", "deadline_ns", "lost_connection", "outcome", "request_id", "resource",
+                 "runtime_done", "runtime_error", "start")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.deadline_ns = 0
+        self.start: list[Any] | None = None
+        self.resource: Resource = {}
+        self.connection: int | None = None
+        self.runtime_done: str | None = None  # status from platform.runtimeDone
+        self.runtime_error: str | None = None
+        self.lost_connection = False
+        self.outcome: Outcome | None = None
 
 
 class Assembler:

@@ -9,7 +9,6 @@ ends one probe goes out (half-open): success closes the breaker, failure opens i
 from __future__ import annotations
 
 import enum
-import random
 import time
 from collections.abc import Callable
 
@@ -61,6 +60,8 @@ class CircuitBreaker:
     def failure(self) -> None:
         self._failures += 1
         if self._state is BreakerState.HALF_OPEN or self._failures >= self.threshold:
+            import random  # only ever after failures: not worth its start-up cost
+
             cooldown = min(self.max_cooldown_s, self.base_cooldown_s * 2**self._opened)
             self._opened += 1
             self._state = BreakerState.OPEN

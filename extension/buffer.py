@@ -11,29 +11,35 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
 
 from extension.stats import Stats
 
-Resource = dict[str, Any]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+    Resource = dict[str, Any]
 
 
-@dataclass
 class Batch:
     """Consecutive spans of one invocation (``key``, the request id) from one function process (``resource``)."""
 
-    resource: Resource
-    key: str | None
-    spans: list[list[Any]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)  # approximate encoded bytes per span, to cap request sizes
+    __slots__ = ("key", "resource", "sizes", "spans")
+
+    def __init__(self, resource: Resource, key: str | None, spans: list[list[Any]], sizes: list[int]) -> None:
+        self.resource = resource
+        self.key = key
+        self.spans = spans
+        self.sizes = sizes  # approximate encoded bytes per span, to cap request sizes
 
 
-@dataclass
 class Lease:
-    batches: list[Batch]
-    spans: int
-    nbytes: int
+    __slots__ = ("batches", "nbytes", "spans")
+
+    def __init__(self, batches: list[Batch], spans: int, nbytes: int) -> None:
+        self.batches = batches
+        self.spans = spans
+        self.nbytes = nbytes
 
 
 class SpanBuffer:

@@ -8,20 +8,27 @@ jitter, and only while the next attempt still fits the flush budget; a shutdown 
 from __future__ import annotations
 
 import enum
-import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from extension.breaker import BreakerState, CircuitBreaker
 from extension.buffer import Batch
+from extension.log import log
 from extension.otlp_config import OtlpSettings
-from extension.transport import Attempt, Transport
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # typing and http.client cost start-up time; the transport loads after the first INVOKE
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    from extension.transport import Attempt, Transport
+
+    class Sink(Protocol):
+        def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+                   force: bool = False) -> ExportOutcome: ...
+
+        def close(self) -> None: ...
+
 
 
 class ExportResult(enum.Enum):
@@ -32,19 +39,17 @@ class ExportResult(enum.Enum):
     NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
 
 
-@dataclass(frozen=True)
 class ExportOutcome:
-    result: ExportResult
-    attempts: int = 0
-    detail: str = ""
-    rejected_spans: int = 0
+    __slots__ = ("attempts", "detail", "rejected_spans", "result")
 
+    def __init__(self, result: ExportResult, attempts: int = 0, detail: str = "", rejected_spans: int = 0) -> None:
+        self.result = result
+        self.attempts = attempts
+        self.detail = detail
+        self.rejected_spans = rejected_spans
 
-class Sink(Protocol):
-    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
-               force: bool = False) -> ExportOutcome: ...
-
-    def close(self) -> None: ...
+    def __repr__(self) -> str:
+        return f"ExportOutcome({self.result.value}, attempts={self.attempts}, detail={self.detail!r})"
 
 
 class PrintSink:
@@ -84,6 +89,8 @@ class OtlpSink:
 
     def backoff_s(self, retry: int) -> float:
         """Exponential backoff with +-20% jitter: base, 2*base, 4*base, ... capped."""
+        import random  # only ever after a failure: not worth its start-up cost
+
         return min(self._max_backoff_s, self._base_backoff_s * 2**retry) * random.uniform(0.8, 1.2)
 
     def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,

@@ -8,26 +8,34 @@ and its chunk leaves the buffer only if the collector accepted it), but no new r
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from extension.buffer import SpanBuffer
 from extension.exporter import ExportResult, SinkLoader
+from extension.log import log
 from extension.stats import Stats
 from tracer import config
-
-log = logging.getLogger("afterglow.extension")
 
 CHUNK_SPANS = 512
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
 
 
-@dataclass(frozen=True)
 class FlushPolicy:
-    periodic: bool = False
-    interval_s: float = 0.0
+    __slots__ = ("interval_s", "periodic")
+
+    def __init__(self, periodic: bool = False, interval_s: float = 0.0) -> None:
+        self.periodic = periodic
+        self.interval_s = interval_s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FlushPolicy) and (self.periodic, self.interval_s) == (other.periodic, other.interval_s)
+
+    def __hash__(self) -> int:
+        return hash((self.periodic, self.interval_s))
+
+    def __repr__(self) -> str:
+        return f"FlushPolicy({self.describe()})"
 
     @classmethod
     def parse(cls, text: str) -> FlushPolicy:

@@ -8,8 +8,10 @@ request parser suffice: keep-alive, ``Content-Length`` or chunked bodies, bounde
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 MAX_HEADER_LINE = 64 * 1024
 MAX_HEADERS = 100
@@ -19,14 +21,19 @@ class HttpError(OSError):
     """The peer broke the protocol or the connection."""
 
 
-@dataclass
 class Message:
-    status: int = 0  # responses
-    method: str = ""  # requests
-    path: str = ""
-    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
-    body: bytes = b""
-    keep_alive: bool = True
+    """A request (``method``, ``path``) or a response (``status``); header names lower-cased."""
+
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "status")
+
+    def __init__(self, status: int = 0, method: str = "", path: str = "", headers: dict[str, str] | None = None,
+                 body: bytes = b"", keep_alive: bool = True) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.headers = headers if headers is not None else {}
+        self.body = body
+        self.keep_alive = keep_alive
 
 
 def _read_line(reader: BinaryIO) -> bytes:

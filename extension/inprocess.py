@@ -8,22 +8,26 @@ raises into the caller for bad input: rejected frames are counted and logged.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from typing import TextIO
 
 from extension.assembler import Assembler
 from extension.buffer import SpanBuffer
-from extension.exporter import PrintSink, Sink, SinkLoader, build_otlp_sink
+from extension.exporter import PrintSink, SinkLoader, build_otlp_sink
 from extension.flush import Flusher, FlushJob
+from extension.log import log
 from extension.otlp_config import OtlpSettings, read_otlp_settings
 from extension.receiver import dispatch
 from extension.stats import Stats
 from extension.waterfall import WaterfallPrinter
 from tracer import config, wire
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from extension.exporter import Sink
+
 
 _CONNECTION = 0  # the one logical connection of this process
 

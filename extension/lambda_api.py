@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-from typing import Any
 
 from extension.http11 import Client, HttpError
+from extension.log import log
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 
 EXTENSION_NAME = "afterglow"  # must equal the launcher's file name, /opt/extensions/afterglow
 

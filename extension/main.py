@@ -12,18 +12,17 @@ pieces needed to reach ``event/next`` load here; the OTLP exporter loads in the 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 import threading
 import time
-from typing import Any, TextIO
 
 from extension.assembler import Assembler, Outcome
 from extension.buffer import SpanBuffer
-from extension.exporter import PrintSink, Sink, SinkLoader, build_otlp_sink
+from extension.exporter import PrintSink, SinkLoader, build_otlp_sink
 from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
 from extension.lambda_api import ExtensionsApi, LambdaApiError
+from extension.log import log
 from extension.otlp_config import OtlpSettings, read_otlp_settings
 from extension.receiver import Receiver, SocketSetupError, bind_socket
 from extension.stats import Stats
@@ -31,8 +30,12 @@ from extension.telemetry import TelemetryListener
 from extension.waterfall import WaterfallPrinter
 from tracer import config
 
-log = logging.getLogger("afterglow.extension")
-report_log = logging.getLogger("afterglow.extension.report")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from extension.exporter import Sink
+
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
 SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
@@ -40,24 +43,10 @@ TELEMETRY_TYPES = ("platform",)
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
-    """afterglow's own log lines on stderr at ``AFTERGLOW_LOG_LEVEL``; the self-report line always shows."""
-    root = logging.getLogger("afterglow")
-    if getattr(root, "_afterglow_configured", False):
-        return
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("[afterglow] %(levelname)s %(message)s"))
-    root.addHandler(handler)
-    level_name = config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING").upper()
-    level = logging.getLevelName(level_name)
-    root.setLevel(level if isinstance(level, int) else logging.WARNING)
-    root.propagate = False
-    report = logging.getLogger("afterglow.extension.report")
-    report.setLevel(logging.INFO)
-    report.propagate = False
-    report_handler = logging.StreamHandler(stream or sys.stderr)
-    report_handler.setFormatter(logging.Formatter("%(message)s"))
-    report.addHandler(report_handler)
-    root._afterglow_configured = True  # type: ignore[attr-defined]
+    """This process's log lines go straight to stderr at ``AFTERGLOW_LOG_LEVEL`` (the self-report always shows)."""
+    from extension import log as log_module
+
+    log_module.write_directly(config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING"), stream)
 
 
 class Extension:
@@ -214,7 +203,7 @@ class Extension:
         if len(self.post_response_s) > 10000:
             del self.post_response_s[:5000]
         if self.stats.new_drops():
-            report_log.info("%s", self.stats.report_line())
+            log.report("%s", self.stats.report_line())
         return outcome
 
     def on_shutdown(self, event: dict[str, Any]) -> None:
@@ -238,7 +227,7 @@ class Extension:
         if in_flight:
             self.stats.drop(f"{reason}_in_flight", in_flight)
         self.stats.new_drops()
-        report_log.info("%s", self.stats.report_line())
+        log.report("%s", self.stats.report_line())
 
 
 def main() -> int:

@@ -6,23 +6,19 @@ Header values are kept for the requests only; ``describe()`` shows header *names
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from collections import namedtuple
 
+from extension.log import log
 from tracer import config
-
-log = logging.getLogger("afterglow.extension")
 
 HTTP, GRPC = "http/protobuf", "grpc"
 
 
-@dataclass(frozen=True)
-class OtlpSettings:
-    protocol: str
-    endpoint: str  # http: the full traces URL; grpc: the URL as given (scheme decides TLS)
-    headers: tuple[tuple[str, str], ...]
-    compression: str  # "gzip" or "none"
-    timeout_s: float
+class OtlpSettings(namedtuple("OtlpSettings", "protocol endpoint headers compression timeout_s")):
+    """``protocol`` http/protobuf or grpc; ``endpoint`` the full traces URL (http) or the URL as given (grpc: its
+    scheme decides TLS); ``headers`` ((name, value), ...); ``compression`` gzip or none; ``timeout_s`` per request."""
+
+    __slots__ = ()
 
     def describe(self) -> str:
         names = ", ".join(name for name, _ in self.headers) or "none"

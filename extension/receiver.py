@@ -11,19 +11,21 @@ Access: the socket's directory is created 0700 and the socket 0600, so only the 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import selectors
 import socket
 import stat
 import threading
-from typing import Any
 
 from extension.assembler import Assembler
+from extension.log import log
 from extension.stats import Stats
 from tracer import wire
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _READ_SIZE = 256 * 1024
 _MAX_CONNECTIONS = 16  # function processes are few; each may hold up to MAX_PAYLOAD of partial frame

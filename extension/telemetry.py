@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from extension.http11 import HttpError, read_request, response_bytes
+from extension.log import log
 
-log = logging.getLogger("afterglow.extension")
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
 
 DESTINATION_HOST = "sandbox.localdomain"
 _MAX_BODY = 4 * 1024 * 1024  # the platform batches at most 1 MiB per POST

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any, TextIO
 
 from extension.buffer import Batch
 from tracer import wire
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 BAR_WIDTH = 32
 NAME_WIDTH = 44

@@ -27,9 +27,12 @@ stream cannot be resynchronised. Nothing here allocates more than ``MAX_PAYLOAD`
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 import msgpack
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the extension imports this module at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 MAGIC = b"AG"
 VERSION = 1
