@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -91,9 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.monotonic()
 
-    layers, versions, skipped = _prepare_layers(configs)
-    runnable = [config for config in configs if config.name not in skipped]
-    results, moto_error = _run(runnable, scenarios, layers, plan)
+    from benchmarks.layers import CACHE
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as scratch:
+        layers, versions, skipped = _prepare_layers(configs, Path(scratch))
+        runnable = [config for config in configs if config.name not in skipped]
+        results, moto_error = _run(runnable, scenarios, layers, plan)
     for name, why in skipped.items():
         results.skipped[name] = why
 
@@ -133,7 +138,8 @@ def _machine_line(machine: dict[str, str]) -> str:
     return machine_line(machine)
 
 
-def _prepare_layers(configs: Sequence[Config]) -> tuple[dict[str, Path], dict[str, dict[str, str]], dict[str, str]]:
+def _prepare_layers(configs: Sequence[Config], workdir: Path
+                    ) -> tuple[dict[str, Path], dict[str, dict[str, str]], dict[str, str]]:
     """Build or fetch every layer the chosen configurations need; optional ones that fail are skipped."""
     from benchmarks import layers as layers_module
 
@@ -144,12 +150,12 @@ def _prepare_layers(configs: Sequence[Config]) -> tuple[dict[str, Path], dict[st
     failed: dict[str, str] = {}
     for name in dict.fromkeys(config.layer for config in configs if config.layer):
         try:
-            layer = builders[name](_log)
+            layer = builders[name](workdir, _log)
         except layers_module.LayerError as error:
             failed[name] = str(error).splitlines()[0]
             _log(f"layer {name}: {error}")
             continue
-        paths[name] = layer.path
+        paths[name] = layer.linked(workdir)
         versions[name] = layer.versions
     skipped: dict[str, str] = {}
     for config in configs:

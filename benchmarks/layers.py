@@ -1,13 +1,14 @@
 """The layers the configurations run with: afterglow's own, and the field's, installed from PyPI.
 
-afterglow's layer is built fresh by ``afterglow layer build`` on every run (it is the code under test).
+afterglow's layer is built fresh by ``afterglow layer build`` on every run (it is the code under test), into the
+run's own scratch directory, so concurrent runs never share it.
 The field's layers are ``pip install --target`` directories cached under ``benchmarks/.cache/`` (git-ignored),
 keyed by what they install, and byte-compiled the way afterglow's layer is (unchecked-hash pycs), so neither
 side pays for compiling at cold start.
 
 The sandbox copies a layer into every fresh environment, which for a few thousand files costs more than the
 cold start being measured. So each configuration gets its layer as a directory of symbolic links to the
-unpacked tree (``Layer.path``); the sandbox keeps links as links, every environment sees the same bytes, and
+unpacked tree (``Layer.linked``); the sandbox keeps links as links, every environment sees the same bytes, and
 nothing is copied, much as Lambda mounts a layer read-only instead of copying it.
 """
 
@@ -19,9 +20,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -53,24 +55,24 @@ class Layer:
     name: str
     tree: Path  # the unpacked layer
     versions: dict[str, str]  # distribution -> version, for the results' record of what ran
+    extra: tuple[tuple[str, Path], ...] = ()  # files added at the layer's root: (name, source)
 
-    @property
-    def path(self) -> Path:
-        """What the sandbox is given: a directory of links to the tree's top-level entries."""
-        links = self.tree.with_name(self.tree.name + ".links")
-        if links.exists():
-            shutil.rmtree(links)
+    def linked(self, workdir: Path) -> Path:
+        """What the sandbox is given: a directory (in this run's ``workdir``) of links to the top-level entries."""
+        links = workdir / f"{self.name}.layer"
         links.mkdir(parents=True)
+        added = {name for name, _ in self.extra}
         for entry in sorted(self.tree.iterdir()):
-            if not entry.name.startswith("."):
+            if not entry.name.startswith(".") and entry.name not in added:
                 (links / entry.name).symlink_to(entry.resolve())
+        for name, source in self.extra:
+            (links / name).symlink_to(source.resolve())
         return links
 
 
-def afterglow_layer(log: Log = print) -> Layer:
-    """Build afterglow's layer zip from the working tree with the project's own builder."""
-    output = CACHE / "afterglow-layer.zip"
-    output.parent.mkdir(parents=True, exist_ok=True)
+def afterglow_layer(workdir: Path, log: Log = print) -> Layer:
+    """Build afterglow's layer zip from the working tree with the project's own builder, and unpack it."""
+    output = workdir / "afterglow-layer.zip"
     log("building the afterglow layer (afterglow layer build)")
     result = subprocess.run(
         [sys.executable, "-m", "afterglow", "layer", "build", "--output", str(output)],
@@ -78,9 +80,7 @@ def afterglow_layer(log: Log = print) -> Layer:
     )
     if result.returncode != 0:
         raise LayerError(f"afterglow layer build failed:\n{result.stderr.strip() or result.stdout.strip()}")
-    tree = CACHE / "afterglow-layer"
-    if tree.exists():
-        shutil.rmtree(tree)
+    tree = workdir / "afterglow-layer"
     _unzip(output, tree)
     return Layer("afterglow", tree, {"afterglow": _project_version()})
 
@@ -95,47 +95,53 @@ def _unzip(archive: Path, destination: Path) -> None:
                 os.chmod(target, mode)
 
 
-def otel_standard_layer(log: Log = print) -> Layer:
+def otel_standard_layer(workdir: Path, log: Log = print) -> Layer:
     """The standard OpenTelemetry setup from PyPI, plus our exec wrapper ``otel-instrument`` at its root."""
     layer = _pip_layer("otel-standard", OTEL_REQUIREMENTS, no_deps=False, log=log)
-    wrapper = layer.tree / "otel-instrument"
-    shutil.copyfile(LAYER_FILES / "otel-instrument", wrapper)
-    wrapper.chmod(0o755)
-    return layer
+    return replace(layer, extra=(("otel-instrument", LAYER_FILES / "otel-instrument"),))
 
 
-def xray_layer(log: Log = print) -> Layer:
+def xray_layer(workdir: Path, log: Log = print) -> Layer:
     return _pip_layer("xray-sdk", XRAY_REQUIREMENTS, no_deps=True, log=log)
 
 
 def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log) -> Layer:
+    """Install once per (requirements, interpreter) into the cache; concurrent runs each install into a private
+    directory and the first to finish publishes it with an atomic rename."""
     key = hashlib.sha256(json.dumps([requirements, no_deps, sys.version]).encode()).hexdigest()[:12]
     root = CACHE / f"{name}-{key}"
     stamp = root / ".installed.json"
     if stamp.is_file():
         return Layer(name, root, json.loads(stamp.read_text()))
     log(f"installing the {name} layer from PyPI: {' '.join(requirements)}")
-    if root.exists():
-        shutil.rmtree(root)
-    site = root / "python"
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
-        "--no-compile", "--target", str(site), *(["--no-deps"] if no_deps else []), *requirements,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        raise LayerError(f"pip could not install the {name} layer:\n{result.stderr.strip()}")
-    compiled = subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
-        capture_output=True, text=True, check=False,
-    )
-    if compiled.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        raise LayerError(f"byte-compiling the {name} layer failed:\n{compiled.stdout}{compiled.stderr}")
-    versions = installed_versions(site)
-    stamp.write_text(json.dumps(versions, indent=1, sort_keys=True))
-    return Layer(name, root, versions)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=CACHE))
+    try:
+        site = private / "python"
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+            "--no-compile", "--target", str(site), *(["--no-deps"] if no_deps else []), *requirements,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LayerError(f"pip could not install the {name} layer:\n{result.stderr.strip()}")
+        compiled = subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
+            capture_output=True, text=True, check=False,
+        )
+        if compiled.returncode != 0:
+            raise LayerError(f"byte-compiling the {name} layer failed:\n{compiled.stdout}{compiled.stderr}")
+        versions = installed_versions(site)
+        (private / ".installed.json").write_text(json.dumps(versions, indent=1, sort_keys=True))
+        try:
+            private.rename(root)
+        except OSError:  # another run published it first (or a stale, unstamped one is in the way)
+            if not stamp.is_file():
+                shutil.rmtree(root, ignore_errors=True)
+                private.rename(root)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return Layer(name, root, json.loads(stamp.read_text()))
 
 
 def installed_versions(site: Path) -> dict[str, str]:

@@ -175,8 +175,10 @@ def _every_span_exported(rows: Sequence[dict[str, Any]], cold_spans: dict[str, t
                         + (f", {row['duplicates']} duplicates" if row["duplicates"] else "")
                         + (f" ({row['failure']})" if row["failure"] else ""))
     for name, (created, exported) in cold_spans.items():
-        if (name.startswith("afterglow") or name == "periodic") and created != exported:
-            lost.append(f"{name}/cold starts: {exported} of {created}")
+        if name.startswith("afterglow") or name == "periodic":
+            total += created
+            if created != exported:
+                lost.append(f"{name}/cold starts: {exported} of {created}")
     if total == 0 and not lost:
         return TargetCheck("every afterglow span created is exported", "no afterglow configuration ran", "n/a")
     measured = "all of " + f"{total:,} spans" if not lost else "; ".join(lost)

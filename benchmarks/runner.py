@@ -38,7 +38,7 @@ class Plan:
     batch_size: int
 
     def batches_for(self, scenario: Scenario) -> int:
-        return max(3, round(self.batches / math.sqrt(scenario.weight)))
+        return max(min(self.batches, 3), round(self.batches / math.sqrt(scenario.weight)))
 
 
 FULL = Plan(cold_starts=20, warmup=20, batches=80, batch_size=5)
