@@ -78,6 +78,7 @@ class Assembler:
         self._connections: dict[int, _Connection] = {}
         self._invocations: OrderedDict[str, _Invocation] = OrderedDict()
         self._no_resource: Resource = {}
+        self._synthesized: OrderedDict[bytes, None] = OrderedDict()  # span ids we emitted for dead invocations
 
     # --- what the receiver reports (one call per frame) ------------------------------------------
 
@@ -106,6 +107,11 @@ class Assembler:
         with self._cond:
             state = self._connections.setdefault(conn, _Connection(self._no_resource))
             key, resource = state.current, state.resource
+            if self._synthesized:
+                kept = [index for index, span in enumerate(spans) if span[wire.SPAN_ID] not in self._synthesized]
+                if len(kept) < len(spans):  # the real span of an invocation we already emitted: never twice
+                    self._stats.drop("superseded", len(spans) - len(kept))
+                    spans, sizes = [spans[i] for i in kept], [sizes[i] for i in kept]
         self._stats.add("received", len(spans))
         self.buffer.add(resource, key, spans, sizes)
 
@@ -135,6 +141,9 @@ class Assembler:
 
     def invoke(self, request_id: str, deadline_ms: int) -> None:
         with self._cond:
+            for earlier in self._invocations.values():  # a new INVOKE: the earlier untraced ones are over
+                if earlier.outcome is None and earlier.start is None and earlier.request_id != request_id:
+                    earlier.outcome = Outcome.UNTRACED
             self._invocation(request_id).deadline_ns = max(0, deadline_ms) * 1_000_000
 
     def runtime_done(self, request_id: str, status: str, error_type: str | None = None) -> None:
@@ -260,6 +269,9 @@ class Assembler:
         span = synthesize_invocation_span(start, outcome, self._clock_ns(), invocation.deadline_ns,
                                           invocation.runtime_error)
         self._stats.add("synthesized")
+        self._synthesized[span[wire.SPAN_ID]] = None
+        if len(self._synthesized) > _KEEP_FINISHED:
+            self._synthesized.popitem(last=False)
         self.buffer.add(invocation.resource, invocation.request_id, [span], [_approx_size(span)])
         log.warning("invocation %s %s before it ended: emitting its span with status ERROR",
                     invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died")

@@ -226,7 +226,10 @@ class Receiver:
         """Count a rejected frame; True when the connection had to be closed."""
         if not error.fatal:
             self._stats.add("malformed_frames")
-            log.warning("rejected a malformed frame from function connection %d: %s", connection.id, error)
+            count = self._stats.malformed_frames
+            if count <= 10 or count % 1000 == 0:  # a flood of bad frames must not become a flood of log lines
+                log.warning("rejected a malformed frame from function connection %d: %s (%d so far)", connection.id,
+                            error, count)
             return False
         self._stats.add("poisoned_connections")
         if error.reason == "version_mismatch":

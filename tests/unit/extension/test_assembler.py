@@ -199,3 +199,22 @@ def test_finalize_open_at_shutdown_emits_every_open_invocation() -> None:
     assert world.assembler.finalize_open(Outcome.TIMED_OUT) == 1
     assert world.buffered()[-1][wire.ATTRIBUTES]["faas.error"] == "timeout"
     assert world.assembler.finalize_open(Outcome.TIMED_OUT) == 0
+
+
+def test_the_real_span_of_an_invocation_already_emitted_as_dead_is_not_exported_twice() -> None:
+    world = World()
+    world.assembler.invoke("r1", int(time.time() * 1000) + 3000)
+    root = world.start("r1")
+    world.assembler.finalize("r1", Outcome.INCOMPLETE)
+    late = list(root)
+    late[wire.END_NS] = time.time_ns()
+    world.assembler.spans(CONN, [late], [100])  # its END had been stuck; the real span arrives after all
+    assert [span[wire.SPAN_ID] for span in world.buffered()] == [root[wire.SPAN_ID]]
+    assert world.stats.dropped == {"superseded": 1}
+
+
+def test_records_of_untraced_invocations_do_not_pile_up() -> None:
+    world = World()
+    for index in range(1000):
+        world.assembler.invoke(f"r{index}", int(time.time() * 1000) + 3000)
+    assert len(world.assembler._invocations) <= 300
