@@ -17,6 +17,7 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +53,7 @@ def layer_like(tmp: Path) -> list[str]:
     (python / "msgpack").symlink_to(Path(msgpack.__file__).parent)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(os.path.realpath(os.sys.executable))  # type: ignore[attr-defined]
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
     return [str(launcher)]
 
 
@@ -132,8 +133,9 @@ def main() -> None:
     with OtlpReceiver() as collector:
         ours, theirs = exporters_side_by_side(collector)
         print("one export of 10 spans to a loopback collector, in-process, ms (p50 / p95)")
-        print(f"  SDK OTLPSpanExporter.export (ReadableSpans given)     {pct(theirs, .5):6.2f} / {pct(theirs, .95):6.2f}")
-        print(f"  ours: wire -> ReadableSpan -> encode -> keep-alive POST {pct(ours, .5):6.2f} / {pct(ours, .95):6.2f}")
+        for label, values in (("SDK OTLPSpanExporter.export (ReadableSpans given)", theirs),
+                              ("ours: wire -> ReadableSpan -> encode -> keep-alive POST", ours)):
+            print(f"  {label:<56} {pct(values, .5):6.2f} / {pct(values, .95):6.2f}")
         collector.clear()
         waits, rss = post_response(args.invocations, collector)
     print(f"post-response time per invocation, 10 spans, {args.invocations} invocations, ms: "
