@@ -46,6 +46,9 @@ AFTERGLOW_HANDLER = "AFTERGLOW_HANDLER"
 AFTERGLOW_INSTRUMENT = "AFTERGLOW_INSTRUMENT"
 AFTERGLOW_DISABLE = "AFTERGLOW_DISABLE"
 AFTERGLOW_LOG_CORRELATION = "AFTERGLOW_LOG_CORRELATION"
+AFTERGLOW_HANDOFF_WINDOW_US = "AFTERGLOW_HANDOFF_WINDOW_US"
+AFTERGLOW_CAPTURE_PAYLOAD = "AFTERGLOW_CAPTURE_PAYLOAD"
+AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -73,6 +76,16 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_LOG_CORRELATION, "true",
         "`false` keeps trace and span ids out of `logging` records (same as `logging` in AFTERGLOW_DISABLE).",
         "function"),
+    Var(AFTERGLOW_HANDOFF_WINDOW_US, "1000",
+        "A span ending this soon after the previous send waits (at most this long) to leave with the next one; "
+        "`0`: every span leaves as it ends.", "function"),
+    Var(AFTERGLOW_CAPTURE_PAYLOAD, "false",
+        "`true` records the event and the response as JSON text on the invocation span "
+        "(`faas.invocation.event`, `faas.invocation.response`), secrets masked, truncated to the value limit.",
+        "function"),
+    Var(AFTERGLOW_CAPTURE_MASK, "the built-in pattern",
+        "Regular expression, searched case-insensitively in each payload key, for the values to mask; the built-in "
+        "one matches password, passwd, secret, token, key, authorization, credential, cookie.", "function"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
         "AFTERGLOW_TRACE_PARENT.", "function"),
