@@ -18,11 +18,9 @@ pytestmark = pytest.mark.slow
 ELF_MACHINES = {62: "x86_64", 183: "arm64"}  # e_machine values: EM_X86_64, EM_AARCH64
 
 
-@pytest.fixture(scope="module")
-def native_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("layer") / "afterglow-layer.zip"
-    build_layer(output, this_machine(), log=lambda message: None)
-    return output
+@pytest.fixture
+def native_layer(built_layer: Path) -> Path:
+    return built_layer
 
 
 def _elf_machine(data: bytes) -> str:
