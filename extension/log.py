@@ -54,9 +54,9 @@ class Log:
             import traceback
 
             text += "\n" + traceback.format_exc().rstrip()
-        prefix = "" if always else f"{_NAMES.get(level, level)} "
+        line = text if always else f"[afterglow] {_NAMES.get(level, level)} {text}"  # the report names itself
         stream = direct.stream or sys.stderr
-        stream.write(f"[afterglow] {prefix}{text}\n")
+        stream.write(line + "\n")
         stream.flush()
 
     def debug(self, message: str, *args: Any) -> None:

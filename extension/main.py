@@ -149,8 +149,9 @@ class Extension:
             self.telemetry.stop()
             self.telemetry = None
         target = self.settings.describe() if self.settings else "the log (no OTLP endpoint: printing waterfalls)"
-        log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms", self.socket_path, target,
-                 self.policy.describe(), self.budget_s * 1000)
+        log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s", self.socket_path,
+                 target, self.policy.describe(), self.budget_s * 1000,
+                 "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)")
 
     def _tear_down(self) -> None:
         if self.telemetry is not None:
