@@ -6,7 +6,6 @@ else, and nothing is allocated from a length field beyond what was actually rece
 
 from __future__ import annotations
 
-import os
 import struct
 import tracemalloc
 from typing import Any
@@ -19,7 +18,7 @@ from tracer import wire
 
 # Example counts per test; the mutation and truncation tests derive one input per byte position of each
 # generated stream, so the module feeds the decoder well over 100,000 inputs (counted in INPUTS, checked last).
-EXAMPLES = int(os.environ.get("AFTERGLOW_FUZZ_EXAMPLES") or 0) or 1500
+EXAMPLES = 1500
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 DERIVED = settings(FUZZ, max_examples=EXAMPLES // 5)  # each example yields hundreds of inputs
 INPUTS: dict[str, int] = {}
