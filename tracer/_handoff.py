@@ -2,14 +2,16 @@
 
 One connection per process, opened at the first invocation. HELLO once per connection, START when the
 invocation span opens, each span as it ends, END when the invocation is over (for every invocation,
-sampled or not). A span that ends within ``window_ns`` of the previous send joins a pending batch that
-leaves with the next send or with END, so a burst of short spans costs one write.
+sampled or not). A span that ends within ``window_ns`` of the previous send joins a pending batch, so a
+burst of short spans costs one write. The batch leaves with the next send, with END, or, when neither
+comes (the function sleeps, hangs or is about to crash), from the sender thread once the window has
+passed: a span never waits much longer than the window to leave the process.
 
 Nothing here blocks the handler: the socket is non-blocking; bytes the socket cannot take yet wait in a
-bounded queue; whatever cannot be kept is counted by reason and reported in END. Bytes still queued when
-END is written are finished by a daemon thread after the handler has returned (the extension is waiting
-for END, so it keeps reading). With no extension listening at the first invocation, frames go to the
-in-process fallback instead (``tracer._fallback``), exported at the end of each invocation.
+bounded queue that the sender thread finishes writing (the extension keeps reading until END); whatever
+cannot be kept is counted by reason, reported in END and, when the extension is gone, in one warning line
+of the function's log. With no extension listening at the first invocation, frames go to the in-process
+fallback instead (``tracer._fallback``), exported at the end of each invocation.
 """
 
 from __future__ import annotations
@@ -35,14 +37,17 @@ if TYPE_CHECKING:
     from tracer._fallback import InProcessFallback
     from tracer._span import LeanSpan
 
-# Measured in benchmarks/micro/test_handoff_window.py: 1 ms makes a burst of short spans one write, while
-# a span that ends after slow work (an HTTP call, a query) still leaves at once.
+# Measured in benchmarks/micro/test_window.py: 1 ms makes a burst of short spans one write, while a span
+# that ends after slow work (an HTTP call, a query) still leaves at once.
 DEFAULT_WINDOW_NS = 1_000_000
 DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024  # spans waiting for a slow reader, beyond which they are counted
 BATCH_LIMIT_BYTES = 256 * 1024  # a batch this large is sent without waiting for the window
 _SEND_BUFFER_BYTES = 1024 * 1024  # asked of the kernel (capped by wmem_max) so bursts rarely meet EAGAIN
 _CONNECT_TIMEOUT_S = 0.2
 _MAX_BUFFERS_PER_WRITE = 64
+_POLL_MS = 200  # the sender re-checks a socket that stays full this often
+_BUSY, _TIMED, _IDLE = 0, 1, 2  # how the sender thread waits: not at all, until a batch is due, for a wake-up
+_NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished reader is EPIPE, even where SIGPIPE is not ignored
 
 NEW, SOCKET, DISCONNECTED, FALLBACK, CLOSED = "new", "socket", "disconnected", "fallback", "closed"
 
@@ -66,9 +71,11 @@ class Handoff:
         window_ns: int = DEFAULT_WINDOW_NS,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         fallback: InProcessFallback | None = None,
+        linger: bool = True,
     ) -> None:
         self.path = path
         self.window_ns = window_ns
+        self.linger = linger  # False: a batch waits for the next send or END only (benchmarks compare both)
         self.max_pending_bytes = max_pending_bytes
         self.resource: dict[str, Any] = {}
         self.mode = NEW
@@ -87,8 +94,16 @@ class Handoff:
         self._drops: dict[str, int] = {}
         self._start_frame: bytes | None = None  # re-sent after a reconnect within the invocation
         self._may_reconnect = True
-        self._drainer: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._lost_because: str | None = None  # why the connection went, for the one log line about the loss
+        self._logged_drops: dict[str, int] = {}  # drops already in a log line, not yet in an END
+        self._end_drops: tuple[bytes, dict[str, int]] | None = None  # the last END with counts, until written
+        # The sender thread waits on _gate, a plain lock used as a wake-up token: waking it is one C-level
+        # release (~0.1 us, at most once per batch) instead of an Event's Condition. _sender_wait says how it
+        # waits (_BUSY, _TIMED for a batch's window, _IDLE); a token is given only to a waiting sender, which
+        # sets _BUSY, so the gate is never released twice.
+        self._sender: threading.Thread | None = None
+        self._gate = threading.Lock()
+        self._sender_wait = _IDLE
         self._closing = False
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
@@ -110,7 +125,8 @@ class Handoff:
             if self._start_frame is not None:
                 self._emit_locked(self._start_frame, 0)
             self._flush_batch_locked()
-            self._write_locked()
+            if self._write_locked() is False:
+                self._writes_left_locked()
 
     def finish(self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0) -> None:
         """The invocation is over: pending spans, then END. Never waits for the extension."""
@@ -119,13 +135,17 @@ class Handoff:
             self._flush_batch_locked()
             if self.mode in (SOCKET, FALLBACK):  # else the counts wait for an END that can be delivered
                 drops, self._drops = self._drops, {}
+                self._logged_drops = {}
                 end = wire.frame_packed(wire.END, self._packer.pack([request_id, sampled, drops]))
                 self._emit_locked(end, 0)
+                self._end_drops = (end, drops) if drops else None
             self._start_frame = None
             if self.mode == FALLBACK:
                 fallback = self._fallback
             elif self._write_locked() is False:
-                self._start_drainer_locked()
+                self._writes_left_locked()
+            if self.mode in (DISCONNECTED, CLOSED):  # gone before or during this very write
+                self._log_loss_locked(request_id)
         if fallback is not None:
             fallback.flush(fallback_timeout_s)  # outside the lock: spans of other threads keep flowing
 
@@ -133,7 +153,8 @@ class Handoff:
         """Send the pending batch now (non-blocking), e.g. for ``TracerProvider.force_flush``."""
         with self._lock:
             self._flush_batch_locked()
-            self._write_locked()
+            if self._write_locked() is False:
+                self._writes_left_locked()
 
     # --- the sink (called as spans end and start) -----------------------------------------------
 
@@ -163,9 +184,13 @@ class Handoff:
                     return  # NEW: waits for the first invocation; FALLBACK: leaves at END
                 now = monotonic_ns()
                 if now - self._last_send_ns < self.window_ns and self._batch_bytes < BATCH_LIMIT_BYTES:
-                    return  # coalesce: this span goes with the next send or with END
+                    # coalesce: this span goes with the next send, with END, or with the sender after the window
+                    if self._sender_wait == _IDLE and self.linger:
+                        self._wake_sender_locked()
+                    return
                 self._flush_batch_locked()
-                self._write_locked()
+                if self._write_locked() is False:
+                    self._writes_left_locked()
         except Exception as error:
             swallowed("handing a span over", error)
 
@@ -178,7 +203,8 @@ class Handoff:
         try:
             with self._lock:
                 self._flush_batch_locked()
-                self._write_locked()
+                if self._write_locked() is False:
+                    self._writes_left_locked()
         except Exception as error:
             swallowed("sending a pending batch", error)
 
@@ -194,14 +220,16 @@ class Handoff:
         return dict(self._drops)
 
     def close(self, timeout_s: float = 1.0) -> None:
-        """Stop the drain thread and close the socket, writing what is left for up to ``timeout_s``."""
-        drainer = self._drainer
+        """Stop the sender thread and close the socket, writing what is left for up to ``timeout_s``."""
         with self._lock:
             self._closing = True
-            self._wake.set()
-        if drainer is not None:
-            drainer.join(timeout_s)
+            sender = self._sender
+            if sender is not None and self._sender_wait != _BUSY:
+                self._wake_sender_locked()
+        if sender is not None:
+            sender.join(timeout_s)
         with self._lock:
+            self._flush_batch_locked()
             if self._sock is not None and self._out:
                 self._write_blocking_locked(timeout_s)
             self._close_socket_locked()
@@ -229,7 +257,8 @@ class Handoff:
                 self._fallback_announce(error)
             else:
                 self.mode = DISCONNECTED
-                log.warning("afterglow: cannot reconnect to the extension at %s (%s)", self.path, error)
+                self._lost_because = f"cannot reconnect: {error.strerror or error}"
+                log.debug("afterglow: cannot reconnect to the extension at %s (%s)", self.path, error)
             return
         finally:
             context_api.detach(token)
@@ -238,6 +267,7 @@ class Handoff:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER_BYTES)
         self._sock = sock
         self.mode = SOCKET
+        self._lost_because = None
         hello = {"tracer": f"afterglow-python {__version__}", "pid": os.getpid(), "resource": self.resource}
         self._out.appendleft(wire.frame_packed(wire.HELLO, self._packer.pack(hello)))
         self._out_spans.appendleft(0)
@@ -297,7 +327,7 @@ class Handoff:
                 for index in range(1, min(len(self._out), _MAX_BUFFERS_PER_WRITE)):
                     buffers.append(self._out[index])
                 try:
-                    sent = sock.sendmsg(buffers)
+                    sent = sock.sendmsg(buffers, (), _NO_SIGPIPE)
                 except (BlockingIOError, InterruptedError):
                     return False
                 except OSError as error:
@@ -325,9 +355,15 @@ class Handoff:
             self._out_spans.popleft()
             self._out_offset = 0
 
-    def _broken_locked(self, error: OSError) -> bool:
-        """The extension went away: count what was queued, then try one reconnect."""
+    def _broken_locked(self, error: OSError) -> bool | None:
+        """The extension went away: count what was queued, then try one reconnect (once per invocation)."""
         lost = sum(self._out_spans)
+        if self._end_drops is not None:
+            end, drops = self._end_drops
+            self._end_drops = None
+            if any(frame is end for frame in self._out):  # an END that did not get through: keep its counts
+                for reason, count in drops.items():
+                    self._count_locked(reason, count)
         self._out.clear()
         self._out_spans.clear()
         self._out_offset = 0
@@ -336,13 +372,17 @@ class Handoff:
         if lost:
             self._count_locked(DISCONNECTED_DROP, lost)
         self.mode = DISCONNECTED
-        if not self._may_reconnect:
-            return False
-        self._may_reconnect = False
-        log.warning("afterglow: connection to the extension lost (%s); reconnecting once", error)
-        self._connect_locked()
+        self._lost_because = f"connection lost: {error.strerror or error}"
+        if self._may_reconnect:
+            self._may_reconnect = False
+            log.debug("afterglow: connection to the extension lost (%s); reconnecting once", error)
+            self._connect_locked()
         if self.mode != SOCKET:
-            return False
+            if self._batch:  # nothing will send it: counted now, so the loss line and the next END include it
+                self._count_locked(DISCONNECTED_DROP, len(self._batch))
+                self._batch = []
+                self._batch_bytes = 0
+            return None
         if self._start_frame is not None:
             self._emit_locked(self._start_frame, 0)
         return self._write_locked() is not False
@@ -366,34 +406,81 @@ class Handoff:
             if self._write_locked() is not False:
                 return
 
-    # --- the drain thread -----------------------------------------------------------------------
+    def _log_loss_locked(self, request_id: str) -> None:
+        """No END can carry the counts (the extension is gone): say it in the function's log, one line per
+        invocation that lost something. The counts still go in the next END that gets through."""
+        new = {reason: count - self._logged_drops.get(reason, 0) for reason, count in self._drops.items()}
+        new = {reason: count for reason, count in new.items() if count > 0}
+        if not new:
+            return
+        self._logged_drops = dict(self._drops)
+        counts = ", ".join(f"{reason}={count}" for reason, count in sorted(new.items()))
+        log.warning(
+            "afterglow: the extension at %s is gone (%s); %d spans of invocation %s were not handed over (%s). "
+            "The handler is not affected; the next invocation tries to reconnect.",
+            self.path,
+            self._lost_because or "not connected",
+            sum(new.values()),
+            request_id,
+            counts,
+        )
 
-    def _start_drainer_locked(self) -> None:
-        self._wake.set()
-        if self._drainer is None or not self._drainer.is_alive():
-            self._drainer = threading.Thread(target=self._drain, name="afterglow-handoff", daemon=True)
-            self._drainer.start()
+    # --- the sender thread ----------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        """Finish writes the handler left behind; sleeps on an Event between invocations."""
+    def _writes_left_locked(self) -> None:
+        """The socket did not take everything: the sender finishes the writes (the extension reads until END)."""
+        if self._sender_wait != _BUSY:
+            self._wake_sender_locked()
+
+    def _wake_sender_locked(self) -> None:
+        sender = self._sender
+        if sender is None or not sender.is_alive():  # first use, or a forked child that lost the thread
+            self._gate = threading.Lock()
+            self._gate.acquire()
+            self._sender_wait = _BUSY
+            sender = self._sender = threading.Thread(target=self._send_later, name="afterglow-handoff", daemon=True)
+            sender.start()
+            return
+        self._sender_wait = _BUSY
+        self._gate.release()
+
+    def _send_later(self) -> None:
+        """Send the batch that nobody else sent within its window, and finish the writes the handler left."""
         context_api.attach(_SUPPRESSED)
+        gate = self._gate
         while True:
-            self._wake.wait()
-            with self._lock:
-                if self._closing:
-                    return
-                sock = self._sock
-                if sock is None or not self._out:
-                    self._wake.clear()
-                    continue
             try:
-                poller = select.poll()
-                poller.register(sock, select.POLLOUT)
-                poller.poll(200)
                 with self._lock:
-                    if self._sock is sock:
-                        self._write_locked()
+                    if self._closing:
+                        return
+                    delay_ns, sock = self._due_locked()
+                    if sock is None:
+                        self._sender_wait = _IDLE if delay_ns is None else _TIMED
+                if sock is not None:  # bytes wait for room in the socket; a batch may come due meanwhile
+                    poller = select.poll()
+                    poller.register(sock, select.POLLOUT)
+                    poller.poll(_POLL_MS if delay_ns is None else min(_POLL_MS, delay_ns // 1_000_000 + 1))
+                    continue
+                woken = gate.acquire() if delay_ns is None else gate.acquire(timeout=delay_ns / 1e9)
+                if not woken:
+                    with self._lock:
+                        if self._sender_wait == _BUSY:  # a token came after the timeout: take it, keep one at most
+                            gate.acquire()
+                        self._sender_wait = _BUSY
             except Exception as error:
-                swallowed("finishing writes to the extension", error)
+                swallowed("sending spans to the extension", error)
                 with self._lock:
-                    self._wake.clear()
+                    self._sender_wait = _IDLE
+                gate.acquire()  # no retry loop on a bug: wait for the next batch or write to wake us
+
+    def _due_locked(self) -> tuple[int | None, socket.socket | None]:
+        """Send what is due. Returns (ns until the batch is due, or None) and the socket to wait for, if full."""
+        delay_ns: int | None = None
+        if self._batch and self.mode == SOCKET:
+            delay_ns = self._last_send_ns + self.window_ns - monotonic_ns()
+            if delay_ns <= 0:
+                self._flush_batch_locked()
+                delay_ns = None
+        if self._out and self._sock is not None and self._write_locked() is False:
+            return delay_ns, self._sock
+        return delay_ns, None

@@ -85,6 +85,7 @@ def test_with_no_window_each_span_leaves_as_it_ends(socket_path: str, reader: Sp
 
 def test_a_batch_that_waited_too_long_leaves_when_the_next_span_starts(socket_path: str, reader: SpanReader) -> None:
     made = Setup(socket_path, window_ns=50_000_000)
+    made.handoff.linger = False  # the sender thread would send it first: this is the start of a span's own doing
     try:
         root = made.tracer.start_span("invocation")
         made.handoff.begin("req-1", root)  # type: ignore[arg-type]
@@ -201,6 +202,23 @@ def test_extension_gone_for_good_counts_and_recovers_when_it_returns(setup: Setu
     assert reader.kinds()[0] == "HELLO"
 
 
+def test_counts_in_an_end_that_did_not_get_through_go_with_the_next_one(setup: Setup, reader: SpanReader) -> None:
+    setup.invocation("req-1")
+    reader.wait_for_end("req-1")
+    root = setup.tracer.start_span("invocation")
+    setup.handoff.begin("req-2", root)  # type: ignore[arg-type]
+    bad = setup.tracer.start_span("bad", context=_context_of(root))  # type: ignore[arg-type]
+    bad._attributes = {"slipped": object()}  # type: ignore[attr-defined]
+    bad.end()  # one encode_error, to be reported in req-2's END
+    reader.stop()  # the extension goes away before END is written
+    root.end()
+    setup.handoff.finish("req-2", True)
+    reader.start()
+    reader.frames.clear()
+    setup.invocation("req-3", children=0)
+    assert reader.wait_for_end("req-3")[2] == {ENCODE_ERROR: 1, DISCONNECTED_DROP: 1}  # the invocation span of req-2
+
+
 def test_a_span_msgpack_cannot_encode_is_dropped_and_counted(setup: Setup, reader: SpanReader) -> None:
     root = setup.tracer.start_span("invocation")
     setup.handoff.begin("req-1", root)  # type: ignore[arg-type]
@@ -279,9 +297,9 @@ def test_our_socket_io_runs_with_instrumentation_suppressed(setup: Setup, reader
         def __init__(self, sock: Any) -> None:
             self._sock = sock
 
-        def sendmsg(self, buffers: Any) -> int:
+        def sendmsg(self, buffers: Any, *args: Any) -> int:
             seen.append(context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY))
-            return int(self._sock.sendmsg(buffers))
+            return int(self._sock.sendmsg(buffers, *args))
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._sock, name)
