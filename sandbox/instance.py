@@ -101,6 +101,7 @@ class Instance:
         self.runtime_poll: asyncio.Future[Any] | None = None
         self.current: Invoke | None = None
         self.stopping = False
+        self.shutdown_delivered = False  # SHUTDOWN events have gone out to the extensions that asked for them
         self.fatal: asyncio.Future[Failure] = self.loop.create_future()
         self._poke: asyncio.Future[None] | None = None
 
@@ -504,7 +505,9 @@ class Instance:
             if not invoke.pending_extensions:
                 invoke.extensions_done_at = self.loop.time()
         self._notify()
-        if self.stopping and not ext.queue:
+        # While the environment stops, an extension that will still hear SHUTDOWN waits for it on this call,
+        # as on Lambda; only one with nothing more coming gets the closing answer at once.
+        if self.stopping and not ext.queue and (self.shutdown_delivered or "SHUTDOWN" not in ext.events):
             return GONE
         if ext.queue:
             return ext.queue.popleft()
@@ -575,6 +578,7 @@ class Instance:
                 sent.append(ext.name)
             else:
                 ext.child.kill()
+        self.shutdown_delivered = True
         for name, child in self.launched.items():
             if name not in self.by_name:  # launched but never registered
                 child.kill()

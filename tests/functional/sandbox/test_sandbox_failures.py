@@ -56,6 +56,20 @@ def test_extension_overrunning_the_timeout_times_out_the_invoke(functions: Path,
     assert shutdowns[0].reason == "timeout"
 
 
+def test_an_extension_still_working_at_the_timeout_hears_shutdown_on_its_next_call(
+    functions: Path, make_layer
+) -> None:
+    # The busy extension calls next while the sandbox is still delivering telemetry to it (a slow subscriber),
+    # after the environment began to stop but before SHUTDOWN went out: it must get SHUTDOWN, not an error.
+    slow_subscriber = {"types": ["platform"], "buffering": {"timeoutMs": 25}}
+    layer, recordings = make_layer(busy={"hold_ms": 1150, "telemetry": slow_subscriber, "telemetry_delay_ms": 300})
+    with Sandbox(functions, "handlers.sleep", layers=[layer], timeout=1.0) as box:
+        box.invoke({"seconds": 5}).report()
+        box.wait_shutdowns(1)
+    shutdown_events = recordings["busy"].events("SHUTDOWN")
+    assert [event["shutdownReason"] for event in shutdown_events] == ["timeout"]
+
+
 def test_runtime_crash_fails_the_invoke_and_resets(functions: Path, make_layer) -> None:
     layer, recordings = make_layer(watcher={})
     with Sandbox(functions, "handlers.crash", layers=[layer]) as box:

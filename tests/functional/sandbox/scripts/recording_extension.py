@@ -14,6 +14,7 @@ and appends one JSON line per thing it saw to the ``record`` file named there:
     shutdown_ms    sleep this long after SHUTDOWN before exiting (exceeding the deadline gets SIGKILL)
     shutdown_print a line to print at SHUTDOWN
     telemetry      a subscription body's types/buffering; received batches are recorded
+    telemetry_delay_ms  answer each telemetry delivery this late (a slow subscriber)
     logs_api       subscribe with the legacy Logs API instead
     probes         API calls to make right after registering, each {"method", "path", "body", "headers"};
                    "{id}" in a header value becomes our identifier; each answer is recorded as a "probe"
@@ -59,6 +60,7 @@ class TelemetryReceiver(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         batch = json.loads(self.rfile.read(length))
         record("telemetry", path=self.path, batch=batch)
+        time.sleep(CONFIG.get("telemetry_delay_ms", 0) / 1000)
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
