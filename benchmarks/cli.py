@@ -112,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "mode": "quick" if args.quick else "full",
         "elapsed_s": time.monotonic() - clock,
+        "load_end": machine_module.load(),
         "command": command.strip(),
         "skipped": {**skipped, **({"aws-sdk": moto_error} if moto_error else {})},
         "versions": versions,
@@ -144,7 +145,7 @@ def _prepare_layers(configs: Sequence[Config], workdir: Path
     from benchmarks import layers as layers_module
 
     builders = {"afterglow": layers_module.afterglow_layer, "otel-standard": layers_module.otel_standard_layer,
-                "xray-sdk": layers_module.xray_layer}
+                "xray-sdk": layers_module.xray_layer, "noop-extension": layers_module.noop_extension_layer}
     paths: dict[str, Path] = {}
     versions: dict[str, dict[str, str]] = {}
     failed: dict[str, str] = {}

@@ -13,7 +13,7 @@ class Config:
     name: str
     summary: str
     handler: str
-    layer: str | None = None  # "afterglow", "otel-standard" or "xray-sdk"
+    layer: str | None = None  # "afterglow", "otel-standard", "xray-sdk" or "noop-extension"
     env: dict[str, str] = field(default_factory=dict)
     collector: str | None = "otlp"  # "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT), "xray" (UDP daemon address), None
     collector_delay_ms: float = 0.0
@@ -25,6 +25,9 @@ class Config:
 
 CONFIGS: tuple[Config, ...] = (
     Config("bare", "no tracing at all (the OpenTelemetry API is not even imported)", "bare.handler",
+           collector=None, child_spans=False, invocation_span=False),
+    Config("bare-extension", "no tracing, plus a do-nothing external extension (registers for INVOKE, calls next): "
+           "what any extension's presence costs in this sandbox", "bare.handler", layer="noop-extension",
            collector=None, child_spans=False, invocation_span=False),
     Config("afterglow", "handler decorated with trace_handler; the afterglow layer", "app_afterglow.handler",
            layer="afterglow"),
@@ -48,3 +51,4 @@ CONFIGS: tuple[Config, ...] = (
 
 BY_NAME = {config.name: config for config in CONFIGS}
 BASELINE = "bare"
+EXTENSION_BASELINE = "bare-extension"

@@ -14,7 +14,16 @@ def describe() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "machine": platform.machine(),
+        "load": load(),
     }
+
+
+def load() -> str:
+    """The 1-minute load average: other work on the machine shifts every figure (ratios less so)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def _cpu_model() -> str:

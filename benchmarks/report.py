@@ -32,7 +32,8 @@ def _cell(value: Any, digits: int = 2) -> str:
 def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], machine: dict[str, str],
              configs: Sequence[Config], meta: dict[str, Any]) -> str:
     lines = ["# afterglow benchmarks: every configuration side by side, one run", ""]
-    lines.append(f"Machine: {machine_line(machine)}. Run: {meta['started']}, {meta['mode']} "
+    lines.append(f"Machine: {machine_line(machine)}; load average {machine['load']} at the start, "
+                 f"{meta['load_end']} at the end. Run: {meta['started']}, {meta['mode']} "
                  f"({meta['elapsed_s']:.0f} s). Command: `{meta['command']}`.")
     lines += ["", "Every invocation runs in the local Lambda sandbox with awslambdaric; configurations take turns "
               "in small batches so noise hits all alike. *added* = p50/p99 caller-observed latency minus "
