@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -276,7 +275,8 @@ def _write_zip(root: Path, output: Path) -> tuple[int, dict[str, int]]:
         for path in files:
             relative = path.relative_to(root).as_posix()
             info = zipfile.ZipInfo(relative, date_time=_FIXED_TIME)
-            executable = bool(path.stat().st_mode & stat.S_IXUSR)
+            # Only the scripts Lambda runs are executable; wheels' own modes would make the zip depend on them.
+            executable = not relative.startswith("python/")
             info.external_attr = ((0o100755 if executable else 0o100644) & 0xFFFF) << 16
             info.create_system = 3  # unix, so the modes above are honoured when Lambda unpacks
             info.compress_type = zipfile.ZIP_DEFLATED
