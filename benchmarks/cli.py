@@ -74,6 +74,10 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan:
     return replace(plan, **overrides)
 
 
+def _overridden(args: argparse.Namespace) -> bool:
+    return any(getattr(args, key) is not None for key in ("cold_starts", "warmup", "batches", "batch_size"))
+
+
 def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -110,13 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     meta: dict[str, Any] = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "mode": "quick" if args.quick else "full",
+        "mode": ("quick" if args.quick else "full") + (" with custom counts" if _overridden(args) else ""),
         "elapsed_s": time.monotonic() - clock,
         "load_end": machine_module.load(),
         "command": command.strip(),
         "skipped": {**skipped, **({"aws-sdk": moto_error} if moto_error else {})},
         "versions": versions,
         "plan": plan.__dict__,
+        "code": _code_version(),
     }
     text = report.markdown(rows, checks, machine, runnable, meta)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     _log(f"done in {meta['elapsed_s']:.0f} s; results in {output_dir}")
     return 0
+
+
+def _code_version() -> str:
+    """The commit the afterglow layer was built from, marked when the working tree had local changes."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=RESULTS.parent.parent, capture_output=True, text=True,
+                                check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "tracer", "extension", "instrumentation",
+                "afterglow")
+    return commit + (" with uncommitted changes in the layer's packages" if dirty else "")
 
 
 def _machine_line(machine: dict[str, str]) -> str:

@@ -34,7 +34,7 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
     lines = ["# afterglow benchmarks: every configuration side by side, one run", ""]
     lines.append(f"Machine: {machine_line(machine)}; load average {machine['load']} at the start, "
                  f"{meta['load_end']} at the end. Run: {meta['started']}, {meta['mode']} "
-                 f"({meta['elapsed_s']:.0f} s). Command: `{meta['command']}`.")
+                 f"({meta['elapsed_s']:.0f} s), afterglow at {meta['code']}. Command: `{meta['command']}`.")
     lines += ["", "Every invocation runs in the local Lambda sandbox with awslambdaric; configurations take turns "
               "in small batches so noise hits all alike. *added* = p50/p99 caller-observed latency minus "
               f"`{BASELINE}`'s in the same scenario and run; *post-resp.* = REPORT's post-runtime extension time; "
