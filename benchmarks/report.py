@@ -12,6 +12,10 @@ from benchmarks.configs import BASELINE, Config
 from benchmarks.measures import TargetCheck
 
 CHART_FLOOR_MS = 0.01  # a log axis cannot show zero or less: such bars are drawn at the floor and labelled
+# afterglow's configurations in blues, the standard OpenTelemetry setup in orange/red, the rest apart
+COLOURS = {"bare-extension": "#9e9e9e", "afterglow": "#1f77b4", "afterglow-wrapper": "#6baed6",
+           "afterglow-slow-collector": "#08306b", "periodic": "#17becf", "otel-standard": "#ff7f0e",
+           "otel-standard-slow-collector": "#d62728", "xray-sdk": "#9467bd"}
 
 
 def write_json(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -104,7 +108,7 @@ def chart(rows: Sequence[dict[str, Any]], configs: Sequence[Config], scenarios: 
         if not xs:
             continue
         heights = [max(value, CHART_FLOOR_MS) for value in p50s]
-        axes.bar(xs, heights, width=width * 0.92, color=colours(index % 10), label=name)
+        axes.bar(xs, heights, width=width * 0.92, color=COLOURS.get(name, colours(index % 10)), label=name)
         for x, value in zip(xs, p99s, strict=True):
             if value is not None and value > CHART_FLOOR_MS:
                 axes.plot([x - width * 0.35, x + width * 0.35], [value, value], color="black", linewidth=1)
