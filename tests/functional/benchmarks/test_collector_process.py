@@ -1,0 +1,71 @@
+"""The benchmark's collectors run in their own processes and count distinct spans and duplicate deliveries."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from benchmarks.services import Collector
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def otlp() -> Iterator[Collector]:
+    collector = Collector("otlp")
+    try:
+        yield collector
+    finally:
+        collector.stop()
+
+
+def _finished_spans(count: int) -> list[object]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench-test")
+    for index in range(count):
+        with tracer.start_as_current_span(f"span-{index}"):
+            pass
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def test_otlp_collector_counts_distinct_spans_and_duplicates(otlp: Collector) -> None:
+    exporter = OTLPSpanExporter(endpoint=f"{otlp.address}/v1/traces", timeout=10)
+    spans = _finished_spans(5)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert otlp.snapshot() == (5, 0)
+        assert exporter.export(spans[:2]) is SpanExportResult.SUCCESS  # delivered again: duplicates, not new spans
+        assert otlp.snapshot() == (5, 2)
+    finally:
+        exporter.shutdown()
+    assert otlp.rejected == 0
+
+
+def test_xray_sink_counts_segments_and_their_nested_subsegments() -> None:
+    collector = Collector("xray")
+    try:
+        host, _, port = collector.address.partition(":")
+        document = {"id": "a" * 16, "name": "outer", "subsegments": [{"id": "b" * 16, "name": "inner"}]}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            header = b'{"format": "json", "version": 1}\n'
+            sender.sendto(header + json.dumps(document).encode(), (host, int(port)))
+            sender.sendto(header + b"not json", (host, int(port)))
+            for _ in range(500):  # UDP: wait until the sink has read both datagrams
+                if collector.snapshot()[0] == 2 and collector.rejected == 1:
+                    break
+                time.sleep(0.01)
+        assert collector.snapshot() == (2, 0)
+        assert collector.rejected == 1
+    finally:
+        collector.stop()
