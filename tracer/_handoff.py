@@ -47,6 +47,8 @@ _CONNECT_TIMEOUT_S = 0.2
 _MAX_BUFFERS_PER_WRITE = 64
 _POLL_MS = 200  # the sender re-checks a socket that stays full this often
 _BUSY, _TIMED, _IDLE = 0, 1, 2  # how the sender thread waits: not at all, until a batch is due, for a wake-up
+_RETRY_S = 0.0002  # the sender found the handler holding the lock: it looks again this much later
+_MAX_BLIND_SLEEP_S = 0.005  # longer waits for a batch are interruptible ones (on the gate), e.g. for close()
 _NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished reader is EPIPE, even where SIGPIPE is not ignored
 
 NEW, SOCKET, DISCONNECTED, FALLBACK, CLOSED = "new", "socket", "disconnected", "fallback", "closed"
@@ -445,31 +447,54 @@ class Handoff:
         self._gate.release()
 
     def _send_later(self) -> None:
-        """Send the batch that nobody else sent within its window, and finish the writes the handler left."""
+        """Send the batch that nobody else sent within its window, and finish the writes the handler left.
+
+        The handler holds the hand-off's lock only for moments, so this thread never queues for it: a thread
+        woken by that lock's release must then win the GIL back from the handler, delaying it twice. It tries
+        the lock and, when the handler has it, looks again a little later.
+        """
+        from time import sleep
+
         context_api.attach(_SUPPRESSED)
-        gate = self._gate
+        gate, lock = self._gate, self._lock
+        token_may_be_late = False  # a timed wait ended by its timeout: a waker may have given a token since
         while True:
             try:
-                with self._lock:
+                if not lock.acquire(False):
+                    sleep(_RETRY_S)
+                    continue
+                try:
                     if self._closing:
                         return
+                    if token_may_be_late and self._sender_wait == _BUSY:
+                        gate.acquire()  # released already (the waker holds the lock to release): never blocks
+                    token_may_be_late = False
+                    self._sender_wait = _BUSY
                     delay_ns, sock = self._due_locked()
                     if sock is None:
                         self._sender_wait = _IDLE if delay_ns is None else _TIMED
+                finally:
+                    lock.release()
                 if sock is not None:  # bytes wait for room in the socket; a batch may come due meanwhile
                     poller = select.poll()
-                    poller.register(sock, select.POLLOUT)
+                    try:
+                        poller.register(sock, select.POLLOUT)
+                    except (OSError, ValueError):  # closed by the handler's thread just now: look again
+                        continue
                     poller.poll(_POLL_MS if delay_ns is None else min(_POLL_MS, delay_ns // 1_000_000 + 1))
                     continue
-                woken = gate.acquire() if delay_ns is None else gate.acquire(timeout=delay_ns / 1e9)
-                if not woken:
-                    with self._lock:
-                        if self._sender_wait == _BUSY:  # a token came after the timeout: take it, keep one at most
-                            gate.acquire()
-                        self._sender_wait = _BUSY
+                if delay_ns is not None:
+                    token_may_be_late = not gate.acquire(timeout=delay_ns / 1e9)
+                    continue
+                gate.acquire()
+                # Woken for a new batch: it is due a window after the last send, and the handler is most likely
+                # still running. Sleep until then before touching anything (a read without the lock is a hint).
+                hint_ns = self._last_send_ns + self.window_ns - monotonic_ns()
+                if hint_ns > 0:
+                    sleep(min(hint_ns / 1e9, _MAX_BLIND_SLEEP_S))
             except Exception as error:
                 swallowed("sending spans to the extension", error)
-                with self._lock:
+                with lock:
                     self._sender_wait = _IDLE
                 gate.acquire()  # no retry loop on a bug: wait for the next batch or write to wake us
 
