@@ -61,6 +61,18 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
             f"{_cell(row['init_ms'], 0)} ({row['init_samples']}) | {_cell(row['rss_mb'], 1)} | "
             f"{_cell(row['extension_rss_mb'], 1)} | {_cell(row['spans_created'])} | {exported} | {errors} |"
         )
+    lines += ["", "## Cold starts", "",
+              "REPORT Init Duration (median of n fresh environments), the same minus bare's, and the caller's wait for "
+              "the first response of a fresh environment (init plus a first, empty invocation: work a tracer defers "
+              "out of init shows here).", "",
+              "| config | init ms | added init ms | n | first response ms |", "|---|---|---|---|---|"]
+    seen: set[str] = set()
+    for row in rows:
+        if row["config"] in seen:
+            continue
+        seen.add(row["config"])
+        lines.append(f"| {row['config']} | {_cell(row['init_ms'], 1)} | {_cell(row['added_init_ms'], 1)} | "
+                     f"{row['init_samples']} | {_cell(row['cold_first_latency_ms'], 1)} |")
     lines += ["", "## Configurations", ""]
     lines += [f"- `{config.name}`: {config.summary}." for config in configs]
     if meta.get("skipped"):

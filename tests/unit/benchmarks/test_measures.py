@@ -50,7 +50,8 @@ def test_targets_are_judged_from_the_rows_not_assumed() -> None:
     assert checks["`afterglow`, 10-spans: added p50 at most 0.2 ms"].verdict == "met"
     ratio = checks["`afterglow`, 10-spans: added p50 at least 15x below otel-standard's"]
     assert ratio.verdict == "met" and ratio.measured.startswith("30.0x")
-    assert checks["`afterglow` (decorator) added init at most 40 ms beyond bare"].verdict == "missed"
+    init = next(check for target, check in checks.items() if target.startswith("`afterglow` (decorator) added init"))
+    assert init.verdict == "missed" and init.measured == "60.0 ms"
     exported = next(check for target, check in checks.items() if target.startswith("every afterglow span"))
     assert exported.verdict == "met" and "36 spans" in exported.measured
 
