@@ -49,6 +49,9 @@ AFTERGLOW_LOG_CORRELATION = "AFTERGLOW_LOG_CORRELATION"
 AFTERGLOW_HANDOFF_WINDOW_US = "AFTERGLOW_HANDOFF_WINDOW_US"
 AFTERGLOW_CAPTURE_PAYLOAD = "AFTERGLOW_CAPTURE_PAYLOAD"
 AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
+AFTERGLOW_LOGS = "AFTERGLOW_LOGS"
+AFTERGLOW_MAX_BUFFERED_LOGS = "AFTERGLOW_MAX_BUFFERED_LOGS"
+AFTERGLOW_PROFILE = "AFTERGLOW_PROFILE"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -86,6 +89,16 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_CAPTURE_MASK, "the built-in pattern",
         "Regular expression, searched case-insensitively in each payload key, for the values to mask; the built-in "
         "one matches password, passwd, secret, token, key, authorization, credential, cookie.", "function"),
+    Var(AFTERGLOW_LOGS, "true",
+        "`true`: the extension exports the function's log lines and each invocation's platform report as OTLP log "
+        "records, waiting (within the flush budget) for the lines of an invocation that wrote any; `deferred`: "
+        "never wait, late lines go with the next flush; `false`: no logs.", "extension"),
+    Var(AFTERGLOW_MAX_BUFFERED_LOGS, "10000",
+        "Log records the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
+        "extension"),
+    Var(AFTERGLOW_PROFILE, "true",
+        "`false` leaves out the invocation profile (CPU time, peak resident memory, network bytes) on the "
+        "invocation span.", "both"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
         "AFTERGLOW_TRACE_PARENT.", "function"),
@@ -93,8 +106,8 @@ VARS: tuple[Var, ...] = (
         "`host:port` of the Runtime, Extensions and Telemetry APIs; the extension registers there.", "extension"),
     # --- OpenTelemetry's standard variables that afterglow honours --------------------------------
     Var("OTEL_SDK_DISABLED", "false", "`true` turns tracing off entirely; the handler runs untouched.", "both"),
-    Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "function"),
-    Var("OTEL_RESOURCE_ATTRIBUTES", "", "Extra resource attributes, `key=value,key2=value2`.", "function"),
+    Var("OTEL_SERVICE_NAME", "the function name", "Resource `service.name`.", "both"),
+    Var("OTEL_RESOURCE_ATTRIBUTES", "", "Extra resource attributes, `key=value,key2=value2`.", "both"),
     Var("OTEL_PROPAGATORS", "tracecontext,baggage (tracecontext,baggage,xray under afterglow-instrument)",
         "Propagators for OpenTelemetry's own `opentelemetry.propagate` (contrib instrumentations).", "function"),
     Var("OTEL_TRACES_SAMPLER", "parentbased_always_on", "Sampler, as in the OpenTelemetry SDK.", "function"),
@@ -120,6 +133,14 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "Per-request timeout in ms (capped by the flush budget).",
         "extension"),
     Var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "", "Traces-specific timeout in ms.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "",
+        "Full OTLP logs endpoint, used as is (else the base endpoint plus `/v1/logs`).", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "", "Logs-specific override of the protocol.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "", "Logs-specific headers.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "", "Logs-specific compression.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "", "Logs-specific timeout in ms.", "extension"),
+    Var("OTEL_LOGS_EXPORTER", "otlp", "`none` turns the export of logs off (same as AFTERGLOW_LOGS=false).",
+        "extension"),
 )
 
 _BY_NAME = {var.name: var for var in VARS}
