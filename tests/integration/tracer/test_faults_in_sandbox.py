@@ -1,0 +1,190 @@
+"""Issue 7, item 1, as the issue words it, in the local Lambda sandbox (awslambdaric, the real extension, a
+loopback OTLP collector): a function that ends three child spans and then runs past its timeout, crashes or
+raises, with nothing else happening after the third child (no other span opens: only the hand-off's own
+linger can send the children). Each test counts the spans created, exported and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import Sandbox
+from tests.helpers.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+ROOT = Path(__file__).resolve().parents[3]
+LAUNCHER = ROOT / "afterglow" / "layer_files" / "extensions" / "afterglow"
+CHILDREN = ["child-0", "child-1", "child-2"]
+
+FUNCTION = """
+import os
+import time
+
+from opentelemetry import trace
+
+from tracer import trace_handler
+
+tracer = trace.get_tracer("faults")
+
+
+@trace_handler
+def handler(event, context):
+    for index in range(3):
+        with tracer.start_as_current_span(f"child-{index}"):
+            pass
+    mode = event.get("mode")
+    if mode == "timeout":
+        time.sleep(30)  # a plain sleep past the timeout: no span starts or ends, no END
+    elif mode == "crash":
+        time.sleep(0.005)  # some work
+        os._exit(3)
+    elif mode == "crash-at-once":
+        os._exit(3)
+    elif mode == "raise":
+        raise ValueError("boom")
+    elif mode == "outlive-the-extension":
+        print("handler: working", flush=True)
+        time.sleep(3)  # the extension is killed meanwhile
+        for index in range(3):
+            with tracer.start_as_current_span(f"after-{index}"):
+                pass
+    return {"ok": True}
+"""
+
+
+@pytest.fixture
+def layer(tmp_path: Path) -> Path:
+    """The shipped launcher; the packages come from this checkout (installed in the runtime's environment)."""
+    root = tmp_path / "layer"
+    (root / "extensions").mkdir(parents=True)
+    shutil.copy2(LAUNCHER, root / "extensions" / "afterglow")
+    return root
+
+
+@pytest.fixture
+def task_root(tmp_path: Path) -> Path:
+    root = tmp_path / "function"
+    root.mkdir()
+    (root / "app.py").write_text(textwrap.dedent(FUNCTION))
+    return root
+
+
+@pytest.fixture
+def open_box(task_root: Path, layer: Path, otlp_receiver: OtlpReceiver) -> Iterator[Any]:
+    """``open_box(**env)``: a sandbox exporting to the test's collector; all are closed after the test."""
+    boxes: list[Sandbox] = []
+
+    def open_one(timeout: float = 10.0, **env: str) -> Sandbox:
+        environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, **env}
+        box = Sandbox(task_root, "app.handler", layers=[layer], env=environment, timeout=timeout)
+        boxes.append(box)
+        return box
+
+    yield open_one
+    for box in boxes:
+        box.shutdown()
+
+
+def _one_trace(spans: list[ReceivedSpan]) -> tuple[ReceivedSpan, list[str]]:
+    (root,) = [span for span in spans if span.kind == 2]
+    children = sorted(span.name for span in spans if span.parent_span_id == root.span_id)
+    return root, children
+
+
+def _self_reports(box: Sandbox) -> list[dict[str, int]]:
+    """The extension's self-report lines (at SHUTDOWN, and whenever something was dropped), as numbers."""
+    pattern = re.compile(r"spans received=(\d+) exported=(\d+) dropped=(\d+).* synthesized=(\d+)")
+    reports = []
+    for line in box.logs:
+        match = pattern.search(line.text) if line.source == "extension" else None
+        if match:
+            received, exported, dropped, synthesized = map(int, match.groups())
+            reports.append({"received": received, "exported": exported, "dropped": dropped,
+                            "synthesized": synthesized})
+    return reports
+
+
+def test_three_children_then_sleeping_past_the_timeout(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box(timeout=1.0)
+    invocation = box.invoke({"mode": "timeout"})
+    assert invocation.function_error == "Unhandled" and invocation.json()["errorType"] == "Sandbox.Timedout"
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    root, children = _one_trace(spans)
+    assert root.status_code == 2 and root.attributes["faas.error"] == "timeout"
+    assert root.attributes["faas.invocation_id"] == invocation.request_id
+    assert children == CHILDREN
+    box.shutdown()  # the extension's SHUTDOWN self-report closes the account
+    assert len(otlp_receiver.spans) == 4
+    # the children arrived from the function; the invocation span was made from START by the extension
+    assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
+
+
+def test_three_children_some_work_then_os_exit(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box()
+    invocation = box.invoke({"mode": "crash"})
+    assert invocation.function_error == "Unhandled" and invocation.json()["errorType"] == "Runtime.ExitError"
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    root, children = _one_trace(spans)
+    assert root.status_code == 2 and root.attributes["faas.error"] == "crash"
+    assert children == CHILDREN
+    box.shutdown()
+    assert len(otlp_receiver.spans) == 4
+    assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
+
+
+def test_window_zero_os_exit_right_after_the_third_child(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box(AFTERGLOW_HANDOFF_WINDOW_US="0")
+    invocation = box.invoke({"mode": "crash-at-once"})
+    assert invocation.json()["errorType"] == "Runtime.ExitError"
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    root, children = _one_trace(spans)
+    assert root.attributes["faas.error"] == "crash" and children == CHILDREN
+    box.shutdown()
+    assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
+
+
+def test_three_children_then_an_unhandled_exception(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box()
+    invocation = box.invoke({"mode": "raise"})
+    assert invocation.json()["errorType"] == "ValueError"
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    root, children = _one_trace(spans)
+    assert root.status_code == 2 and children == CHILDREN
+    exception = next(event for event in root.events if event[0] == "exception")
+    assert exception[2]["exception.type"] == "ValueError" and exception[2]["exception.message"] == "boom"
+    box.shutdown()
+    assert _self_reports(box)[-1] == {"received": 4, "exported": 4, "dropped": 0, "synthesized": 0}
+
+
+def test_extension_killed_while_an_invocation_is_in_flight(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box()
+    assert box.invoke({}).json() == {"ok": True}
+    otlp_receiver.wait_for_spans(4, timeout=20)
+    in_flight = box.invoke_async({"mode": "outlive-the-extension"})
+    deadline = time.monotonic() + 20
+    while not any("handler: working" in line.text for line in box.logs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(box.extension_pids["afterglow"], signal.SIGKILL)
+    invocation = in_flight.result(30)
+    # Lambda's rule, not ours: an extension that exits during an invoke fails that invoke and resets the
+    # environment, runtime included (lambda-platform.md, "Crashes"). The caller is answered at once.
+    assert invocation.status == 200 and invocation.json()["errorType"] == "Extension.Crash"
+    assert invocation.latency_ms < 3000  # a hang detector: a caller held until the handler's end waits 3 s
+    function_output = [line.text for line in box.logs if line.source == "function"]
+    assert not any("Traceback" in text or "afterglow" in text for text in function_output), function_output
+
+    otlp_receiver.clear()
+    after = box.invoke({})  # a new environment: it traces and exports as usual
+    assert after.json() == {"ok": True}
+    root, children = _one_trace(otlp_receiver.wait_for_spans(4, timeout=20))
+    assert root.attributes["faas.invocation_id"] == after.request_id and root.attributes["faas.coldstart"] is True
+    assert children == CHILDREN
