@@ -21,7 +21,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import Span, SpanContext
 from opentelemetry.trace.status import Status, StatusCode
 
-from tracer import config
+from tracer import _profile, config
 from tracer._headers import extract_traceparent, extract_xray
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
@@ -165,6 +165,7 @@ class Invocation:
             elif self.trigger is not None and self.trigger.is_http:
                 self._response(result)
         finally:
+            _profile.finish(span)
             span.end()
             handoff = self.runtime.handoff
             if handoff is not None:
@@ -233,6 +234,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     invocation = Invocation(runtime, span, request_id, trigger, context)
     invocation.context_token = attach_span(span)  # type: ignore[assignment]
     invocation.open_token = _open.set(invocation)
+    _profile.start(span)
     return invocation
 
 

@@ -55,6 +55,8 @@ def test_result_is_returned_untouched_and_the_span_describes_the_invocation(env:
     assert handler({}, lambda_context("req-2")) is result
     first, second = invocation_span(env, "req-1"), invocation_span(env, "req-2")
     assert first[wire.NAME] == "checkout" and first[wire.KIND] == SpanKind.SERVER.value
+    profile = {key: first[wire.ATTRIBUTES].pop(key) for key in ("process.cpu.time.user", "process.cpu.time.system")}
+    assert all(isinstance(seconds, float) and seconds >= 0 for seconds in profile.values())  # tracer/_profile.py
     assert first[wire.ATTRIBUTES] == {
         "faas.trigger": "other",
         "faas.invocation_id": "req-1",
