@@ -32,6 +32,9 @@ from tracer._tracer import attach_span
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARKER = "__afterglow_traced__"
+# AFTERGLOW_CAPTURE_PAYLOAD: the event and the response, as masked JSON text, on the invocation span
+EVENT_ATTRIBUTE = "faas.invocation.event"
+RESPONSE_ATTRIBUTE = "faas.invocation.response"
 _NO_RESULT = object()
 
 # The invocation open in this context: a handler traced twice (the zero-code wrapper around a handler
@@ -162,8 +165,12 @@ class Invocation:
             if error is not None:
                 span.record_exception(error, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-            elif self.trigger is not None and self.trigger.is_http:
-                self._response(result)
+            else:
+                if self.trigger is not None and self.trigger.is_http:
+                    self._response(result)
+                capture = self.runtime.capture
+                if capture is not None and span.is_recording():
+                    span.set_attribute(RESPONSE_ATTRIBUTE, capture.text(result))
         finally:
             _profile.finish(span)
             span.end()
@@ -221,6 +228,8 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         attributes=attributes,
         links=links,
     )
+    if runtime.capture is not None and span.is_recording():  # before START, so a crash still shows the event
+        span.set_attribute(EVENT_ATTRIBUTE, runtime.capture.text(event))
     handoff = runtime.handoff
     if handoff is not None:
         if _cold_start:

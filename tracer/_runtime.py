@@ -10,7 +10,7 @@ invocation on the platform's ``runtimeDone`` instead of our END marker.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 
@@ -21,6 +21,9 @@ from tracer._safe import log, warn_once
 from tracer._sampling import sampler_from_env
 from tracer._tracer import LeanTracerProvider
 
+if TYPE_CHECKING:
+    from tracer._capture import PayloadCapture
+
 SCOPE = "afterglow"
 _PARENT_SOURCES = ("tracecontext", "xray", "none")
 
@@ -28,14 +31,19 @@ _PARENT_SOURCES = ("tracecontext", "xray", "none")
 class Runtime:
     """What the decorator needs per invocation, resolved once."""
 
-    __slots__ = ("handoff", "parent_sources", "provider", "tracer")
+    __slots__ = ("capture", "handoff", "parent_sources", "provider", "tracer")
 
     def __init__(
-        self, provider: trace_api.TracerProvider, handoff: Handoff | None, parent_sources: tuple[str, ...]
+        self,
+        provider: trace_api.TracerProvider,
+        handoff: Handoff | None,
+        parent_sources: tuple[str, ...],
+        capture: PayloadCapture | None = None,
     ) -> None:
         self.provider = provider
         self.handoff = handoff
         self.parent_sources = parent_sources
+        self.capture = capture  # None unless AFTERGLOW_CAPTURE_PAYLOAD: the handler then skips it for free
         self.tracer = provider.get_tracer(SCOPE, __version__)
 
 
@@ -71,7 +79,7 @@ def install() -> Runtime:
             "the spans, the invocation span included; nothing goes to the afterglow extension.",
             type(current).__name__,
         )
-    _runtime = Runtime(provider, handoff, _parent_sources())
+    _runtime = Runtime(provider, handoff, _parent_sources(), _payload_capture(provider))
     return _runtime
 
 
@@ -108,6 +116,28 @@ def _parent_sources() -> tuple[str, ...]:
         )
     known = tuple(source for source in sources if source in _PARENT_SOURCES)
     return known[: known.index("none")] if "none" in known else known
+
+
+def _payload_capture(provider: trace_api.TracerProvider) -> PayloadCapture | None:
+    if not config.read_bool(config.AFTERGLOW_CAPTURE_PAYLOAD, False):
+        return None
+    import re
+
+    from tracer._capture import PayloadCapture
+
+    limits = provider.limits if isinstance(provider, LeanTracerProvider) else SpanLimits.from_env()
+    pattern = config.raw(config.AFTERGLOW_CAPTURE_MASK)
+    try:
+        return PayloadCapture.from_pattern(pattern, limits.max_span_value_length)
+    except re.error as error:
+        warn_once(
+            "capture_mask",
+            "afterglow: ignoring %s=%r (%s); masking with the built-in pattern",
+            config.AFTERGLOW_CAPTURE_MASK,
+            pattern,
+            error,
+        )
+        return PayloadCapture.from_pattern(None, limits.max_span_value_length)
 
 
 def _apply_log_level() -> None:

@@ -88,7 +88,7 @@ VARS: tuple[Var, ...] = (
         "function"),
     Var(AFTERGLOW_CAPTURE_MASK, "the built-in pattern",
         "Regular expression, searched case-insensitively in each payload key, for the values to mask; the built-in "
-        "one matches password, passwd, secret, token, key, authorization, credential, cookie.", "function"),
+        "one matches password, passwd, passphrase, secret, token, key, authorization, credential, cookie.", "function"),
     Var(AFTERGLOW_LOGS, "true",
         "`true`: the extension exports the function's log lines and each invocation's platform report as OTLP log "
         "records, waiting (within the flush budget) for the lines of an invocation that wrote any; `deferred`: "

@@ -20,6 +20,7 @@ NEVER_ON_THE_DEFAULT_PATH = (
     "urllib3",
     "instrumentation",
     "extension",
+    "tracer._capture",  # payload capture, off unless AFTERGLOW_CAPTURE_PAYLOAD
 )
 
 PROGRAM = """
