@@ -87,6 +87,7 @@ def build_rows(results: RunResults, configs: Sequence[Config], scenarios: Sequen
                 "errors": samples.errors,
                 "error_examples": samples.error_examples,
                 "failure": samples.failure,
+                "extension_report": samples.extension_report,
             })
     return rows
 

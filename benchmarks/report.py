@@ -82,6 +82,15 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
         for layer, versions in meta["versions"].items():
             listed = ", ".join(f"{name} {version}" for name, version in versions.items())
             lines.append(f"- {layer}: {listed}")
+    lossy = [row for row in rows if row["spans_exported"] != row["spans_created"] or row["duplicates"]]
+    if lossy:
+        lines += ["", "## Spans not exported", "",
+                  "Where the collector did not receive exactly what the handler made, with the extension's own "
+                  "account of it (its last self-report line) where it gave one:", ""]
+        for row in lossy:
+            lines.append(f"- {row['config']} / {row['scenario']}: {row['spans_exported']:,} of "
+                         f"{row['spans_created']:,} spans received, {row['duplicates']:,} duplicates"
+                         + (f"; extension: `{row['extension_report']}`" if row.get("extension_report") else ""))
     problems = [row for row in rows if row["error_examples"]]
     if problems:
         lines += ["", "## Errors seen", ""]

@@ -64,6 +64,7 @@ class Samples:
     extension_rss_mb: float | None = None
     extension_rss_hwm_mb: float | None = None
     failure: str | None = None  # the configuration could not run this scenario at all
+    extension_report: str | None = None  # the extension's last self-report line that counts drops, if any
 
 
 @dataclass
@@ -225,6 +226,7 @@ class Harness:
             _shutdown_all(boxes.values())
         for config in active:
             samples = self.results.samples[(config.name, scenario.name)]
+            samples.extension_report = _last_drop_report(boxes[config.name])
             distinct_before, duplicates_before = exported_before[config.name]
             distinct_after, duplicates_after = self._exported(config)
             samples.spans_exported = distinct_after - distinct_before
@@ -262,6 +264,12 @@ class Harness:
         if extensions:
             samples.extension_rss_mb = _sum_known(rss for rss, _ in extensions)
             samples.extension_rss_hwm_mb = _sum_known(hwm for _, hwm in extensions)
+
+
+def _last_drop_report(box: Any) -> str | None:
+    """An extension's own account of what it dropped (its last log line saying ``dropped=``), kept verbatim."""
+    lines = [line.text for line in box.logs if line.source == "extension" and "dropped=" in line.text]
+    return lines[-1][:400] if lines else None
 
 
 def _shutdown_all(boxes: Iterable[Any]) -> None:
