@@ -5,6 +5,9 @@ listener reports ``platform.runtimeDone``; the main thread registers each INVOKE
 invocation is over. Finished spans go straight to the buffer; the invocation span's START record is kept aside
 so that, when the function dies before END, the invocation span can still be emitted with status ERROR and a
 ``faas.error`` marker (``timeout`` or ``crash``), next to the children that had already arrived.
+
+It also remembers, per invocation, what the log pipeline needs (the trace and invocation span ids, the resource
+and the runtime's pid), and hands the invocation span to the ``RuntimeWatch`` for its profile attributes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 from extension.buffer import SpanBuffer
 from extension.log import log
+from extension.profile import RuntimeWatch
 from extension.stats import Stats
 from tracer import wire
 
@@ -46,16 +50,29 @@ MARKERS = {
 
 
 class _Connection:
-    __slots__ = ("current", "resource")
+    __slots__ = ("current", "pid", "resource")
 
     def __init__(self, resource: Resource) -> None:
         self.resource = resource
+        self.pid: int | None = None  # the function process, from HELLO
         self.current: str | None = None  # request id of the invocation this process is in (START to END)
 
 
+class Correlation:
+    """What a log line of an invocation is stamped with."""
+
+    __slots__ = ("resource", "span_id", "trace_flags", "trace_id")
+
+    def __init__(self, trace_id: bytes | None, span_id: bytes | None, trace_flags: int, resource: Resource) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.trace_flags = trace_flags
+        self.resource = resource
+
+
 class _Invocation:
-    __slots__ = ("connection", "deadline_ns", "lost_connection", "outcome", "request_id", "resource",
-                 "runtime_done", "runtime_error", "start")
+    __slots__ = ("connection", "deadline_ns", "failed", "lost_connection", "outcome", "pid", "request_id", "resource",
+                 "runtime_done", "runtime_error", "span_id", "start", "trace_flags", "trace_id")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
@@ -67,13 +84,22 @@ class _Invocation:
         self.runtime_error: str | None = None
         self.lost_connection = False
         self.outcome: Outcome | None = None
+        self.trace_id: bytes | None = None  # kept after END, for log lines that arrive later
+        self.span_id: bytes | None = None
+        self.trace_flags = 0
+        self.pid: int | None = None
+        self.failed = False  # the invocation span ended with status ERROR
 
 
 class Assembler:
-    def __init__(self, buffer: SpanBuffer, stats: Stats, clock_ns: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, buffer: SpanBuffer, stats: Stats, clock_ns: Callable[[], int] = time.time_ns,
+                 watch: RuntimeWatch | None = None) -> None:
         self.buffer = buffer
         self._stats = stats
         self._clock_ns = clock_ns
+        self._watch = watch
+        self.latest_pid: int | None = None  # the function process that said HELLO last
+        self.latest_resource: Resource | None = None
         self._cond = threading.Condition()
         self._connections: dict[int, _Connection] = {}
         self._invocations: OrderedDict[str, _Invocation] = OrderedDict()
@@ -90,6 +116,8 @@ class Assembler:
         with self._cond:
             state = self._connections.setdefault(conn, _Connection(self._no_resource))
             state.resource = dict(payload.get("resource") or {})
+            state.pid = payload.get("pid") or None
+            self.latest_pid, self.latest_resource = state.pid, state.resource
         log.debug("function process %s connected (tracer %s)", payload.get("pid"), payload.get("tracer"))
 
     def start(self, conn: int, request_id: str, span: list[Any]) -> None:
@@ -101,17 +129,28 @@ class Assembler:
                 invocation.start = span
                 invocation.resource = state.resource
                 invocation.connection = conn
+            invocation.trace_id, invocation.span_id = span[wire.TRACE_ID], span[wire.SPAN_ID]
+            invocation.trace_flags = span[wire.TRACE_FLAGS]
+            invocation.pid = pid = state.pid
             self._cond.notify_all()
+        if self._watch is not None and pid:
+            self._guarded(self._watch.begin, request_id, pid)
 
     def spans(self, conn: int, spans: list[list[Any]], sizes: list[int]) -> None:
         with self._cond:
             state = self._connections.setdefault(conn, _Connection(self._no_resource))
             key, resource = state.current, state.resource
+            current = self._invocations.get(key) if key is not None else None
+            invocation_span_id = current.start[wire.SPAN_ID] if current is not None and current.start else None
             if self._synthesized:
                 kept = [index for index, span in enumerate(spans) if span[wire.SPAN_ID] not in self._synthesized]
                 if len(kept) < len(spans):  # the real span of an invocation we already emitted: never twice
                     self._stats.drop("superseded", len(spans) - len(kept))
                     spans, sizes = [spans[i] for i in kept], [sizes[i] for i in kept]
+        if invocation_span_id is not None:
+            for span in spans:
+                if span[wire.SPAN_ID] == invocation_span_id:
+                    self._invocation_span_ended(current, span)  # type: ignore[arg-type]
         self._stats.add("received", len(spans))
         self.buffer.add(resource, key, spans, sizes)
 
@@ -123,6 +162,8 @@ class Assembler:
             if state is not None and state.current == request_id:
                 state.current = None
             invocation = self._invocation(request_id)
+            if state is not None and invocation.pid is None:
+                invocation.pid = state.pid
             if invocation.outcome is None:
                 invocation.outcome = Outcome.ENDED
                 invocation.start = None
@@ -152,6 +193,43 @@ class Assembler:
             invocation.runtime_done = (status or "unknown").lower()
             invocation.runtime_error = error_type
             self._cond.notify_all()
+
+    # --- what the log pipeline asks -------------------------------------------------------------------
+
+    def correlation(self, request_id: str | None) -> Correlation | None:
+        """The trace ids and resource of a traced invocation (START seen); None otherwise."""
+        if request_id is None:
+            return None
+        with self._cond:
+            invocation = self._invocations.get(request_id)
+            if invocation is None or invocation.trace_id is None:
+                return None
+            return Correlation(invocation.trace_id, invocation.span_id, invocation.trace_flags, invocation.resource)
+
+    def runtime_done_seen(self, request_id: str) -> bool:
+        with self._cond:
+            invocation = self._invocations.get(request_id)
+            return invocation is not None and invocation.runtime_done is not None
+
+    def wait_runtime_done(self, request_id: str, timeout_s: float) -> bool:
+        """Block until ``platform.runtimeDone`` for ``request_id`` has arrived (the runtime's log lines precede
+        it), at most ``timeout_s``. True when it has."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                invocation = self._invocations.get(request_id)
+                if invocation is not None and invocation.runtime_done is not None:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+
+    def process_of(self, request_id: str) -> tuple[int | None, bool]:
+        """(pid of the function process that ran the invocation, whether its invocation span ended in error)."""
+        with self._cond:
+            invocation = self._invocations.get(request_id)
+            return (invocation.pid, invocation.failed) if invocation is not None else (None, False)
 
     # --- what the main thread asks ------------------------------------------------------------------
 
@@ -244,6 +322,22 @@ class Assembler:
                 self._finalize(invocation, outcome)
 
     # --- internals ------------------------------------------------------------------------------------
+
+    def _invocation_span_ended(self, invocation: _Invocation, span: list[Any]) -> None:
+        """The invocation span has arrived: note its status, add the profile the extension measures."""
+        if span[wire.STATUS_CODE] == 2:
+            invocation.failed = True
+        if self._watch is not None and invocation.pid:
+            added = self._guarded(self._watch.attributes, invocation.request_id, invocation.pid)
+            if added:
+                span[wire.ATTRIBUTES] = {**(span[wire.ATTRIBUTES] or {}), **added}
+
+    def _guarded(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except Exception:  # the profile is a nicety: never lose a span over it
+            log.exception("reading the runtime's profile failed (recovered)")
+            return None
 
     def _invocation(self, request_id: str) -> _Invocation:
         invocation = self._invocations.get(request_id)

@@ -144,6 +144,15 @@ def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = Non
     return OtlpSink(settings, make_transport(settings), converter.request, cancel=cancel)
 
 
+def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+    """The same for log records: the SDK's logs module and encoder, its own connection and circuit breaker."""
+    from extension.log_convert import LogConverter
+    from extension.transport import make_transport
+
+    converter = LogConverter()
+    return OtlpSink(settings, make_transport(settings, "logs"), converter.request, cancel=cancel)
+
+
 class SinkLoader:
     """Loads the sink in a background thread (``begin``) so the import never delays ``event/next``."""
 

@@ -82,8 +82,9 @@ class FlushJob:
 
 class Flusher:
     def __init__(self, buffer: SpanBuffer, loader: SinkLoader, stats: Stats, request_timeout_s: float = 10.0,
-                 chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES) -> None:
+                 chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES, what: str = "spans") -> None:
         self.buffer = buffer
+        self.what = what  # "spans" or "log records": the same flush serves both signals, each with its own buffer
         self.request_timeout_s = request_timeout_s
         self.loader = loader
         self._stats = stats
@@ -98,7 +99,8 @@ class Flusher:
     # --- asynchronous use (the extension) ----------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="afterglow-flush", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"afterglow-flush-{self.what.split()[0]}",
+                                        daemon=True)
         self._thread.start()
 
     def submit(self, soft_deadline: float, hard_deadline: float, force: bool = False) -> FlushJob:
@@ -162,7 +164,7 @@ class Flusher:
                     self._stats.add("exported", -outcome.rejected_spans)
             elif outcome.result is ExportResult.REJECTED:
                 self.buffer.discard(lease, "rejected")
-                log.error("the collector rejected %d spans (%s); dropped", lease.spans, outcome.detail)
+                log.error("the collector rejected %d %s (%s); dropped", lease.spans, self.what, outcome.detail)
             else:
                 self.buffer.release(lease)
                 return

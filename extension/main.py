@@ -5,6 +5,13 @@ API's ``platform.runtimeDone``, or the deadline (or, without telemetry, a short 
 flush per ``AFTERGLOW_FLUSH`` within ``AFTERGLOW_FLUSH_BUDGET_MS`` -> ``event/next``. At SHUTDOWN: finalise what
 is open, export within the deadline, log the self-report line, exit.
 
+Logs (``AFTERGLOW_LOGS``, issue 8): the function's lines and Lambda's reports arrive through the Telemetry API and
+leave as OTLP log records by a second flusher, in parallel with the spans and within the same budget. END comes
+before the runtime's lines (they are delivered at least 25 ms after they are written, with ``runtimeDone``), so
+after END the spans start exporting at once while the extension waits, within the budget, for ``runtimeDone``:
+but only when the invocation wrote anything (``/proc/<pid>/io``) or failed (the runtime prints the error after
+END). ``deferred`` never waits; lines that come later leave with the next flush.
+
 Start-up matters (the function's cold start waits for every extension's first ``event/next``): only the stdlib
 pieces needed to reach ``event/next`` load here; the OTLP exporter loads in the background at the first INVOKE.
 """
@@ -19,11 +26,13 @@ import time
 
 from extension.assembler import Assembler, Outcome
 from extension.buffer import SpanBuffer
-from extension.exporter import PrintSink, SinkLoader, build_otlp_sink
+from extension.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
 from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
 from extension.lambda_api import ExtensionsApi, LambdaApiError
 from extension.log import log
+from extension.logs import LogCollector, platform_resource
 from extension.otlp_config import OtlpSettings, read_otlp_settings
+from extension.profile import RuntimeWatch
 from extension.receiver import Receiver, SocketSetupError, bind_socket
 from extension.stats import Stats
 from extension.telemetry import TelemetryListener
@@ -40,6 +49,25 @@ if TYPE_CHECKING:
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
 SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
 TELEMETRY_TYPES = ("platform",)
+TELEMETRY_TYPES_WITH_LOGS = ("platform", "function")
+LOG_CHUNK_RECORDS = 1024
+LINES_WAIT_SHARE = 0.5  # of the flush budget, at most, waiting for an invocation's log lines; the rest is the export's
+LOGS_ON, LOGS_DEFERRED, LOGS_OFF = "true", "deferred", "false"
+
+
+def read_logs_mode() -> str:
+    """``AFTERGLOW_LOGS``: ``true`` (default), ``deferred`` or ``false``; ``OTEL_LOGS_EXPORTER=none`` means false."""
+    if (config.raw("OTEL_LOGS_EXPORTER") or "").lower() == "none":
+        return LOGS_OFF
+    text = config.read_str(config.AFTERGLOW_LOGS, LOGS_ON).lower()
+    if text in ("true", "1", "yes", "on"):
+        return LOGS_ON
+    if text in ("false", "0", "no", "off"):
+        return LOGS_OFF
+    if text == LOGS_DEFERRED:
+        return LOGS_DEFERRED
+    log.warning("ignoring %s=%r: expected true, deferred or false; using true", config.AFTERGLOW_LOGS, text)
+    return LOGS_ON
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -60,6 +88,10 @@ class Extension:
         max_spans: int | None = None,
         use_telemetry: bool = True,
         stdout: TextIO | None = None,
+        logs: str = LOGS_OFF,
+        log_settings: OtlpSettings | None = None,
+        max_logs: int | None = None,
+        profile: bool = True,
     ) -> None:
         self.api = ExtensionsApi(api_address)
         self.socket_path = socket_path or config.socket_path()
@@ -68,7 +100,8 @@ class Extension:
         self.budget_s = budget_s if budget_s is not None else 0.25
         self.stats = Stats()
         self.buffer = SpanBuffer(max_spans or 20000, self.stats)
-        self.assembler = Assembler(self.buffer, self.stats)
+        self.watch = RuntimeWatch(profile=profile)
+        self.assembler = Assembler(self.buffer, self.stats, watch=self.watch)
         self._cancel = threading.Event()
         printer = WaterfallPrinter(stdout)
         resolved = settings
@@ -79,24 +112,59 @@ class Extension:
         self.loader = SinkLoader(factory)
         self.flusher = Flusher(self.buffer, self.loader, self.stats,
                                request_timeout_s=settings.timeout_s if settings else 10.0)
+        # Logs: exported to the logs endpoint; or, when traces are printed and logs have no endpoint of their own,
+        # shown under their trace's waterfall; or off.
+        self.logs_printed = settings is None and log_settings is None
+        self.logs_mode = logs if log_settings is not None or self.logs_printed else LOGS_OFF
+        self._logs_requested = logs
+        self.log_settings = log_settings
+        self.log_stats: Stats | None = None
+        self.log_loader: SinkLoader | None = None
+        self.log_flusher: Flusher | None = None
+        self.collector: LogCollector | None = None
+        self._registration: dict[str, Any] = {}
+        self._function_arn: str | None = None
+        self._fallback_resource: dict[str, Any] | None = None
+        if self.logs_mode != LOGS_OFF:
+            self.log_stats = Stats()
+            log_buffer = SpanBuffer(max_logs or 10000, self.log_stats)
+            self.collector = LogCollector(log_buffer, self.log_stats, self.assembler.correlation, self._resource,
+                                          keep_untraced=not self.logs_printed, reports=not self.logs_printed)
+            log_resolved = log_settings
+
+            def log_factory() -> Sink:
+                if log_resolved is not None:
+                    return build_otlp_log_sink(log_resolved, self._cancel)
+                return PrintSink(printer.add_logs)
+
+            self.log_loader = SinkLoader(log_factory)
+            self.log_flusher = Flusher(log_buffer, self.log_loader, self.log_stats, what="log records",
+                                       request_timeout_s=log_settings.timeout_s if log_settings else 10.0,
+                                       chunk_spans=LOG_CHUNK_RECORDS)
         self.use_telemetry = use_telemetry
         self.telemetry_active = False
         self.receiver: Receiver | None = None
         self.telemetry: TelemetryListener | None = None
         self.post_response_s: list[float] = []  # per invocation: from "invocation over" to the next event/next
         self._periodic_job: FlushJob | None = None
+        self._periodic_log_job: FlushJob | None = None
 
     @classmethod
     def from_environment(cls) -> Extension:
         address = config.raw("AWS_LAMBDA_RUNTIME_API")
         if not address:
             raise LambdaApiError("start", None, "AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda")
+        logs = read_logs_mode()
         return cls(
             address,
             settings=read_otlp_settings(),
             policy=read_flush_policy(),
             budget_s=config.read_int(config.AFTERGLOW_FLUSH_BUDGET_MS, 250) / 1000,
             max_spans=config.read_int(config.AFTERGLOW_MAX_BUFFERED_SPANS, 20000, minimum=1),
+            logs=logs,
+            log_settings=read_otlp_settings("logs") if logs != LOGS_OFF else None,
+            max_logs=config.read_int(config.AFTERGLOW_MAX_BUFFERED_LOGS, 10000, minimum=1),
+            profile=config.read_bool(config.AFTERGLOW_PROFILE, True),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -104,7 +172,7 @@ class Extension:
     def run(self) -> int:
         """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
         try:
-            self.api.register()
+            self._registration = self.api.register()
         except LambdaApiError as error:
             log.error("cannot register with the Extensions API: %s", error)
             return 1
@@ -138,20 +206,30 @@ class Extension:
         self.receiver = Receiver(listener, self.assembler, self.stats)
         self.receiver.start()
         self.flusher.start()
+        if self.log_flusher is not None:
+            self.log_flusher.start()
         if self.use_telemetry:
             try:
                 self.telemetry = TelemetryListener(self.on_telemetry)
                 self.telemetry.start()
-                self.telemetry_active = self.api.subscribe_telemetry(self.telemetry.uri, TELEMETRY_TYPES)
+                types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else TELEMETRY_TYPES
+                self.telemetry_active = self.api.subscribe_telemetry(self.telemetry.uri, types)
             except OSError as error:
                 log.info("no telemetry listener (%s): falling back to bounded waits", error)
         if not self.telemetry_active and self.telemetry is not None:
             self.telemetry.stop()
             self.telemetry = None
         target = self.settings.describe() if self.settings else "the log (no OTLP endpoint: printing waterfalls)"
-        log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s", self.socket_path,
-                 target, self.policy.describe(), self.budget_s * 1000,
-                 "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)")
+        if self.collector is None:
+            logs = "off" if self._logs_requested == LOGS_OFF else "off (traces are exported, logs have no endpoint)"
+        elif not self.telemetry_active:
+            logs = "unavailable without the Telemetry API"
+        else:
+            logs = ("under each waterfall" if self.log_settings is None else self.log_settings.describe()) + (
+                ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED else "")
+        log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s; logs: %s",
+                 self.socket_path, target, self.policy.describe(), self.budget_s * 1000,
+                 "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)", logs)
 
     def _tear_down(self) -> None:
         if self.telemetry is not None:
@@ -162,9 +240,24 @@ class Extension:
                 os.unlink(self.socket_path)
         self.flusher.stop()
         self.loader.close()
+        if self.log_flusher is not None and self.log_loader is not None:
+            self.log_flusher.stop()
+            self.log_loader.close()
         self.api.close()
 
+    def _resource(self) -> dict[str, Any]:
+        """The resource of log records that no traced invocation claims: the last HELLO's, else the platform's."""
+        if self.assembler.latest_resource:
+            return self.assembler.latest_resource
+        if self._fallback_resource is None:
+            self._fallback_resource = platform_resource(
+                self._registration.get("functionName"), self._registration.get("functionVersion"),
+                self._function_arn, config.raw("OTEL_SERVICE_NAME"), config.raw("OTEL_RESOURCE_ATTRIBUTES"))
+        return self._fallback_resource
+
     def on_telemetry(self, event: dict[str, Any]) -> None:
+        if self.collector is not None:
+            self.collector.on_event(event)  # before runtimeDone wakes the main thread: the lines are in by then
         if event.get("type") == "platform.runtimeDone":
             record = event.get("record")
             if isinstance(record, dict) and isinstance(record.get("requestId"), str):
@@ -180,6 +273,14 @@ class Extension:
         request_id = str(event.get("requestId") or "")
         deadline_ms = event.get("deadlineMs")
         self.loader.begin()  # the exporter imports in the background while the function runs
+        if self.collector is not None and self.log_loader is not None:
+            self.log_loader.begin()
+            self.collector.begin(request_id)
+            if self._function_arn is None and isinstance(event.get("invokedFunctionArn"), str):
+                self._function_arn = event["invokedFunctionArn"]
+        pid = self.assembler.latest_pid
+        if pid:  # a warm process: its peak and counters start now (a new process's start at its START frame)
+            self._watch_begin(request_id, pid)
         stale = self.assembler.open_invocations(exclude=request_id)
         if stale:  # a new INVOKE means the runtime is done with those: their END was lost
             self._sync()
@@ -191,21 +292,78 @@ class Extension:
             # Export what earlier invocations left while this one runs; wait for it (within budget) at its end.
             self._periodic_job = self.flusher.submit(now + self.budget_s,
                                                      now + self.budget_s + self.flusher.request_timeout_s)
+            if self.log_flusher is not None and self._periodic_log_job is None:
+                self._periodic_log_job = self.log_flusher.submit(
+                    now + self.budget_s, now + self.budget_s + self.log_flusher.request_timeout_s)
         outcome = self.assembler.wait(request_id, None if self.telemetry_active else START_WAIT_WITHOUT_TELEMETRY_S,
                                       self._sync)
         over = time.monotonic()
         if not self.policy.periodic:
-            self.flusher.flush(self.budget_s)
-        elif self._periodic_job is not None:
-            self._periodic_job.done.wait(max(0.0, self._periodic_job.soft_deadline - time.monotonic()))
-            if self._periodic_job.done.is_set():
-                self._periodic_job = None
+            self._flush_at_end(request_id, outcome, over + self.budget_s)
+        else:
+            if self.collector is not None:
+                self.collector.seal()
+            self._periodic_job = self._wait_periodic(self._periodic_job)
+            self._periodic_log_job = self._wait_periodic(self._periodic_log_job)
         self.post_response_s.append(time.monotonic() - over)
         if len(self.post_response_s) > 10000:
             del self.post_response_s[:5000]
-        if self.stats.new_drops():
-            log.report("%s", self.stats.report_line())
+        if self.stats.new_drops() | (self.log_stats is not None and self.log_stats.new_drops()):
+            log.report("%s", self.stats.report_line(self.log_stats))
         return outcome
+
+    def _wait_periodic(self, job: FlushJob | None) -> FlushJob | None:
+        if job is None:
+            return None
+        job.done.wait(max(0.0, job.soft_deadline - time.monotonic()))
+        return None if job.done.is_set() else job
+
+    def _watch_begin(self, request_id: str, pid: int) -> None:
+        try:
+            self.watch.begin(request_id, pid)
+        except Exception:  # the profile is a nicety
+            log.exception("reading the runtime's profile failed (recovered)")
+
+    def _submit(self, flusher: Flusher, until: float, force: bool = False) -> FlushJob:
+        return flusher.submit(until, until if force else until + flusher.request_timeout_s, force)
+
+    def _flush_at_end(self, request_id: str, outcome: Outcome, until: float) -> None:
+        """Spans and log records, in parallel, within the budget (``until``, monotonic)."""
+        if self.collector is None or self.log_flusher is None:
+            self._submit(self.flusher, until).done.wait(max(0.0, until - time.monotonic()))
+            return
+        jobs = []
+        printing = self.settings is None  # a waterfall prints its lines: they must be there first
+        if not printing:
+            jobs.append(self._submit(self.flusher, until))  # spans leave while the lines are awaited
+        if self._lines_to_wait_for(request_id, outcome):
+            log.debug("waiting for the log lines of %s", request_id)
+            if not self.assembler.wait_runtime_done(request_id, self.budget_s * LINES_WAIT_SHARE):
+                log.debug("the log lines of %s did not all come within the budget: the rest go with the next flush",
+                          request_id)
+        self.collector.seal()
+        jobs.append(self._submit(self.log_flusher, until))
+        if printing:
+            jobs[-1].done.wait(max(0.0, until - time.monotonic()))
+            jobs.append(self._submit(self.flusher, until))
+        for job in jobs:
+            job.done.wait(max(0.0, until - time.monotonic()))
+
+    def _lines_to_wait_for(self, request_id: str, outcome: Outcome) -> bool:
+        """Are there log lines of this invocation still on their way? Only asked when END came first."""
+        if self.logs_mode != LOGS_ON or not self.telemetry_active or outcome is not Outcome.ENDED:
+            return False
+        if self.assembler.runtime_done_seen(request_id):
+            return False  # its lines came before it
+        pid, failed = self.assembler.process_of(request_id)
+        if failed:
+            return True  # the runtime prints the error after END
+        try:
+            wrote = self.watch.wrote(request_id, pid)
+        except Exception:
+            log.exception("reading the runtime's output counter failed (recovered)")
+            wrote = None
+        return wrote is not False  # unknown: wait, within the budget
 
     def on_shutdown(self, event: dict[str, Any]) -> None:
         reason = str(event.get("shutdownReason") or "").lower()
@@ -221,14 +379,26 @@ class Extension:
         self._finish(deadline, "shutdown")
 
     def _finish(self, deadline: float, reason: str) -> None:
-        job = self.flusher.submit(deadline, deadline, force=True)
-        job.done.wait(max(0.0, deadline - time.monotonic()))
-        self.buffer.clear(reason)
-        in_flight = self.buffer.held
-        if in_flight:
-            self.stats.drop(f"{reason}_in_flight", in_flight)
-        self.stats.new_drops()
-        log.report("%s", self.stats.report_line())
+        """Export everything left, spans and log records side by side, by ``deadline``; count what is not."""
+        if self.collector is not None:
+            self.collector.seal_all()  # the platform delivered what it had before SHUTDOWN
+        pairs = [(self.flusher, self.buffer, self.stats)]
+        if self.log_flusher is not None and self.log_stats is not None:
+            pairs.insert(0, (self.log_flusher, self.log_flusher.buffer, self.log_stats))  # lines before waterfalls
+        jobs = []
+        for flusher, _, _ in pairs:
+            jobs.append(self._submit(flusher, deadline, force=True))
+            if self.settings is None:  # printing: one after the other, so that lines find their trace
+                jobs[-1].done.wait(max(0.0, deadline - time.monotonic()))
+        for job in jobs:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
+        for _, buffer, stats in pairs:
+            buffer.clear(reason)
+            in_flight = buffer.held
+            if in_flight:
+                stats.drop(f"{reason}_in_flight", in_flight)
+            stats.new_drops()
+        log.report("%s", self.stats.report_line(self.log_stats))
 
 
 def main() -> int:

@@ -1,5 +1,7 @@
 """Where and how to export, from the standard ``OTEL_EXPORTER_OTLP_*`` variables (signal-specific ones first).
 
+One ``OtlpSettings`` per signal: ``traces`` (``OTEL_EXPORTER_OTLP_TRACES_*``, ``/v1/traces``) and ``logs``
+(``OTEL_EXPORTER_OTLP_LOGS_*``, ``/v1/logs``), each falling back to the shared ``OTEL_EXPORTER_OTLP_*``.
 No endpoint configured means the embedded default: traces are printed as a waterfall instead of exported.
 Header values are kept for the requests only; ``describe()`` shows header *names*, never values.
 """
@@ -60,28 +62,28 @@ def parse_headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def read_otlp_settings() -> OtlpSettings | None:
-    """The export settings, or None when no endpoint is configured (print waterfalls instead)."""
-    protocol = (_first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or HTTP).lower()
+def read_otlp_settings(signal: str = "traces") -> OtlpSettings | None:
+    """The export settings of ``signal`` (``traces`` or ``logs``), or None when no endpoint is configured."""
+    own = "OTEL_EXPORTER_OTLP_" + signal.upper() + "_"  # e.g. OTEL_EXPORTER_OTLP_LOGS_
+    protocol = (_first(own + "PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or HTTP).lower()
     if protocol not in (HTTP, GRPC):
         log.warning("ignoring OTLP protocol %r: not one of %s, %s; using %s", protocol, HTTP, GRPC, HTTP)
         protocol = HTTP
-    traces_endpoint = config.raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    signal_endpoint = config.raw(own + "ENDPOINT")
     base_endpoint = config.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if traces_endpoint:
-        endpoint = traces_endpoint
+    if signal_endpoint:
+        endpoint = signal_endpoint
     elif base_endpoint:
-        endpoint = base_endpoint if protocol == GRPC else base_endpoint.rstrip("/") + "/v1/traces"
+        endpoint = base_endpoint if protocol == GRPC else base_endpoint.rstrip("/") + "/v1/" + signal
     else:
         return None
     if protocol == HTTP and "://" not in endpoint:
         endpoint = "http://" + endpoint
-    headers = parse_headers(_first("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or "")
-    compression = (_first("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") or "none").lower()
+    headers = parse_headers(_first(own + "HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") or "")
+    compression = (_first(own + "COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") or "none").lower()
     if compression not in ("gzip", "none"):
         log.warning("ignoring OTLP compression %r: not gzip or none; using none", compression)
         compression = "none"
-    timeout_name = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" if config.raw("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-                    else "OTEL_EXPORTER_OTLP_TIMEOUT")
+    timeout_name = own + "TIMEOUT" if config.raw(own + "TIMEOUT") else "OTEL_EXPORTER_OTLP_TIMEOUT"
     timeout_ms = config.read_int(timeout_name, 10000, minimum=1)
     return OtlpSettings(protocol, endpoint, headers, compression, timeout_ms / 1000)

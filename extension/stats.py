@@ -46,17 +46,24 @@ class Stats:
                 "connections": self.connections,
             }
 
-    def report_line(self) -> str:
-        """``spans received=.. exported=.. dropped=.. (reason=n, ...) malformed_frames=..``: one greppable line."""
+    def counts(self, what: str) -> str:
+        """``<what> received=.. exported=.. dropped=.. (reason=n, ...)``."""
         with self._lock:
             total = sum(self.dropped.values())
             reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(self.dropped.items()))
-            return (
-                f"afterglow: spans received={self.received} exported={self.exported} dropped={total}"
-                + (f" ({reasons})" if reasons else "")
-                + f" synthesized={self.synthesized} malformed_frames={self.malformed_frames}"
+            return f"{what} received={self.received} exported={self.exported} dropped={total}" + (
+                f" ({reasons})" if reasons else "")
+
+    def report_line(self, logs: Stats | None = None) -> str:
+        """``spans received=.. exported=.. dropped=.. (reason=n, ...) malformed_frames=..``: one greppable line,
+        with the log records' counts at the end when ``logs`` are exported too."""
+        spans = self.counts("spans")
+        with self._lock:
+            line = (
+                f"afterglow: {spans} synthesized={self.synthesized} malformed_frames={self.malformed_frames}"
                 f" poisoned_connections={self.poisoned_connections}"
             )
+        return line + (f" | {logs.counts('logs')}" if logs is not None else "")
 
     def new_drops(self) -> bool:
         """True once per increase of the drop total, so a drop is reported when it happens, not every flush."""

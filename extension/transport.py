@@ -3,7 +3,8 @@
 Both transports keep their connection warm between flushes. Retries, backoff and the breaker live one level up,
 in ``exporter``; a transport only says whether an attempt worked and whether it is worth retrying:
 HTTP 429/502/503/504 and connection errors are; gRPC codes per the OTLP spec are. ``detail`` never holds header
-values.
+values. The same transports carry both signals (``traces``, ``logs``): only the gRPC service and the answer's
+partial-success field differ.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Attempt:
     status: int | None = None  # HTTP status, when there was an answer
     retry_after_s: float | None = None
     detail: str = ""
-    rejected_spans: int = 0  # partial success: spans the collector accepted the request for but dropped
+    rejected_spans: int = 0  # partial success: spans (or log records) the collector took the request for but dropped
 
 
 class Transport(Protocol):
@@ -62,7 +63,8 @@ def parse_retry_after(value: str | None) -> float | None:
 class HttpTransport:
     """OTLP/HTTP with protobuf bodies over one keep-alive ``http.client`` connection."""
 
-    def __init__(self, settings: OtlpSettings) -> None:
+    def __init__(self, settings: OtlpSettings, signal: str = "traces") -> None:
+        self._signal = signal
         url = urllib.parse.urlsplit(settings.endpoint)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"unsupported OTLP/HTTP endpoint {settings.describe()}")
@@ -122,7 +124,7 @@ class HttpTransport:
                 self.close()
             status = response.status
             if 200 <= status < 300:
-                return Attempt(True, status=status, rejected_spans=_rejected_spans(data))
+                return Attempt(True, status=status, rejected_spans=_rejected(data, self._signal))
             retryable = status in RETRYABLE_HTTP
             retry_after = parse_retry_after(response.getheader("retry-after")) if retryable else None
             return Attempt(False, retryable=retryable, status=status, retry_after_s=retry_after,
@@ -130,10 +132,14 @@ class HttpTransport:
         return Attempt(False, retryable=True, detail="connection error")  # pragma: no cover - loop always returns
 
 
-def _rejected_spans(data: bytes) -> int:
+def _rejected(data: bytes, signal: str) -> int:
     if not data:
         return 0
     try:
+        if signal == "logs":
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+            return int(ExportLogsServiceResponse.FromString(data).partial_success.rejected_log_records)
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
         return int(ExportTraceServiceResponse.FromString(data).partial_success.rejected_spans)
@@ -144,10 +150,17 @@ def _rejected_spans(data: bytes) -> int:
 class GrpcTransport:
     """OTLP/gRPC over one channel (``grpc`` is imported only when this protocol is chosen)."""
 
-    def __init__(self, settings: OtlpSettings) -> None:
+    def __init__(self, settings: OtlpSettings, signal: str = "traces") -> None:
         import grpc
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
+        if signal == "logs":
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub as Stub
+        else:
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (  # type: ignore[assignment]
+                TraceServiceStub as Stub,
+            )
+
+        self._signal = signal
         self._grpc = grpc
         url = urllib.parse.urlsplit(settings.endpoint if "://" in settings.endpoint else f"//{settings.endpoint}")
         target = url.netloc or settings.endpoint
@@ -157,7 +170,7 @@ class GrpcTransport:
             self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
         else:
             self._channel = grpc.insecure_channel(target)
-        self._stub = TraceServiceStub(self._channel)
+        self._stub = Stub(self._channel)
         self._metadata = tuple((name.lower(), value) for name, value in settings.headers)
         self._compression = grpc.Compression.Gzip if settings.compression == "gzip" else None
         codes = grpc.StatusCode
@@ -179,7 +192,9 @@ class GrpcTransport:
                 code is self._grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
             name = code.name if code is not None else "UNKNOWN"
             return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}")
-        return Attempt(True, rejected_spans=int(response.partial_success.rejected_spans))
+        partial = response.partial_success
+        return Attempt(True, rejected_spans=int(partial.rejected_log_records if self._signal == "logs"
+                                                else partial.rejected_spans))
 
 
 def _grpc_retry_delay(error: Any) -> float | None:
@@ -199,5 +214,5 @@ def _grpc_retry_delay(error: Any) -> float | None:
     return None
 
 
-def make_transport(settings: OtlpSettings) -> Transport:
-    return GrpcTransport(settings) if settings.protocol == GRPC else HttpTransport(settings)
+def make_transport(settings: OtlpSettings, signal: str = "traces") -> Transport:
+    return GrpcTransport(settings, signal) if settings.protocol == GRPC else HttpTransport(settings, signal)

@@ -4,11 +4,17 @@
       handler               SERVER  ████████████████████████████████   41.20 ms  OK     faas.trigger=http
       ├─ fetch-user         CLIENT  ██████████████                     18.05 ms         http.request.method=GET
       └─ render             INTERNAL              ████████████          14.90 ms  ERROR  boom
+      log  +2.10 ms  INFO   fetching user 42
+      log  +40.90 ms ERROR  [ERROR] ValueError: boom (+9 lines)
+
+The log lines of the trace's invocation (issue 8) come from the extension's log pipeline: ``add_logs`` keeps them
+until their trace is printed; lines that arrive after it was printed get a short block of their own.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from extension.buffer import Batch
@@ -29,6 +35,10 @@ KEY_ATTRIBUTES = (
     "afterglow.incomplete",
 )
 MAX_ATTRIBUTES = 3
+MAX_LOG_LINES = 20  # per trace; the rest are counted
+LOG_WIDTH = 100
+_KEEP_LOGS = 2000  # log lines waiting for their trace to print
+_KEEP_PRINTED = 256  # traces printed, to recognise late lines
 
 
 def format_duration(nanoseconds: int) -> str:
@@ -71,8 +81,24 @@ def _bar(start: int, end: int, t0: int, total: int) -> str:
     return " " * left + "█" * width + " " * (BAR_WIDTH - left - width)
 
 
-def render_trace(spans: list[list[Any]], resource: dict[str, Any]) -> str:
-    """One trace (spans sharing a trace id) as an indented tree with time bars."""
+def render_logs(entries: list[Any], t0: int) -> list[str]:
+    """Log lines (``extension.logs.LogEntry``) under a trace: offset from its start, severity, first line."""
+    entries = sorted(entries, key=lambda entry: entry.time_ns)
+    lines = []
+    for entry in entries[:MAX_LOG_LINES]:
+        body = entry.body if isinstance(entry.body, str) else str(entry.body)
+        first, *rest = body.strip("\n").split("\n") or [""]
+        text = _short(first, LOG_WIDTH) + (f" (+{len(rest)} lines)" if rest else "")
+        delta = entry.time_ns - t0  # a line's time has millisecond precision: it may seem to precede the trace
+        offset = ("+" if delta >= 0 else "-") + format_duration(abs(delta))
+        lines.append(f"  log  {offset:<10} {entry.severity_text or '':<6} {text}".rstrip())
+    if len(entries) > MAX_LOG_LINES:
+        lines.append(f"  log  … {len(entries) - MAX_LOG_LINES} more lines")
+    return lines
+
+
+def render_trace(spans: list[list[Any]], resource: dict[str, Any], logs: list[Any] | None = None) -> str:
+    """One trace (spans sharing a trace id) as an indented tree with time bars, then its log lines."""
     by_id = {span[wire.SPAN_ID]: span for span in spans}
     children: dict[bytes | None, list[list[Any]]] = {}
     for span in spans:
@@ -107,27 +133,76 @@ def render_trace(spans: list[list[Any]], resource: dict[str, Any]) -> str:
             f"  {label:<{width}}  {KIND_NAMES[span[wire.KIND]]:<8} {_bar(start, end, t0, total)} "
             f"{format_duration(end - start):>10}  {_status(span):<6} {_key_attributes(span)}".rstrip()
         )
+    if logs:
+        lines += render_logs(logs, t0)
     return "\n".join(lines)
 
 
-def render(batches: Iterable[Batch]) -> str:
-    """Every trace found in ``batches``, in order of first appearance."""
+def _traces(batches: Iterable[Batch]) -> dict[bytes, tuple[list[list[Any]], dict[str, Any]]]:
     traces: dict[bytes, tuple[list[list[Any]], dict[str, Any]]] = {}
     for batch in batches:
         for span in batch.spans:
             traces.setdefault(span[wire.TRACE_ID], ([], batch.resource))[0].append(span)
-    return "\n".join(render_trace(spans, resource) for spans, resource in traces.values())
+    return traces
+
+
+def render(batches: Iterable[Batch], logs: dict[bytes, list[Any]] | None = None) -> str:
+    """Every trace found in ``batches``, in order of first appearance, with its log lines from ``logs``."""
+    return "\n".join(render_trace(spans, resource, (logs or {}).get(trace_id))
+                     for trace_id, (spans, resource) in _traces(batches).items())
 
 
 class WaterfallPrinter:
-    """A sink that prints instead of exporting; printing always succeeds."""
+    """A sink that prints instead of exporting; printing always succeeds.
+
+    ``write`` prints traces (span batches); ``add_logs`` takes log batches, whose lines wait for their trace.
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
+        self._logs: OrderedDict[bytes, list[Any]] = OrderedDict()
+        self._waiting = 0
+        self._printed: OrderedDict[bytes, int] = OrderedDict()  # trace id -> its start, for late lines
 
-    def write(self, batches: Iterable[Batch]) -> None:
-        text = render(batches)
+    def _print(self, text: str) -> None:
         if text:
             stream = self._stream or sys.stdout
             stream.write(text + "\n")
             stream.flush()
+
+    def write(self, batches: Iterable[Batch]) -> None:
+        traces = _traces(batches)
+        logs = {trace_id: self._take(trace_id) for trace_id in traces if trace_id in self._logs}
+        for trace_id, (spans, _resource) in traces.items():
+            self._printed[trace_id] = min(span[wire.START_NS] for span in spans)
+            self._printed.move_to_end(trace_id)
+        while len(self._printed) > _KEEP_PRINTED:
+            self._printed.popitem(last=False)
+        self._print("\n".join(render_trace(spans, resource, logs.get(trace_id))
+                              for trace_id, (spans, resource) in traces.items()))
+
+    def add_logs(self, batches: Iterable[Batch]) -> None:
+        """Keep log lines for their trace's waterfall; print those whose trace was printed already."""
+        late: dict[bytes, list[Any]] = {}
+        for batch in batches:
+            for entry in batch.spans:
+                trace_id = entry.trace_id
+                if trace_id is None:
+                    continue  # printing waterfalls: lines of untraced invocations are in the function's log already
+                if trace_id in self._printed:
+                    late.setdefault(trace_id, []).append(entry)
+                else:
+                    self._logs.setdefault(trace_id, []).append(entry)
+                    self._waiting += 1
+        while self._waiting > _KEEP_LOGS and self._logs:
+            self._waiting -= len(self._logs.popitem(last=False)[1])
+        blocks = []
+        for trace_id, entries in late.items():
+            blocks.append(f"trace {trace_id.hex()} · {len(entries)} more log line{'s' * (len(entries) != 1)}")
+            blocks += render_logs(entries, self._printed[trace_id])
+        self._print("\n".join(blocks))
+
+    def _take(self, trace_id: bytes) -> list[Any]:
+        entries = self._logs.pop(trace_id, [])
+        self._waiting -= len(entries)
+        return entries

@@ -1,8 +1,8 @@
 """A loopback OTLP collector for tests and benchmarks, decoding with the official ``opentelemetry-proto`` messages.
 
 ``OtlpReceiver`` speaks OTLP/HTTP (protobuf, optionally gzip) on ``/v1/traces`` and ``/v1/logs``;
-``OtlpGrpcReceiver`` speaks OTLP/gRPC. Both record what they accepted (spans flattened with their resource and
-scope, plus arrival times), and can misbehave on purpose:
+``OtlpGrpcReceiver`` speaks OTLP/gRPC (the trace and logs services). Both record what they accepted (spans and log
+records flattened with their resource and scope, plus arrival times), and can misbehave on purpose:
 
 - ``delay_s``: answer every request that much later (a slow collector);
 - ``fail(status, count=None, retry_after=None)``: answer the next ``count`` requests (None: until ``recover()``)
@@ -87,6 +87,9 @@ class ReceivedLog:
     resource: dict[str, Any]
     scope_name: str
     arrived_at: float
+    observed_time_ns: int = 0
+    flags: int = 0
+    event_name: str = ""
 
 
 @dataclass
@@ -97,6 +100,7 @@ class ReceivedRequest:
     size: int
     accepted: bool
     spans: int = 0
+    log_records: int = 0
 
 
 @dataclass
@@ -148,6 +152,19 @@ class _Recorder:
                     raise TimeoutError(f"expected {count} spans, received {len(self.spans)}")
                 self._cond.wait(left)
             return list(self.spans)
+
+    def wait_for_logs(self, count: int = 1, timeout: float = 10.0,
+                      where: Callable[[ReceivedLog], bool] | None = None) -> list[ReceivedLog]:
+        """Block until at least ``count`` log records (those ``where`` accepts, if given) were accepted; returns
+        every log record received so far (raises TimeoutError otherwise)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while sum(1 for record in self.logs if where is None or where(record)) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"expected {count} log records, received {len(self.logs)}")
+                self._cond.wait(left)
+            return list(self.logs)
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[ReceivedRequest]:
         deadline = time.monotonic() + timeout
@@ -228,8 +245,10 @@ class _Recorder:
                             severity_number=record.severity_number, time_ns=record.time_unix_nano,
                             attributes=attributes(record.attributes), trace_id=record.trace_id.hex(),
                             span_id=record.span_id.hex(), resource=resource, scope_name=scope_logs.scope.name,
-                            arrived_at=meta.arrived_at,
+                            arrived_at=meta.arrived_at, observed_time_ns=record.observed_time_unix_nano,
+                            flags=record.flags, event_name=record.event_name,
                         ))
+                        meta.log_records += 1
             self.requests.append(meta)
             self._cond.notify_all()
 
@@ -399,31 +418,41 @@ class OtlpGrpcReceiver(_Recorder):
 
     def start(self) -> OtlpGrpcReceiver:
         import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         recorder = self
 
+        def accept(request: Any, context: Any, path: str) -> ReceivedRequest:
+            """Record the request's arrival; abort the call when a failure is scripted."""
+            headers = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+            meta = ReceivedRequest(path, headers, time.time(), request.ByteSize(), accepted=False)
+            recorder._delay()
+            failure = recorder._next_failure()
+            if failure is not None:
+                recorder._record_failed(meta)
+                code = {429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
+                        400: grpc.StatusCode.INVALID_ARGUMENT}.get(failure.status, grpc.StatusCode.UNAVAILABLE)
+                context.abort(code, f"scripted failure {failure.status}")
+            meta.accepted = True
+            return meta
+
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
-                arrived = time.time()
-                headers = {key: value for key, value in context.invocation_metadata()
-                           if isinstance(value, str)}
-                meta = ReceivedRequest("/opentelemetry.proto.collector.trace.v1.TraceService/Export", headers,
-                                       arrived, request.ByteSize(), accepted=False)
-                recorder._delay()
-                failure = recorder._next_failure()
-                if failure is not None:
-                    recorder._record_failed(meta)
-                    code = {429: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE,
-                            400: grpc.StatusCode.INVALID_ARGUMENT}.get(failure.status, grpc.StatusCode.UNAVAILABLE)
-                    context.abort(code, f"scripted failure {failure.status}")
-                meta.accepted = True
+                meta = accept(request, context, "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
                 recorder._record_traces(request, meta)
                 return ExportTraceServiceResponse()
+
+        class LogsServicer(logs_service_pb2_grpc.LogsServiceServicer):
+            def Export(self, request: ExportLogsServiceRequest, context: Any) -> ExportLogsServiceResponse:
+                meta = accept(request, context, "/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+                recorder._record_logs(request, meta)
+                return ExportLogsServiceResponse()
 
         self._stopped.clear()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(), server)
         self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
         server.start()
         self._server = server

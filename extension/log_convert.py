@@ -1,0 +1,72 @@
+"""Log entries -> OpenTelemetry SDK ``ReadableLogRecord`` -> the official OTLP encoder's ExportLogsServiceRequest.
+
+Like ``convert`` for spans, this imports the SDK's logs module and the exporter's encoder; it loads in the
+background after the first INVOKE and is used at the first flush, never before ``event/next``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import TraceFlags
+
+from extension.buffer import Batch
+from extension.logs import LogEntry
+
+_SEVERITIES = {member.value: member for member in SeverityNumber}
+
+
+class LogConverter:
+    """Caches Resource and scope objects, so that a warm flush only builds the records themselves."""
+
+    def __init__(self) -> None:
+        self._resources: dict[int, tuple[dict[str, Any], Resource]] = {}
+        self._scopes: dict[str, InstrumentationScope] = {}
+
+    def resource(self, attributes: dict[str, Any]) -> Resource:
+        cached = self._resources.get(id(attributes))
+        if cached is None or cached[0] is not attributes:
+            if len(self._resources) > 64:
+                self._resources.clear()
+            cached = self._resources[id(attributes)] = (attributes, Resource(attributes))
+        return cached[1]
+
+    def scope(self, name: str) -> InstrumentationScope:
+        scope = self._scopes.get(name)
+        if scope is None:
+            scope = self._scopes[name] = InstrumentationScope(name)
+        return scope
+
+    def record(self, entry: LogEntry, resource: Resource) -> ReadableLogRecord:
+        record = LogRecord(
+            timestamp=entry.time_ns,
+            observed_timestamp=entry.observed_ns,
+            trace_id=int.from_bytes(entry.trace_id, "big") if entry.trace_id else 0,
+            span_id=int.from_bytes(entry.span_id, "big") if entry.span_id else 0,
+            trace_flags=TraceFlags(entry.trace_flags),
+            severity_text=entry.severity_text or None,
+            severity_number=_SEVERITIES.get(entry.severity_number, SeverityNumber.UNSPECIFIED),
+            body=entry.body,
+            attributes=entry.attributes or None,
+        )
+        record.event_name = entry.event_name
+        return ReadableLogRecord(record, resource, self.scope(entry.scope))
+
+    def records(self, batches: Iterable[Batch]) -> list[ReadableLogRecord]:
+        out: list[ReadableLogRecord] = []
+        for batch in batches:
+            resource = self.resource(batch.resource)
+            for entry in batch.spans:
+                out.append(self.record(entry, resource))
+        return out
+
+    def request(self, batches: Iterable[Batch]) -> ExportLogsServiceRequest:
+        """The ExportLogsServiceRequest for ``batches``, grouped by resource and scope by the official encoder."""
+        return encode_logs(self.records(batches))

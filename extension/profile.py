@@ -1,0 +1,148 @@
+"""What the extension reads about the runtime process in ``/proc`` during an invocation (the pid comes in HELLO).
+
+- Peak resident memory: the invocation starts by resetting the process's high-water mark (``clear_refs``, "5",
+  Linux 4.0+); its ``VmHWM`` when the invocation span arrives is the invocation's peak.
+- Network bytes in and out: ``/proc/<pid>/net/dev`` deltas over every interface but ``lo``. The counters belong
+  to the process's network namespace, which on Lambda is the execution environment's own: the function's
+  traffic plus whatever the extensions send meanwhile (with ``AFTERGLOW_FLUSH=end`` this one sends nothing
+  while the function runs).
+- Bytes written (``/proc/<pid>/io`` ``wchar``): ``write()`` calls to stdout, stderr, pipes and files, not
+  ``send()`` on sockets (the tracer's hand-off, HTTP clients). Zero means the invocation printed nothing, so
+  there are no log lines worth waiting for.
+
+These reads cost the extension a few tens of microseconds and the function nothing. A file that cannot be read
+(another kernel, no permission, the process gone) leaves that reading out, once logged.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from extension.log import log
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+PEAK_RSS = "process.memory.peak_rss"
+NETWORK_RECEIVE = "process.network.io.receive"
+NETWORK_TRANSMIT = "process.network.io.transmit"
+
+
+def parse_net_dev(text: str) -> tuple[int, int]:
+    """(received, transmitted) bytes summed over every interface but the loopback."""
+    received = transmitted = 0
+    for line in text.splitlines()[2:]:
+        name, sep, counters = line.partition(":")
+        fields = counters.split()
+        if not sep or name.strip() == "lo" or len(fields) < 9 or not (fields[0].isdigit() and fields[8].isdigit()):
+            continue
+        received += int(fields[0])
+        transmitted += int(fields[8])
+    return received, transmitted
+
+
+def parse_status_kb(text: str, field: str) -> int | None:
+    """A ``kB`` field of ``/proc/<pid>/status`` (``VmHWM``, ``VmRSS``), in bytes."""
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            parts = line.split()
+            return int(parts[1]) * 1024 if len(parts) >= 2 and parts[1].isdigit() else None
+    return None
+
+
+def parse_io_field(text: str, field: str) -> int | None:
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            value = value.strip()
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class _Baseline:
+    __slots__ = ("net", "peak_reset", "pid", "request_id", "written")
+
+    def __init__(self, request_id: str, pid: int) -> None:
+        self.request_id = request_id
+        self.pid = pid
+        self.peak_reset = False
+        self.net: tuple[int, int] | None = None
+        self.written: int | None = None
+
+
+class RuntimeWatch:
+    """Per invocation: ``begin`` when it starts (INVOKE with a known pid, else START), ``attributes`` for its
+    invocation span, ``wrote`` to know whether it printed anything. One invocation at a time, as on Lambda."""
+
+    def __init__(self, profile: bool = True, proc: str = "/proc") -> None:
+        self.profile = profile
+        self._proc = proc
+        self._lock = threading.Lock()
+        self._current: _Baseline | None = None
+        self._unreadable: set[str] = set()
+
+    def _read(self, pid: int, name: str) -> str | None:
+        try:
+            with open(f"{self._proc}/{pid}/{name}") as file:
+                return file.read()
+        except OSError as error:
+            self._once(name, error)
+            return None
+
+    def _once(self, name: str, error: Exception) -> None:
+        if name not in self._unreadable:
+            self._unreadable.add(name)
+            log.info("cannot use /proc/<runtime pid>/%s (%s): the invocation profile goes without it", name, error)
+
+    def begin(self, request_id: str, pid: int) -> None:
+        """The invocation starts in process ``pid``: reset its peak, note its counters. Once per invocation and pid."""
+        with self._lock:
+            current = self._current
+            if current is not None and current.request_id == request_id and current.pid == pid:
+                return
+            baseline = self._current = _Baseline(request_id, pid)
+        io = self._read(pid, "io")
+        baseline.written = parse_io_field(io, "wchar") if io is not None else None
+        if not self.profile:
+            return
+        try:
+            with open(f"{self._proc}/{pid}/clear_refs", "w") as file:
+                file.write("5")
+            baseline.peak_reset = True
+        except OSError as error:
+            self._once("clear_refs", error)
+        net = self._read(pid, "net/dev")
+        baseline.net = parse_net_dev(net) if net is not None else None
+
+    def _baseline(self, request_id: str, pid: int) -> _Baseline | None:
+        current = self._current
+        return current if current is not None and current.request_id == request_id and current.pid == pid else None
+
+    def attributes(self, request_id: str, pid: int) -> dict[str, Any]:
+        """The profile attributes for the invocation span, read now (the span has just ended)."""
+        baseline = self._baseline(request_id, pid)
+        if baseline is None or not self.profile:
+            return {}
+        attributes: dict[str, Any] = {}
+        if baseline.peak_reset:
+            status = self._read(pid, "status")
+            peak = parse_status_kb(status, "VmHWM") if status is not None else None
+            if peak is not None:
+                attributes[PEAK_RSS] = peak
+        if baseline.net is not None:
+            net = self._read(pid, "net/dev")
+            if net is not None:
+                received, transmitted = parse_net_dev(net)
+                attributes[NETWORK_RECEIVE] = max(0, received - baseline.net[0])
+                attributes[NETWORK_TRANSMIT] = max(0, transmitted - baseline.net[1])
+        return attributes
+
+    def wrote(self, request_id: str, pid: int | None) -> bool | None:
+        """Did the invocation ``write()`` anything since it began? None when unknown."""
+        baseline = self._baseline(request_id, pid) if pid is not None else None
+        if baseline is None or baseline.written is None:
+            return None
+        io = self._read(baseline.pid, "io")
+        now = parse_io_field(io, "wchar") if io is not None else None
+        return None if now is None else now > baseline.written
