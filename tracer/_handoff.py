@@ -34,6 +34,8 @@ from tracer import __version__, wire
 from tracer._safe import log, swallowed, warn_once
 
 if TYPE_CHECKING:
+    from _queue import SimpleQueue
+
     from tracer._fallback import InProcessFallback
     from tracer._span import LeanSpan
 
@@ -47,8 +49,8 @@ _CONNECT_TIMEOUT_S = 0.2
 _MAX_BUFFERS_PER_WRITE = 64
 _POLL_MS = 200  # the sender re-checks a socket that stays full this often
 _BUSY, _TIMED, _IDLE = 0, 1, 2  # how the sender thread waits: not at all, until a batch is due, for a wake-up
-_RETRY_S = 0.0002  # the sender found the handler holding the lock: it looks again this much later
-_MAX_BLIND_SLEEP_S = 0.005  # longer waits for a batch are interruptible ones (on the gate), e.g. for close()
+_MIN_BACK_OFF_S = 0.0002  # the sender found the lock taken: it looks again a window later, at least this much
+_MAX_BACK_OFF_S = 0.005
 _NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished reader is EPIPE, even where SIGPIPE is not ignored
 
 NEW, SOCKET, DISCONNECTED, FALLBACK, CLOSED = "new", "socket", "disconnected", "fallback", "closed"
@@ -99,13 +101,14 @@ class Handoff:
         self._lost_because: str | None = None  # why the connection went, for the one log line about the loss
         self._logged_drops: dict[str, int] = {}  # drops already in a log line, not yet in an END
         self._end_drops: tuple[bytes, dict[str, int]] | None = None  # the last END with counts, until written
-        # The sender thread waits on _gate, a plain lock used as a wake-up token: waking it is one C-level
-        # release (~0.1 us, at most once per batch) instead of an Event's Condition. _sender_wait says how it
-        # waits (_BUSY, _TIMED for a batch's window, _IDLE); a token is given only to a waiting sender, which
-        # sets _BUSY, so the gate is never released twice.
+        # The sender thread waits on _wakeups, a C-level SimpleQueue: waking it is one put (~0.1 us, at most
+        # once per batch) instead of an Event's Condition, and a spare token only costs a spurious look.
+        # _sender_wait says how it waits (_BUSY, _TIMED for a batch's window, _IDLE); wakers read it under the
+        # lock, the sender writes it without (see _send_later).
         self._sender: threading.Thread | None = None
-        self._gate = threading.Lock()
+        self._wakeups: SimpleQueue[None] | None = None
         self._sender_wait = _IDLE
+        self._writes_left = False  # a write stopped at a full socket: the sender finishes it
         self._closing = False
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
@@ -226,8 +229,8 @@ class Handoff:
         with self._lock:
             self._closing = True
             sender = self._sender
-            if sender is not None and self._sender_wait != _BUSY:
-                self._wake_sender_locked()
+            if self._wakeups is not None:
+                self._wakeups.put(None)
         if sender is not None:
             sender.join(timeout_s)
         with self._lock:
@@ -341,6 +344,7 @@ class Handoff:
                 finally:
                     self.writes += 1
                 self._advance_locked(sent)
+            self._writes_left = False
             return True
         finally:
             context_api.detach(token)
@@ -431,48 +435,75 @@ class Handoff:
 
     def _writes_left_locked(self) -> None:
         """The socket did not take everything: the sender finishes the writes (the extension reads until END)."""
+        self._writes_left = True
         if self._sender_wait != _BUSY:
             self._wake_sender_locked()
 
     def _wake_sender_locked(self) -> None:
-        sender = self._sender
-        if sender is None or not sender.is_alive():  # first use, or a forked child that lost the thread
-            self._gate = threading.Lock()
-            self._gate.acquire()
-            self._sender_wait = _BUSY
+        sender, wakeups = self._sender, self._wakeups
+        self._sender_wait = _BUSY
+        if sender is None or wakeups is None or not sender.is_alive():  # first use, or a fork lost the thread
+            from _queue import SimpleQueue  # queue.SimpleQueue itself, without the queue module's imports (~1 ms)
+
+            self._wakeups = SimpleQueue()
             sender = self._sender = threading.Thread(target=self._send_later, name="afterglow-handoff", daemon=True)
             sender.start()
             return
-        self._sender_wait = _BUSY
-        self._gate.release()
+        wakeups.put(None)
 
     def _send_later(self) -> None:
         """Send the batch that nobody else sent within its window, and finish the writes the handler left.
 
-        The handler holds the hand-off's lock only for moments, so this thread never queues for it: a thread
-        woken by that lock's release must then win the GIL back from the handler, delaying it twice. It tries
-        the lock and, when the handler has it, looks again a little later.
+        It looks without the lock and takes it only when something is due: a thread that queues for the lock
+        the handler holds must then win the GIL back from it too, delaying the handler twice. When the lock
+        is taken, another thread is busy handing spans over right now and sends a due batch itself
+        (``on_end``, ``poke``, ``finish``), so this one backs off for a window: the linger only matters once
+        every thread has stopped touching the hand-off.
+
+        Going idle without the lock is safe: a waker appends its span before it reads ``_sender_wait`` (both
+        under the lock), and this thread says ``_IDLE`` before it looks again; so either the waker sees
+        ``_IDLE`` and puts a token, or this thread sees the span.
         """
+        from _queue import Empty
         from time import sleep
 
         context_api.attach(_SUPPRESSED)
-        gate, lock = self._gate, self._lock
-        token_may_be_late = False  # a timed wait ended by its timeout: a waker may have given a token since
-        while True:
+        wakeups, lock = self._wakeups, self._lock
+        assert wakeups is not None
+        back_off_s = min(max(self.window_ns / 1e9, _MIN_BACK_OFF_S), _MAX_BACK_OFF_S)
+        woken = False
+        last_seen_send = 0
+        while not self._closing:
             try:
+                due_in_ns, writes = self._work_unlocked()
+                busy = self.linger and (woken or self._last_send_ns != last_seen_send)
+                last_seen_send, woken = self._last_send_ns, False
+                if due_in_ns is None and not writes and busy:
+                    # Woken for a batch the handler sent itself before this thread got the GIL (the usual case:
+                    # it gets the GIL while the handler writes), or the handler is still sending: stay near
+                    # for a window rather than go idle, so that a busy handler's batches do not each pay for
+                    # waking this thread. Once a window passes without a send, it goes idle.
+                    due_in_ns = int(back_off_s * 1e9)
+                if due_in_ns is None and not writes:
+                    self._sender_wait = _IDLE
+                    if self._work_unlocked() == (None, False):
+                        wakeups.get()
+                        woken = True
+                    self._sender_wait = _BUSY
+                    continue
+                if due_in_ns is not None and due_in_ns > 0 and not writes:
+                    self._sender_wait = _TIMED
+                    with contextlib.suppress(Empty):
+                        wakeups.get(timeout=due_in_ns / 1e9)
+                    self._sender_wait = _BUSY
+                    continue
                 if not lock.acquire(False):
-                    sleep(_RETRY_S)
+                    sleep(back_off_s)
                     continue
                 try:
                     if self._closing:
                         return
-                    if token_may_be_late and self._sender_wait == _BUSY:
-                        gate.acquire()  # released already (the waker holds the lock to release): never blocks
-                    token_may_be_late = False
-                    self._sender_wait = _BUSY
                     delay_ns, sock = self._due_locked()
-                    if sock is None:
-                        self._sender_wait = _IDLE if delay_ns is None else _TIMED
                 finally:
                     lock.release()
                 if sock is not None:  # bytes wait for room in the socket; a batch may come due meanwhile
@@ -482,21 +513,19 @@ class Handoff:
                     except (OSError, ValueError):  # closed by the handler's thread just now: look again
                         continue
                     poller.poll(_POLL_MS if delay_ns is None else min(_POLL_MS, delay_ns // 1_000_000 + 1))
-                    continue
-                if delay_ns is not None:
-                    token_may_be_late = not gate.acquire(timeout=delay_ns / 1e9)
-                    continue
-                gate.acquire()
-                # Woken for a new batch: it is due a window after the last send, and the handler is most likely
-                # still running. Sleep until then before touching anything (a read without the lock is a hint).
-                hint_ns = self._last_send_ns + self.window_ns - monotonic_ns()
-                if hint_ns > 0:
-                    sleep(min(hint_ns / 1e9, _MAX_BLIND_SLEEP_S))
             except Exception as error:
                 swallowed("sending spans to the extension", error)
-                with lock:
-                    self._sender_wait = _IDLE
-                gate.acquire()  # no retry loop on a bug: wait for the next batch or write to wake us
+                self._sender_wait = _IDLE
+                wakeups.get()  # no retry loop on a bug: wait for the next batch or write to wake us
+
+    def _work_unlocked(self) -> tuple[int | None, bool]:
+        """A look without the lock (a hint, confirmed under it): ns until the batch is due, writes waiting."""
+        due_in_ns = None
+        if self._batch and self.linger and self.mode == SOCKET:
+            due_in_ns = self._last_send_ns + self.window_ns - monotonic_ns()
+        # not ``_out`` itself: it holds the frames of a write in progress while the handler's thread waits in
+        # sendmsg, which is exactly when this thread gets the GIL
+        return due_in_ns, self._writes_left
 
     def _due_locked(self) -> tuple[int | None, socket.socket | None]:
         """Send what is due. Returns (ns until the batch is due, or None) and the socket to wait for, if full."""
@@ -507,5 +536,7 @@ class Handoff:
                 self._flush_batch_locked()
                 delay_ns = None
         if self._out and self._sock is not None and self._write_locked() is False:
+            self._writes_left = True
             return delay_ns, self._sock
+        self._writes_left = False
         return delay_ns, None
