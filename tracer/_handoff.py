@@ -49,7 +49,8 @@ _CONNECT_TIMEOUT_S = 0.2
 _MAX_BUFFERS_PER_WRITE = 64
 _POLL_MS = 200  # the sender re-checks a socket that stays full this often
 _BUSY, _TIMED, _IDLE = 0, 1, 2  # how the sender thread waits: not at all, until a batch is due, for a wake-up
-_MIN_BACK_OFF_S = 0.0002  # the sender found the lock taken: it looks again a window later, at least this much
+# The sender's pause when it finds the lock taken, or while it stays near a busy handler: a window, within
+_MIN_BACK_OFF_S = 0.0002  # these bounds
 _MAX_BACK_OFF_S = 0.005
 _NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished reader is EPIPE, even where SIGPIPE is not ignored
 

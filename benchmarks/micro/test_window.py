@@ -6,7 +6,8 @@ Two workloads, each with windows from 0 (every span its own write) to 10 ms:
 - spaced: 5 spans ending ~0.3 ms apart (as after short local calls).
 
 The invocation cost and the writes per invocation show the trade-off: a wider window saves writes, and a
-span still waiting in the batch is lost if the function dies before the next send.
+span still waiting in the batch is lost if the process dies before the next send or the hand-off's sender
+thread sends it (about a window after the previous send).
 """
 
 from __future__ import annotations
