@@ -186,3 +186,30 @@ def test_extension_killed_mid_invocation_the_handler_is_unaffected_and_the_loss_
         end = reader.wait_for_end("req-3")
     assert end == ["req-3", True, {"disconnected": 6}]  # the counts reach the extension with the next END
     assert reader.kinds()[:2] == ["HELLO", "START"] and len(reader.spans()) == 2
+
+
+def _cpu_ticks(thread: threading.Thread) -> int:
+    """utime + stime of one thread of this process, in clock ticks (Linux /proc)."""
+    with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_the_sender_sleeps_when_there_is_nothing_to_send(paused: Paused, reader: SpanReader) -> None:
+    import time
+
+    from tracer._handoff import _IDLE
+
+    paused.release.set()
+    for number in range(50):
+        paused.handler({}, lambda_context(f"req-{number}"))
+    reader.wait_for_end("req-49")
+    handoff = _runtime.current().handoff  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    while handoff._sender_wait != _IDLE and time.monotonic() < deadline:  # a hang detector, not a timing goal
+        time.sleep(0.01)
+    assert handoff._sender_wait == _IDLE
+    sender = next(thread for thread in threading.enumerate() if thread.name == "afterglow-handoff")
+    before = _cpu_ticks(sender)
+    time.sleep(0.3)  # a thread that polled or spun would use most of this
+    assert _cpu_ticks(sender) == before
