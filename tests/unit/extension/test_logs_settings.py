@@ -1,0 +1,73 @@
+"""Where logs go and whether they are on: OTEL_EXPORTER_OTLP_LOGS_*, AFTERGLOW_LOGS, OTEL_LOGS_EXPORTER."""
+
+from __future__ import annotations
+
+import pytest
+
+from extension.main import LOGS_DEFERRED, LOGS_OFF, LOGS_ON, read_logs_mode
+from extension.otlp_config import GRPC, HTTP, read_otlp_settings
+from extension.stats import Stats
+from tests.unit.extension.test_otlp_config import ALL
+
+LOGS = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_LOGS_EXPORTER",
+        "AFTERGLOW_LOGS")
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ALL + LOGS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_logs_go_to_the_base_endpoint_with_their_own_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert read_otlp_settings("logs") is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-traces=1")
+    logs, traces = read_otlp_settings("logs"), read_otlp_settings()
+    assert logs is not None and traces is not None
+    assert logs.endpoint == "http://collector:4318/v1/logs" and traces.endpoint == "http://collector:4318/v1/traces"
+    assert logs.headers == () and traces.headers == (("x-traces", "1"),)  # signal-specific stays with its signal
+
+
+def test_logs_specific_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "logs.example:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "api-key=secret")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "2500")
+    logs = read_otlp_settings("logs")
+    assert logs is not None
+    assert (logs.protocol, logs.endpoint, logs.compression, logs.timeout_s) == (GRPC, "logs.example:4317", "gzip",
+                                                                                2.5)
+    assert logs.headers == (("api-key", "secret"),) and "secret" not in repr(logs)
+    traces = read_otlp_settings()
+    assert traces is not None and traces.protocol == HTTP and traces.compression == "none"
+
+
+@pytest.mark.parametrize("value, mode", [(None, LOGS_ON), ("true", LOGS_ON), ("FALSE", LOGS_OFF), ("0", LOGS_OFF),
+                                         ("deferred", LOGS_DEFERRED), ("sometimes", LOGS_ON)])
+def test_the_logs_switch(monkeypatch: pytest.MonkeyPatch, value: str | None, mode: str) -> None:
+    if value is not None:
+        monkeypatch.setenv("AFTERGLOW_LOGS", value)
+    assert read_logs_mode() == mode
+
+
+def test_the_standard_way_to_turn_logs_off_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERGLOW_LOGS", "true")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    assert read_logs_mode() == LOGS_OFF
+
+
+def test_the_self_report_line_counts_log_records_apart() -> None:
+    spans, logs = Stats(), Stats()
+    spans.add("received", 3)
+    spans.add("exported", 3)
+    logs.add("received", 5)
+    logs.add("exported", 4)
+    logs.drop("buffer_full", 1)
+    assert spans.report_line() == ("afterglow: spans received=3 exported=3 dropped=0 synthesized=0 malformed_frames=0"
+                                   " poisoned_connections=0")
+    assert spans.report_line(logs).endswith(
+        "poisoned_connections=0 | logs received=5 exported=4 dropped=1 (buffer_full=1)")

@@ -1,0 +1,130 @@
+"""The extension's side of the invocation profile: /proc parsing, the per-invocation baseline, missing files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from extension.profile import (
+    NETWORK_RECEIVE,
+    NETWORK_TRANSMIT,
+    PEAK_RSS,
+    RuntimeWatch,
+    parse_io_field,
+    parse_net_dev,
+    parse_status_kb,
+)
+
+NET_DEV = (  # /proc/<pid>/net/dev, spacing squeezed
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls\n"
+    "    lo: 713856104  975207    0    0    0     0          0         0 713856104  975207    0    0    0    0 0 0\n"
+    "  eth0: {rx}   32299    0    0    0     0          0         0  {tx}   22072    0    0    0     0       0 0\n"
+    "vinternal_1:  500 4 0 0 0 0 0 0  700 5 0 0 0 0 0 0\n"
+)
+
+
+def net_dev(rx: int, tx: int) -> str:
+    return NET_DEV.format(rx=rx, tx=tx)
+
+
+def status(hwm_kb: int) -> str:
+    return f"Name:\tpython3\nVmPeak:\t  900000 kB\nVmHWM:\t  {hwm_kb} kB\nVmRSS:\t   13620 kB\n"
+
+
+def io(wchar: int) -> str:
+    return f"rchar: 1353168\nwchar: {wchar}\nsyscr: 135\nsyscw: 0\n"
+
+
+def test_parsing_what_linux_writes() -> None:
+    assert parse_net_dev(net_dev(1000, 2000)) == (1500, 2700)  # every interface but lo
+    assert parse_net_dev("garbage\n\n  eth0: x y\n") == (0, 0)
+    assert parse_status_kb(status(62224), "VmHWM") == 62224 * 1024
+    assert parse_status_kb(status(1), "VmSwap") is None
+    assert parse_io_field(io(77), "wchar") == 77 and parse_io_field("wchar: n/a", "wchar") is None
+
+
+class FakeProc:
+    """A /proc directory for one process, written by the test."""
+
+    def __init__(self, root: Path, pid: int = 41) -> None:
+        self.root, self.pid = root, pid
+        self.dir = root / str(pid)
+        (self.dir / "net").mkdir(parents=True)
+        self.set(rx=100, tx=200, hwm_kb=90_000, wchar=10)
+
+    def set(self, rx: int | None = None, tx: int | None = None, hwm_kb: int | None = None,
+            wchar: int | None = None) -> None:
+        if rx is not None and tx is not None:
+            (self.dir / "net" / "dev").write_text(net_dev(rx, tx))
+        if hwm_kb is not None:
+            (self.dir / "status").write_text(status(hwm_kb))
+        if wchar is not None:
+            (self.dir / "io").write_text(io(wchar))
+
+    @property
+    def cleared(self) -> str | None:
+        path = self.dir / "clear_refs"
+        return path.read_text() if path.exists() else None
+
+
+def test_an_invocation_gets_its_own_peak_and_traffic(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.begin("r1", proc.pid)
+    assert proc.cleared == "5"  # the high-water mark is reset as the invocation starts
+    proc.set(rx=1100, tx=1200, hwm_kb=30_000)
+    assert watch.attributes("r1", proc.pid) == {PEAK_RSS: 30_000 * 1024, NETWORK_RECEIVE: 1000,
+                                                 NETWORK_TRANSMIT: 1000}
+    assert watch.attributes("r2", proc.pid) == {}  # not the invocation that began
+    assert watch.attributes("r1", proc.pid + 1) == {}  # nor its process
+
+
+def test_begin_is_once_per_invocation_and_process(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.begin("r1", proc.pid)  # at INVOKE
+    proc.set(rx=600, tx=200)
+    (proc.dir / "clear_refs").unlink()
+    watch.begin("r1", proc.pid)  # at START: the baseline stays the INVOKE's
+    assert proc.cleared is None
+    assert watch.attributes("r1", proc.pid)[NETWORK_RECEIVE] == 500
+
+
+def test_whether_the_invocation_wrote_anything(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.begin("r1", proc.pid)
+    assert watch.wrote("r1", proc.pid) is False
+    proc.set(wchar=11)
+    assert watch.wrote("r1", proc.pid) is True
+    assert watch.wrote("r2", proc.pid) is None and watch.wrote("r1", None) is None
+
+
+def test_without_the_profile_only_the_output_counter_is_read(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    watch = RuntimeWatch(profile=False, proc=str(tmp_path))
+    watch.begin("r1", proc.pid)
+    assert proc.cleared is None and watch.attributes("r1", proc.pid) == {}
+    proc.set(wchar=99)
+    assert watch.wrote("r1", proc.pid) is True
+
+
+def test_missing_files_leave_their_readings_out(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    (proc.dir / "net" / "dev").unlink()
+    (proc.dir / "io").unlink()
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.begin("r1", proc.pid)
+    assert watch.attributes("r1", proc.pid) == {PEAK_RSS: 90_000 * 1024}
+    assert watch.wrote("r1", proc.pid) is None  # unknown: the caller decides
+    gone = RuntimeWatch(proc=str(tmp_path))
+    gone.begin("r1", 999)  # no such process
+    assert gone.attributes("r1", 999) == {} and gone.wrote("r1", 999) is None
+
+
+def test_a_peak_that_could_not_be_reset_is_not_reported(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    (proc.dir / "clear_refs").mkdir()  # cannot be opened for writing
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.begin("r1", proc.pid)
+    assert PEAK_RSS not in watch.attributes("r1", proc.pid)  # a lifetime peak would mislead
