@@ -25,20 +25,21 @@ CPU_USER = "process.cpu.time.user"
 CPU_SYSTEM = "process.cpu.time.system"
 
 _started: ContextVar[tuple[float, float] | None] = ContextVar("afterglow_profile", default=None)
-_usage: Callable[[], Any] | None = None  # resource.getrusage bound to RUSAGE_SELF, loaded at the first invocation
+_getrusage: Callable[[int], Any] | None = None  # resource.getrusage, imported at the first invocation
+_SELF = 0  # resource.RUSAGE_SELF
 _enabled: bool | None = None
 
 
 def _load() -> bool:
-    global _enabled, _usage
+    global _enabled, _getrusage, _SELF
     _enabled = config.read_bool(config.AFTERGLOW_PROFILE, True)
     if _enabled:
         try:
             import resource  # 0.3 ms: not at import time, cold start is a feature
-
-            _usage = lambda: resource.getrusage(resource.RUSAGE_SELF)  # noqa: E731
         except ImportError:  # not a Unix: no profile
             _enabled = False
+        else:
+            _getrusage, _SELF = resource.getrusage, resource.RUSAGE_SELF
     return _enabled
 
 
@@ -48,7 +49,7 @@ def start(span: Span) -> None:
         _started.set(None)
         return
     try:
-        usage = _usage()  # type: ignore[misc]
+        usage = _getrusage(_SELF)  # type: ignore[misc]
         _started.set((usage.ru_utime, usage.ru_stime))
     except Exception as error:
         _started.set(None)
@@ -62,8 +63,9 @@ def finish(span: Span) -> None:
         return
     _started.set(None)
     try:
-        usage = _usage()  # type: ignore[misc]
-        span.set_attribute(CPU_USER, round(max(0.0, usage.ru_utime - started[0]), 6))
-        span.set_attribute(CPU_SYSTEM, round(max(0.0, usage.ru_stime - started[1]), 6))
+        usage = _getrusage(_SELF)  # type: ignore[misc]
+        # Differences of microsecond counts, as floats: never negative, at times 0.04000000000000001.
+        span.set_attribute(CPU_USER, usage.ru_utime - started[0])
+        span.set_attribute(CPU_SYSTEM, usage.ru_stime - started[1])
     except Exception as error:
         swallowed("setting the invocation's CPU time", error)
