@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log(f"machine: {_machine_line(machine)}")
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.monotonic()
+    code = _code_version()  # before the layer is built from the working tree
 
     from benchmarks.layers import CACHE
 
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "skipped": {**skipped, **({"aws-sdk": moto_error} if moto_error else {})},
         "versions": versions,
         "plan": plan.__dict__,
-        "code": _code_version(),
+        "code": code,
     }
     text = report.markdown(rows, checks, machine, runnable, meta)
     output_dir.mkdir(parents=True, exist_ok=True)

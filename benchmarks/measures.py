@@ -163,6 +163,13 @@ def check_targets(rows: Sequence[dict[str, Any]], cold_spans: dict[str, tuple[in
         checks.append(TargetCheck("`afterglow` (decorator) added init at most 40 ms beyond bare (REPORT Init Duration "
                                   "includes the extension's start, so this bounds the tracer's own cost from above)",
                                   _fmt(added), "met" if added <= 40 else "missed"))
+        with_extension = _row(rows, EXTENSION_BASELINE, "10-spans")
+        if with_extension is not None and with_extension["added_init_ms"] is not None:
+            beyond = added - with_extension["added_init_ms"]
+            checks.append(TargetCheck(
+                f"`afterglow` (decorator) added init beyond `{EXTENSION_BASELINE}` at most 40 ms (the same target, "
+                "less a do-nothing Python extension's start; informative)", _fmt(beyond),
+                "met" if beyond <= 40 else "missed"))
     post = _row(rows, "afterglow", "10-spans")
     if post and post["post_response_p50_ms"] is not None:
         value = post["post_response_p50_ms"]
