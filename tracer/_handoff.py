@@ -98,6 +98,7 @@ class Handoff:
         self._out_bytes = 0
         self._drops: dict[str, int] = {}
         self._start_frame: bytes | None = None  # re-sent after a reconnect within the invocation
+        self._invocation_span_id = 0  # the span END follows at once: its batch needs no sender
         self._may_reconnect = True
         self._lost_because: str | None = None  # why the connection went, for the one log line about the loss
         self._logged_drops: dict[str, int] = {}  # drops already in a log line, not yet in an END
@@ -121,6 +122,7 @@ class Handoff:
             if self.mode in (NEW, DISCONNECTED):
                 self._connect_locked()
             self._start_frame = None
+            self._invocation_span_id = span._span_id if span is not None else 0
             if span is not None:
                 try:
                     body = self._packer.pack([request_id, span.to_record()])
@@ -191,7 +193,7 @@ class Handoff:
                 now = monotonic_ns()
                 if now - self._last_send_ns < self.window_ns and self._batch_bytes < BATCH_LIMIT_BYTES:
                     # coalesce: this span goes with the next send, with END, or with the sender after the window
-                    if self._sender_wait == _IDLE and self.linger:
+                    if self._sender_wait == _IDLE and self.linger and span._span_id != self._invocation_span_id:
                         self._wake_sender_locked()
                     return
                 self._flush_batch_locked()

@@ -213,3 +213,15 @@ def test_the_sender_sleeps_when_there_is_nothing_to_send(paused: Paused, reader:
     before = _cpu_ticks(sender)
     time.sleep(0.3)  # a thread that polled or spun would use most of this
     assert _cpu_ticks(sender) == before
+
+
+def test_the_invocation_span_alone_needs_no_sender(lambda_env: str, reader: SpanReader) -> None:
+    @trace_handler
+    def handler(event: Any, context: Any) -> str:
+        return "ok"
+
+    for number in range(5):
+        handler({}, lambda_context(f"req-{number}"))  # its span ends within the window of START; END follows
+    reader.wait_for_end("req-4")
+    assert _runtime.current().handoff._sender is None  # type: ignore[union-attr]  # never started
+    assert len(reader.spans()) == 5
