@@ -80,6 +80,8 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
     if meta.get("versions"):
         lines += ["", "## What ran", ""]
         for layer, versions in meta["versions"].items():
+            if not versions:
+                continue
             listed = ", ".join(f"{name} {version}" for name, version in versions.items())
             lines.append(f"- {layer}: {listed}")
     lossy = [row for row in rows if row["spans_exported"] != row["spans_created"] or row["duplicates"]]
