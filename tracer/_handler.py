@@ -21,7 +21,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import Span, SpanContext
 from opentelemetry.trace.status import Status, StatusCode
 
-from tracer import _profile, config
+from tracer import _profile, _response_hook, config
 from tracer._headers import extract_traceparent, extract_xray
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
@@ -177,7 +177,9 @@ class Invocation:
             handoff = self.runtime.handoff
             if handoff is not None:
                 sampled = span.get_span_context().trace_flags.sampled
-                handoff.finish(self.request_id, sampled, _fallback_timeout(self.context))
+                # Under awslambdaric, END leaves once the runtime has posted the response (_response_hook).
+                after_response = _response_hook.HOOK.in_runtime_invocation
+                handoff.finish(self.request_id, sampled, _fallback_timeout(self.context), after_response)
 
     def _response(self, result: object) -> None:
         try:

@@ -112,12 +112,15 @@ class Handoff:
         self._sender_wait = _IDLE
         self._writes_left = False  # a write stopped at a full socket: the sender finishes it
         self._closing = False
+        self._deferred_end: tuple[str, bool] | None = None  # END held until the runtime posted the response
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
 
     def begin(self, request_id: str, span: LeanSpan | None) -> None:
         """The invocation starts: connect if needed, send START for a sampled invocation span."""
         with self._lock:
+            if self._deferred_end is not None:  # the runtime never told us it answered: END goes now
+                self._finish_locked(*self._deferred_end)
             self._may_reconnect = True
             if self.mode in (NEW, DISCONNECTED):
                 self._connect_locked()
@@ -136,26 +139,46 @@ class Handoff:
             if self._write_locked() is False:
                 self._writes_left_locked()
 
-    def finish(self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0) -> None:
-        """The invocation is over: pending spans, then END. Never waits for the extension."""
+    def finish(
+        self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False
+    ) -> None:
+        """The invocation is over: pending spans, then END. Never waits for the extension.
+
+        ``after_response``: the runtime will call ``response_posted`` once the caller has its answer; END
+        waits for that, so the extension's export never competes with posting the response.
+        """
         fallback: InProcessFallback | None = None
         with self._lock:
-            self._flush_batch_locked()
-            if self.mode in (SOCKET, FALLBACK):  # else the counts wait for an END that can be delivered
-                drops, self._drops = self._drops, {}
-                self._logged_drops = {}
-                end = wire.frame_packed(wire.END, self._packer.pack([request_id, sampled, drops]))
-                self._emit_locked(end, 0)
-                self._end_drops = (end, drops) if drops else None
-            self._start_frame = None
-            if self.mode == FALLBACK:
-                fallback = self._fallback
-            elif self._write_locked() is False:
-                self._writes_left_locked()
-            if self.mode in (DISCONNECTED, CLOSED):  # gone before or during this very write
-                self._log_loss_locked(request_id)
+            if after_response and self.mode == SOCKET:
+                self._deferred_end = (request_id, sampled)
+                return
+            fallback = self._finish_locked(request_id, sampled)
         if fallback is not None:
             fallback.flush(fallback_timeout_s)  # outside the lock: spans of other threads keep flowing
+
+    def response_posted(self) -> None:
+        """The runtime posted the invocation's response: send the END that waited for it."""
+        with self._lock:
+            if self._deferred_end is not None:
+                self._finish_locked(*self._deferred_end)
+
+    def _finish_locked(self, request_id: str, sampled: bool) -> InProcessFallback | None:
+        self._deferred_end = None
+        self._flush_batch_locked()
+        if self.mode in (SOCKET, FALLBACK):  # else the counts wait for an END that can be delivered
+            drops, self._drops = self._drops, {}
+            self._logged_drops = {}
+            end = wire.frame_packed(wire.END, self._packer.pack([request_id, sampled, drops]))
+            self._emit_locked(end, 0)
+            self._end_drops = (end, drops) if drops else None
+        self._start_frame = None
+        if self.mode == FALLBACK:
+            return self._fallback
+        if self._write_locked() is False:
+            self._writes_left_locked()
+        if self.mode in (DISCONNECTED, CLOSED):  # gone before or during this very write
+            self._log_loss_locked(request_id)
+        return None
 
     def flush(self) -> None:
         """Send the pending batch now (non-blocking), e.g. for ``TracerProvider.force_flush``."""
@@ -237,6 +260,8 @@ class Handoff:
         if sender is not None:
             sender.join(timeout_s)
         with self._lock:
+            if self._deferred_end is not None:
+                self._finish_locked(*self._deferred_end)
             self._flush_batch_locked()
             if self._sock is not None and self._out:
                 self._write_blocking_locked(timeout_s)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 
-from tracer import __version__, config
+from tracer import __version__, _response_hook, config
 from tracer._handoff import DEFAULT_WINDOW_NS, Handoff
 from tracer._limits import SpanLimits
 from tracer._safe import log, warn_once
@@ -79,6 +79,8 @@ def install() -> Runtime:
             "the spans, the invocation span included; nothing goes to the afterglow extension.",
             type(current).__name__,
         )
+    if handoff is not None and _response_hook.install():
+        _response_hook.HOOK.on_response = handoff.response_posted
     _runtime = Runtime(provider, handoff, _parent_sources(), _payload_capture(provider))
     return _runtime
 
@@ -156,5 +158,7 @@ def reset_for_tests() -> None:
     if _proxy_original is not None:  # the global provider is about to be unset, which production never does
         trace_api.ProxyTracer.start_as_current_span = _proxy_original  # type: ignore[method-assign]
         _proxy_original = None
+    _response_hook.HOOK.on_response = None
+    _response_hook.HOOK.in_runtime_invocation = False
     if runtime is not None and runtime.handoff is not None:
         runtime.handoff.close(0.5)
