@@ -196,13 +196,15 @@ class LogCollector:
         return self._store(pending)
 
     def seal_all(self) -> int:
-        """SHUTDOWN: everything waiting, and a record for each runtimeDone whose report never came."""
+        """SHUTDOWN: everything waiting, then a record for each runtimeDone whose report never came (in that order:
+        when the buffer is full, the oldest go first)."""
+        stored = self.seal()
         with self._lock:
             orphans, self._runtime_done = self._runtime_done, OrderedDict()
         now = self._clock_ns()
         for request_id, done in orphans.items():
             self._add(report_entry(request_id, None, done, now, now))
-        return self.seal()
+        return stored + self.seal()
 
     def _store(self, entries: list[LogEntry]) -> int:
         stored = 0

@@ -41,6 +41,7 @@ from tracer import config
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TextIO
 
     from extension.exporter import Sink
@@ -112,35 +113,17 @@ class Extension:
         self.loader = SinkLoader(factory)
         self.flusher = Flusher(self.buffer, self.loader, self.stats,
                                request_timeout_s=settings.timeout_s if settings else 10.0)
-        # Logs: exported to the logs endpoint; or, when traces are printed and logs have no endpoint of their own,
-        # shown under their trace's waterfall; or off.
-        self.logs_printed = settings is None and log_settings is None
-        self.logs_mode = logs if log_settings is not None or self.logs_printed else LOGS_OFF
-        self._logs_requested = logs
         self.log_settings = log_settings
         self.log_stats: Stats | None = None
+        self._exported_log_stats: Stats | None = None  # in the self-report line
         self.log_loader: SinkLoader | None = None
         self.log_flusher: Flusher | None = None
         self.collector: LogCollector | None = None
         self._registration: dict[str, Any] = {}
         self._function_arn: str | None = None
         self._fallback_resource: dict[str, Any] | None = None
-        if self.logs_mode != LOGS_OFF:
-            self.log_stats = Stats()
-            log_buffer = SpanBuffer(max_logs or 10000, self.log_stats)
-            self.collector = LogCollector(log_buffer, self.log_stats, self.assembler.correlation, self._resource,
-                                          keep_untraced=not self.logs_printed, reports=not self.logs_printed)
-            log_resolved = log_settings
-
-            def log_factory() -> Sink:
-                if log_resolved is not None:
-                    return build_otlp_log_sink(log_resolved, self._cancel)
-                return PrintSink(printer.add_logs)
-
-            self.log_loader = SinkLoader(log_factory)
-            self.log_flusher = Flusher(log_buffer, self.log_loader, self.log_stats, what="log records",
-                                       request_timeout_s=log_settings.timeout_s if log_settings else 10.0,
-                                       chunk_spans=LOG_CHUNK_RECORDS)
+        self._logs_requested = logs
+        self.logs_mode = self._set_up_logs(logs, log_settings, max_logs or 10000, printer)
         self.use_telemetry = use_telemetry
         self.telemetry_active = False
         self.receiver: Receiver | None = None
@@ -148,6 +131,28 @@ class Extension:
         self.post_response_s: list[float] = []  # per invocation: from "invocation over" to the next event/next
         self._periodic_job: FlushJob | None = None
         self._periodic_log_job: FlushJob | None = None
+
+    def _set_up_logs(self, logs: str, settings: OtlpSettings | None, max_logs: int, printer: WaterfallPrinter) -> str:
+        """Logs go to their endpoint; or, when traces are printed and logs have no endpoint of their own, under their
+        trace's waterfall; or nowhere (traces exported, no logs endpoint). Returns the mode in effect."""
+        printed = self.settings is None and settings is None
+        if logs == LOGS_OFF or (settings is None and not printed):
+            return LOGS_OFF
+        self.log_stats = Stats()
+        if not printed:  # printed under waterfalls, lines are no export to account for
+            self._exported_log_stats = self.log_stats
+        buffer = SpanBuffer(max_logs, self.log_stats)
+        self.collector = LogCollector(buffer, self.log_stats, self.assembler.correlation, self._resource,
+                                      keep_untraced=not printed, reports=not printed)
+
+        def factory() -> Sink:
+            return build_otlp_log_sink(settings, self._cancel) if settings is not None else PrintSink(printer.add_logs)
+
+        self.log_loader = SinkLoader(factory)
+        self.log_flusher = Flusher(buffer, self.log_loader, self.log_stats, what="log records",
+                                   request_timeout_s=settings.timeout_s if settings else 10.0,
+                                   chunk_spans=LOG_CHUNK_RECORDS)
+        return logs
 
     @classmethod
     def from_environment(cls) -> Extension:
@@ -206,8 +211,6 @@ class Extension:
         self.receiver = Receiver(listener, self.assembler, self.stats)
         self.receiver.start()
         self.flusher.start()
-        if self.log_flusher is not None:
-            self.log_flusher.start()
         if self.use_telemetry:
             try:
                 self.telemetry = TelemetryListener(self.on_telemetry)
@@ -222,9 +225,13 @@ class Extension:
         target = self.settings.describe() if self.settings else "the log (no OTLP endpoint: printing waterfalls)"
         if self.collector is None:
             logs = "off" if self._logs_requested == LOGS_OFF else "off (traces are exported, logs have no endpoint)"
-        elif not self.telemetry_active:
-            logs = "unavailable without the Telemetry API"
+        elif not self.telemetry_active:  # the lines come only through the Telemetry API: nothing to export
+            logs = "off (no Telemetry API)"
+            self.collector = self.log_flusher = self.log_loader = self.log_stats = self._exported_log_stats = None
+            self.logs_mode = LOGS_OFF
         else:
+            assert self.log_flusher is not None
+            self.log_flusher.start()
             logs = ("under each waterfall" if self.log_settings is None else self.log_settings.describe()) + (
                 ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED else "")
         log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s; logs: %s",
@@ -279,8 +286,8 @@ class Extension:
             if self._function_arn is None and isinstance(event.get("invokedFunctionArn"), str):
                 self._function_arn = event["invokedFunctionArn"]
         pid = self.assembler.latest_pid
-        if pid:  # a warm process: its peak and counters start now (a new process's start at its START frame)
-            self._watch_begin(request_id, pid)
+        if pid:  # a warm process: its checkpoint becomes this invocation's (a new process's: at its START frame)
+            self._watch_call(self.watch.begin, request_id, pid)
         stale = self.assembler.open_invocations(exclude=request_id)
         if stale:  # a new INVOKE means the runtime is done with those: their END was lost
             self._sync()
@@ -309,7 +316,10 @@ class Extension:
         if len(self.post_response_s) > 10000:
             del self.post_response_s[:5000]
         if self.stats.new_drops() | (self.log_stats is not None and self.log_stats.new_drops()):
-            log.report("%s", self.stats.report_line(self.log_stats))
+            log.report("%s", self.stats.report_line(self._exported_log_stats))
+        pid = self.assembler.latest_pid
+        if pid:  # the runtime is idle now: the next invocation's baseline (profile, output counter)
+            self._watch_call(self.watch.checkpoint, pid)
         return outcome
 
     def _wait_periodic(self, job: FlushJob | None) -> FlushJob | None:
@@ -318,9 +328,9 @@ class Extension:
         job.done.wait(max(0.0, job.soft_deadline - time.monotonic()))
         return None if job.done.is_set() else job
 
-    def _watch_begin(self, request_id: str, pid: int) -> None:
+    def _watch_call(self, call: Callable[..., None], *args: Any) -> None:
         try:
-            self.watch.begin(request_id, pid)
+            call(*args)
         except Exception:  # the profile is a nicety
             log.exception("reading the runtime's profile failed (recovered)")
 
@@ -398,7 +408,7 @@ class Extension:
             if in_flight:
                 stats.drop(f"{reason}_in_flight", in_flight)
             stats.new_drops()
-        log.report("%s", self.stats.report_line(self.log_stats))
+        log.report("%s", self.stats.report_line(self._exported_log_stats))
 
 
 def main() -> int:

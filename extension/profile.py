@@ -1,7 +1,7 @@
 """What the extension reads about the runtime process in ``/proc`` during an invocation (the pid comes in HELLO).
 
-- Peak resident memory: the invocation starts by resetting the process's high-water mark (``clear_refs``, "5",
-  Linux 4.0+); its ``VmHWM`` when the invocation span arrives is the invocation's peak.
+- Peak resident memory: the process's high-water mark is reset (``clear_refs``, "5", Linux 4.0+) before the
+  invocation; its ``VmHWM`` when the invocation span arrives is the invocation's peak.
 - Network bytes in and out: ``/proc/<pid>/net/dev`` deltas over every interface but ``lo``. The counters belong
   to the process's network namespace, which on Lambda is the execution environment's own: the function's
   traffic plus whatever the extensions send meanwhile (with ``AFTERGLOW_FLUSH=end`` this one sends nothing
@@ -9,6 +9,11 @@
 - Bytes written (``/proc/<pid>/io`` ``wchar``): ``write()`` calls to stdout, stderr, pipes and files, not
   ``send()`` on sockets (the tracer's hand-off, HTTP clients). Zero means the invocation printed nothing, so
   there are no log lines worth waiting for.
+
+When: at the ``checkpoint`` the extension takes just before it asks for the next event, while the runtime is idle
+(at INVOKE the runtime may already be running the handler: the extension's event and the runtime's are released
+together). A process without a checkpoint (a cold start) is baselined at INVOKE or START instead: good enough
+for the profile, but its "wrote anything" is then unknown, so the extension waits for the lines.
 
 These reads cost the extension a few tens of microseconds and the function nothing. A file that cannot be read
 (another kernel, no permission, the process gone) leaves that reading out, once logged.
@@ -61,11 +66,12 @@ def parse_io_field(text: str, field: str) -> int | None:
 
 
 class _Baseline:
-    __slots__ = ("net", "peak_reset", "pid", "request_id", "written")
+    __slots__ = ("net", "peak_reset", "pid", "request_id", "settled", "written")
 
-    def __init__(self, request_id: str, pid: int) -> None:
-        self.request_id = request_id
+    def __init__(self, request_id: str | None, pid: int) -> None:
+        self.request_id = request_id  # None: a checkpoint, for whichever invocation comes next
         self.pid = pid
+        self.settled = request_id is None  # taken while the runtime was idle
         self.peak_reset = False
         self.net: tuple[int, int] | None = None
         self.written: int | None = None
@@ -73,7 +79,8 @@ class _Baseline:
 
 class RuntimeWatch:
     """Per invocation: ``begin`` when it starts (INVOKE with a known pid, else START), ``attributes`` for its
-    invocation span, ``wrote`` to know whether it printed anything. One invocation at a time, as on Lambda."""
+    invocation span, ``wrote`` to know whether it printed anything; ``checkpoint`` when it is over, for the next.
+    One invocation at a time, as on Lambda."""
 
     def __init__(self, profile: bool = True, proc: str = "/proc") -> None:
         self.profile = profile
@@ -95,13 +102,26 @@ class RuntimeWatch:
             self._unreadable.add(name)
             log.info("cannot use /proc/<runtime pid>/%s (%s): the invocation profile goes without it", name, error)
 
+    def checkpoint(self, pid: int) -> None:
+        """The extension is done with an invocation of ``pid`` and goes to wait for the next: baseline it now."""
+        baseline = _Baseline(None, pid)
+        self._measure(baseline)
+        with self._lock:
+            self._current = baseline
+
     def begin(self, request_id: str, pid: int) -> None:
-        """The invocation starts in process ``pid``: reset its peak, note its counters. Once per invocation and pid."""
+        """The invocation starts in process ``pid``: adopt the checkpoint, else reset its peak and note its counters
+        now. Once per invocation and pid."""
         with self._lock:
             current = self._current
-            if current is not None and current.request_id == request_id and current.pid == pid:
+            if current is not None and current.pid == pid and current.request_id in (None, request_id):
+                current.request_id = request_id
                 return
             baseline = self._current = _Baseline(request_id, pid)
+        self._measure(baseline)
+
+    def _measure(self, baseline: _Baseline) -> None:
+        pid = baseline.pid
         io = self._read(pid, "io")
         baseline.written = parse_io_field(io, "wchar") if io is not None else None
         if not self.profile:
@@ -139,9 +159,9 @@ class RuntimeWatch:
         return attributes
 
     def wrote(self, request_id: str, pid: int | None) -> bool | None:
-        """Did the invocation ``write()`` anything since it began? None when unknown."""
+        """Did the invocation ``write()`` anything? None when unknown (no checkpoint before it began)."""
         baseline = self._baseline(request_id, pid) if pid is not None else None
-        if baseline is None or baseline.written is None:
+        if baseline is None or baseline.written is None or not baseline.settled:
             return None
         io = self._read(baseline.pid, "io")
         now = parse_io_field(io, "wchar") if io is not None else None

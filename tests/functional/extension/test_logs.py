@@ -88,9 +88,16 @@ def test_an_invocation_that_printed_has_its_lines_in_its_own_flush_a_silent_one_
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_LOG_LEVEL": "DEBUG",
                                  "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})  # a slow test machine cannot run out of it
     function = FunctionProcess(extension.socket_path, pid=runtime.pid)
+    cold = started(platform)
+    function.invocation(cold, children=1)
+    # a new process: whether it printed before the extension could look is unknown, so it waits for the lines
+    wait_until_logged(extension, f"waiting for the log lines of {cold}")
+    lines_and_done(platform, cold)
+    platform.wait_for("next", 2, timeout=30)
+
     quiet = started(platform)
     quiet_spans = function.invocation(quiet, children=1)
-    platform.wait_for("next", 2, timeout=30)
+    platform.wait_for("next", 3, timeout=30)
     lines_and_done(platform, quiet)  # runtimeDone, after the extension went on: nothing was waiting for it
 
     loud = started(platform)
@@ -98,7 +105,7 @@ def test_an_invocation_that_printed_has_its_lines_in_its_own_flush_a_silent_one_
     loud_spans = function.invocation(loud, children=1)
     wait_until_logged(extension, f"waiting for the log lines of {loud}")
     lines_and_done(platform, loud, "hello from loud")  # ...and the platform delivers the line after END
-    platform.wait_for("next", 3, timeout=30)
+    platform.wait_for("next", 4, timeout=30)
     assert "hello from loud" in bodies(otlp_receiver)  # exported before the extension asked for the next event
     (record,) = [record for record in otlp_receiver.logs if record.body == "hello from loud"]
     assert record.trace_id == loud_spans[-1][0].hex() and record.span_id == loud_spans[-1][1].hex()
@@ -108,13 +115,14 @@ def test_an_invocation_that_printed_has_its_lines_in_its_own_flush_a_silent_one_
     platform.shutdown()
     assert extension.wait() == 0
     assert f"waiting for the log lines of {quiet}" not in extension.stderr
-    assert sorted(bodies(otlp_receiver)) == sorted(["hello from loud", f"REPORT RequestId: {quiet}",
+    assert sorted(bodies(otlp_receiver)) == sorted(["hello from loud", f"REPORT RequestId: {cold}",
+                                                    f"REPORT RequestId: {quiet}",
                                                     f"REPORT RequestId: {loud}\tDuration: 2.00 ms\t"
                                                     "Billed Duration: 2 ms\tMemory Size: 128 MB\t"
                                                     "Max Memory Used: 40 MB"])
     quiet_report = next(record for record in otlp_receiver.logs if record.body == f"REPORT RequestId: {quiet}")
     assert quiet_report.trace_id == quiet_spans[-1][0].hex()  # runtimeDone alone, flushed at SHUTDOWN
-    assert "logs received=3 exported=3 dropped=0" in extension.stderr
+    assert "logs received=4 exported=4 dropped=0" in extension.stderr
 
 
 def test_a_failed_invocation_waits_for_the_error_the_runtime_prints_after_end(
@@ -122,13 +130,17 @@ def test_a_failed_invocation_waits_for_the_error_the_runtime_prints_after_end(
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_LOG_LEVEL": "DEBUG",
                                  "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
     function = FunctionProcess(extension.socket_path, pid=runtime.pid)
-    failed = started(platform)
+    cold = started(platform)
+    function.invocation(cold, children=0)
+    lines_and_done(platform, cold)
+    platform.wait_for("next", 2, timeout=30)
+    failed = started(platform)  # warm: the extension knows nothing was printed
     function.invocation(failed, children=0, status=2)  # the invocation span ended in error, nothing printed yet
     wait_until_logged(extension, f"waiting for the log lines of {failed}")
     platform.post_telemetry([telemetry("function", "[ERROR] ValueError: boom\rTraceback (most recent call last):"),
                              telemetry("platform.runtimeDone", {"requestId": failed, "status": "error"})])
-    platform.wait_for("next", 2, timeout=30)
-    (error,) = otlp_receiver.logs
+    platform.wait_for("next", 3, timeout=30)
+    (error,) = [record for record in otlp_receiver.logs if record.severity_text == "ERROR"]
     assert error.severity_text == "ERROR" and error.attributes["exception.type"] == "ValueError"
     assert error.attributes["faas.invocation_id"] == failed  # from platform.start: the line names no request
     platform.shutdown()
@@ -138,7 +150,7 @@ def test_a_failed_invocation_waits_for_the_error_the_runtime_prints_after_end(
 def test_deferred_never_waits_and_late_lines_go_with_the_next_flush_once(
         platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver, runtime: Runtime) -> None:
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_LOG_LEVEL": "DEBUG",
-                                 "AFTERGLOW_LOGS": "deferred"})
+                                 "AFTERGLOW_LOGS": "deferred", "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
     function = FunctionProcess(extension.socket_path, pid=runtime.pid)
     first = started(platform)
     runtime.print("printing")
@@ -198,7 +210,8 @@ def test_the_log_buffer_stays_bounded_dropping_the_oldest(platform: FakePlatform
         platform.shutdown()
         assert extension.wait() == 0
         # 15 lines dropped as they came; at SHUTDOWN the runtimeDone record pushes out one more: the oldest
-        assert bodies(collector) == [f"line {index}" for index in range(16, 20)] + [f"REPORT RequestId: {request_id}"]
+        assert bodies(collector) == [f"line {index}" for index in range(16, 20)] + [
+            f"REPORT RequestId: {request_id}"], extension.stderr
         assert "logs received=21 exported=5 dropped=16 (buffer_full=16)" in extension.stderr
     finally:
         collector.stop()
@@ -234,4 +247,19 @@ def test_without_logs_only_platform_events_are_subscribed(platform: FakePlatform
     platform.shutdown()
     assert extension.wait() == 0
     assert "logs: off" in extension.stderr
+    assert "logs received" not in extension.stderr
+
+
+def test_without_the_telemetry_api_logs_are_off(platform_without_telemetry: FakePlatform, spawn: Spawn,
+                                                otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform_without_telemetry, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+                                                   "AFTERGLOW_LOG_LEVEL": "INFO"})
+    function = FunctionProcess(extension.socket_path)
+    function.invocation(platform_without_telemetry.invoke(), children=1)
+    platform_without_telemetry.wait_for("next", 2, timeout=30)
+    platform_without_telemetry.shutdown()
+    assert extension.wait() == 0
+    assert "logs: off (no Telemetry API)" in extension.stderr
+    assert len(otlp_receiver.spans) == 2
+    assert not [request for request in otlp_receiver.requests if request.path.endswith("/v1/logs")]
     assert "logs received" not in extension.stderr

@@ -27,6 +27,7 @@ def test_a_real_process_peak_is_the_invocations_own() -> None:
         child.stdin.write("60\n")
         child.stdin.flush()
         assert child.stdout.readline() == "done\n"  # a 60 MB peak before the invocation began
+        watch.checkpoint(child.pid)
         watch.begin("r1", child.pid)
         assert watch.wrote("r1", child.pid) is False
         child.stdin.write("20\n")

@@ -76,8 +76,11 @@ def collector() -> Iterator[OtlpReceiver]:
 
 def sandbox(root: Path, layer: Path, collector: OtlpReceiver, handler: str = "app.traced", memory: int = 512,
             **env: str) -> Sandbox:
+    # A generous flush budget: on a loaded machine loading the exporter must not push records to a later flush
+    # (the wait for an invocation's lines ends with its runtimeDone, some 25 ms after the response, anyway).
     return Sandbox(root, handler, layers=[layer], memory=memory,
-                   env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, **env})
+                   env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "AFTERGLOW_FLUSH_BUDGET_MS": "5000",
+                        **env})
 
 
 def function_logs(collector: OtlpReceiver) -> list[ReceivedLog]:
@@ -127,8 +130,6 @@ def test_an_unhandled_exception_is_one_error_record_with_the_whole_traceback(log
     with sandbox(logs_task_root, dev_layer, collector) as box:
         invocation = box.invoke({"mode": "raise", "tag": "x1"})
         assert invocation.function_error
-        collector.wait_for_logs(where=lambda record: "Traceback" in str(record.body), timeout=20)
-        collector.wait_for_spans(1)
     root = invocation_span(collector, invocation.request_id)
     (error,) = [record for record in function_logs(collector) if "Traceback" in str(record.body)]
     assert error.severity_text == "ERROR" and error.severity_number == 17
@@ -143,9 +144,6 @@ def test_json_log_format(logs_task_root: Path, dev_layer: Path, collector: OtlpR
     with sandbox(logs_task_root, dev_layer, collector, AWS_LAMBDA_LOG_FORMAT="JSON") as box:
         invocation = box.invoke({"mode": "levels", "tag": "j1"})
         failed = box.invoke({"mode": "raise", "tag": "j2"})
-        collector.wait_for_logs(where=lambda record: record.attributes.get("exception.type") == "ValueError",
-                                timeout=20)
-        collector.wait_for_spans(2)
     root = invocation_span(collector, invocation.request_id)
     lines = {record.body: record for record in function_logs(collector)
              if record.attributes.get("faas.invocation_id") == invocation.request_id}
@@ -226,7 +224,6 @@ def test_an_untraced_function_still_ships_its_logs(logs_task_root: Path, dev_lay
                                                    collector: OtlpReceiver) -> None:
     with sandbox(logs_task_root, dev_layer, collector, handler="app.untraced", OTEL_SERVICE_NAME="plain") as box:
         invocation = box.invoke({"mode": "levels", "tag": "u1"})
-        collector.wait_for_logs(5, where=lambda record: "u1" in str(record.body), timeout=20)
     lines = [record for record in function_logs(collector) if "u1" in str(record.body)]
     assert len(lines) == 5
     for record in lines:

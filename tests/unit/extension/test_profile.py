@@ -90,19 +90,35 @@ def test_begin_is_once_per_invocation_and_process(tmp_path: Path) -> None:
     assert watch.attributes("r1", proc.pid)[NETWORK_RECEIVE] == 500
 
 
-def test_whether_the_invocation_wrote_anything(tmp_path: Path) -> None:
+def test_the_checkpoint_before_an_invocation_is_its_baseline(tmp_path: Path) -> None:
     proc = FakeProc(tmp_path)
     watch = RuntimeWatch(proc=str(tmp_path))
-    watch.begin("r1", proc.pid)
+    watch.checkpoint(proc.pid)  # the extension is done with the previous invocation; the runtime is idle
+    assert proc.cleared == "5"
+    proc.set(rx=700, tx=200, wchar=10)  # the next one has started (and fetched something) before INVOKE is read
+    (proc.dir / "clear_refs").unlink()
+    watch.begin("r1", proc.pid)  # adopts the checkpoint: nothing is measured now
+    assert proc.cleared is None
+    assert watch.attributes("r1", proc.pid)[NETWORK_RECEIVE] == 600
     assert watch.wrote("r1", proc.pid) is False
     proc.set(wchar=11)
     assert watch.wrote("r1", proc.pid) is True
     assert watch.wrote("r2", proc.pid) is None and watch.wrote("r1", None) is None
 
 
+def test_without_a_checkpoint_whether_it_wrote_is_unknown(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path)
+    watch = RuntimeWatch(proc=str(tmp_path))
+    watch.checkpoint(proc.pid + 1)  # another process (the one before a cold start)
+    watch.begin("r1", proc.pid)  # measured now: the handler may have printed already
+    assert watch.wrote("r1", proc.pid) is None
+    assert proc.cleared == "5" and watch.attributes("r1", proc.pid)[PEAK_RSS] == 90_000 * 1024
+
+
 def test_without_the_profile_only_the_output_counter_is_read(tmp_path: Path) -> None:
     proc = FakeProc(tmp_path)
     watch = RuntimeWatch(profile=False, proc=str(tmp_path))
+    watch.checkpoint(proc.pid)
     watch.begin("r1", proc.pid)
     assert proc.cleared is None and watch.attributes("r1", proc.pid) == {}
     proc.set(wchar=99)
