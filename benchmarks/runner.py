@@ -245,7 +245,11 @@ class Harness:
         if invocation.function_error or report.status != "success":
             _note_error(samples, _describe_failure(invocation, report))
             return
-        samples.spans_created += self._spans_made(config, invocation.json())
+        try:
+            samples.spans_created += self._spans_made(config, invocation.json())
+        except (ValueError, TypeError, AttributeError) as error:  # not the function's usual answer
+            _note_error(samples, f"unexpected response {invocation.body[:200]!r}: {error}")
+            return
         if cold and report.init_duration_ms is not None:
             self.results.cold.setdefault(config.name, ColdStarts()).init_ms.append(report.init_duration_ms)
         if measure:

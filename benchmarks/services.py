@@ -51,7 +51,10 @@ class Collector:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._process.stdin.write("count\n")
         self._process.stdin.flush()
-        counts = json.loads(self._process.stdout.readline())
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.kind} collector process is gone (status {self._process.poll()})")
+        counts = json.loads(line)
         self.rejected = counts["rejected"]
         return counts["distinct"], counts["received"] - counts["distinct"]
 
