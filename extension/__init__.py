@@ -4,5 +4,9 @@ Data path: ``receiver`` (socket, wire frames) -> ``assembler`` (invocations, cra
 ``buffer`` (bounded, oldest dropped) -> ``flush`` (policy, budget) -> ``exporter`` (OTLP with retries and a
 circuit breaker, or the ``waterfall`` printer). ``main`` drives it from the Extensions API lifecycle.
 
+Logs: ``telemetry`` (Telemetry API listener) -> ``logs`` (``log_parse``; stamped with the invocation from the
+assembler) -> a second buffer and flusher -> ``exporter`` (``log_convert``, ``/v1/logs``). ``profile`` reads the
+runtime process's ``/proc`` for the invocation span's peak memory and network bytes.
+
 Nothing here imports the OpenTelemetry SDK or exporter at start-up: they load after the first response.
 """

@@ -3,7 +3,8 @@
 Lambda delivers only to ``sandbox.localdomain`` (the environment's own address, not necessarily loopback), so the
 listener binds every interface on a free port. Each POST body is a JSON array of ``{time, type, record}``;
 records whose ``type`` starts with one of the subscribed types reach ``on_event``. The listener only parses and
-dispatches: what an event means is the caller's business (today ``platform.runtimeDone``; function logs later).
+dispatches, in the order delivered: what an event means is the caller's business (``platform.runtimeDone`` for
+the assembler; function lines and platform reports for ``logs``).
 """
 
 from __future__ import annotations
