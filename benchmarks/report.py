@@ -75,6 +75,22 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
                      f"{row['init_samples']} | {_cell(row['cold_first_latency_ms'], 1)} |")
     lines += ["", "## Configurations", ""]
     lines += [f"- `{config.name}`: {config.summary}." for config in configs]
+    lines += ["", "How it is measured:", "",
+              "- One function for all: the event picks the scenario, the handler does the same work under every "
+              "configuration and reports the child spans and AWS calls it made.",
+              "- *spans created* = the handler's child spans, plus one invocation span where the configuration makes "
+              "one, plus one span per AWS call where it traces botocore (`afterglow-wrapper`, `xray-sdk`; the "
+              "decorator alone and the aws-lambda instrumentation alone do not). *spans exported* = distinct span ids "
+              "the collector received, counted after every sandbox of the scenario shut down.",
+              "- Every invocation carries a fresh, sampled X-Ray trace header, as with active tracing on (the X-Ray "
+              "SDK records nothing otherwise).",
+              "- Collectors run in their own processes (the project's OTLP receiver; a UDP sink for X-Ray); the slow "
+              "one answers every request 50 ms late. moto runs in server mode in its own process too.",
+              "- `otel-standard` loads only the instrumentors its layer ships: the others visible from this project's "
+              "environment go into OTEL_PYTHON_DISABLED_INSTRUMENTATIONS.",
+              "- Layers reach the sandbox as links to one unpacked tree (no copy per environment); memory is VmRSS "
+              "of the runtime and the extensions at the end of each scenario.",
+              ]
     if meta.get("skipped"):
         lines += ["", "Not run:"] + [f"- `{name}`: {why}" for name, why in meta["skipped"].items()]
     if meta.get("versions"):
