@@ -312,14 +312,14 @@ class Extension:
                 self.collector.seal()
             self._periodic_job = self._wait_periodic(self._periodic_job)
             self._periodic_log_job = self._wait_periodic(self._periodic_log_job)
+        pid = self.assembler.latest_pid
+        if pid:  # the runtime is idle now: the next invocation's baseline (profile, output counter)
+            self._watch_call(self.watch.checkpoint, pid)
         self.post_response_s.append(time.monotonic() - over)
         if len(self.post_response_s) > 10000:
             del self.post_response_s[:5000]
         if self.stats.new_drops() | (self.log_stats is not None and self.log_stats.new_drops()):
             log.report("%s", self.stats.report_line(self._exported_log_stats))
-        pid = self.assembler.latest_pid
-        if pid:  # the runtime is idle now: the next invocation's baseline (profile, output counter)
-            self._watch_call(self.watch.checkpoint, pid)
         return outcome
 
     def _wait_periodic(self, job: FlushJob | None) -> FlushJob | None:

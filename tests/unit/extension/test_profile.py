@@ -50,6 +50,7 @@ class FakeProc:
         self.root, self.pid = root, pid
         self.dir = root / str(pid)
         (self.dir / "net").mkdir(parents=True)
+        (self.dir / "clear_refs").write_text("")  # write-only in the real /proc: the test reads what was written
         self.set(rx=100, tx=200, hwm_kb=90_000, wchar=10)
 
     def set(self, rx: int | None = None, tx: int | None = None, hwm_kb: int | None = None,
@@ -63,8 +64,11 @@ class FakeProc:
 
     @property
     def cleared(self) -> str | None:
-        path = self.dir / "clear_refs"
-        return path.read_text() if path.exists() else None
+        """What the watch wrote to clear_refs since the last ``forget_clear``."""
+        return (self.dir / "clear_refs").read_text() or None
+
+    def forget_clear(self) -> None:
+        (self.dir / "clear_refs").write_text("")
 
 
 def test_an_invocation_gets_its_own_peak_and_traffic(tmp_path: Path) -> None:
@@ -84,7 +88,7 @@ def test_begin_is_once_per_invocation_and_process(tmp_path: Path) -> None:
     watch = RuntimeWatch(proc=str(tmp_path))
     watch.begin("r1", proc.pid)  # at INVOKE
     proc.set(rx=600, tx=200)
-    (proc.dir / "clear_refs").unlink()
+    proc.forget_clear()
     watch.begin("r1", proc.pid)  # at START: the baseline stays the INVOKE's
     assert proc.cleared is None
     assert watch.attributes("r1", proc.pid)[NETWORK_RECEIVE] == 500
@@ -96,7 +100,7 @@ def test_the_checkpoint_before_an_invocation_is_its_baseline(tmp_path: Path) -> 
     watch.checkpoint(proc.pid)  # the extension is done with the previous invocation; the runtime is idle
     assert proc.cleared == "5"
     proc.set(rx=700, tx=200, wchar=10)  # the next one has started (and fetched something) before INVOKE is read
-    (proc.dir / "clear_refs").unlink()
+    proc.forget_clear()
     watch.begin("r1", proc.pid)  # adopts the checkpoint: nothing is measured now
     assert proc.cleared is None
     assert watch.attributes("r1", proc.pid)[NETWORK_RECEIVE] == 600
@@ -140,6 +144,7 @@ def test_missing_files_leave_their_readings_out(tmp_path: Path) -> None:
 
 def test_a_peak_that_could_not_be_reset_is_not_reported(tmp_path: Path) -> None:
     proc = FakeProc(tmp_path)
+    (proc.dir / "clear_refs").unlink()
     (proc.dir / "clear_refs").mkdir()  # cannot be opened for writing
     watch = RuntimeWatch(proc=str(tmp_path))
     watch.begin("r1", proc.pid)
