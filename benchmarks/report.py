@@ -44,10 +44,15 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
               f"`{BASELINE}`'s in the same scenario and run; *post-resp.* = REPORT's post-runtime extension time; "
               "*init* = median REPORT Init Duration over fresh environments; memory from /proc (VmRSS) at the end "
               "of each scenario.", ""]
+    plan = meta.get("plan")
+    if plan:
+        lines += [f"Per configuration: {plan['cold_starts']} dedicated cold starts plus one per scenario; in each "
+                  f"scenario {plan['warmup']} warm-up invocations, then {plan['batches']} batches of "
+                  f"{plan['batch_size']} measured ones (fewer batches for the costly scenarios; *n* below).", ""]
     lines += ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {check.target} | {check.measured} | **{check.verdict}** |" for check in checks]
     lines += ["", "## Results", ""]
-    header = ("| config | scenario | p50 ms | added p50 | added p99 | post-resp. p50 | init ms (n) | "
+    header = ("| config | scenario | n | p50 ms | added p50 | added p99 | post-resp. p50 | init ms (n) | "
               "function RSS MB | extension RSS MB | spans created | spans exported | errors |")
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
@@ -56,8 +61,8 @@ def markdown(rows: Sequence[dict[str, Any]], checks: Sequence[TargetCheck], mach
             exported += f" (+{row['duplicates']} dup)"
         errors = _cell(row["errors"]) if not row["failure"] else f"did not run: {row['failure'][:80]}"
         lines.append(
-            f"| {row['config']} | {row['scenario']} | {_cell(row['p50_ms'])} | {_cell(row['added_p50_ms'])} | "
-            f"{_cell(row['added_p99_ms'])} | {_cell(row['post_response_p50_ms'])} | "
+            f"| {row['config']} | {row['scenario']} | {row['measured_invocations']} | {_cell(row['p50_ms'])} | "
+            f"{_cell(row['added_p50_ms'])} | {_cell(row['added_p99_ms'])} | {_cell(row['post_response_p50_ms'])} | "
             f"{_cell(row['init_ms'], 0)} ({row['init_samples']}) | {_cell(row['rss_mb'], 1)} | "
             f"{_cell(row['extension_rss_mb'], 1)} | {_cell(row['spans_created'])} | {exported} | {errors} |"
         )
