@@ -56,19 +56,27 @@ LINES_WAIT_SHARE = 0.5  # of the flush budget, at most, waiting for an invocatio
 LOGS_ON, LOGS_DEFERRED, LOGS_OFF = "true", "deferred", "false"
 
 
-def read_logs_mode() -> str:
-    """``AFTERGLOW_LOGS``: ``true`` (default), ``deferred`` or ``false``; ``OTEL_LOGS_EXPORTER=none`` means false."""
+def read_logs_mode(printing: bool = False) -> str:
+    """``AFTERGLOW_LOGS``: ``deferred``, ``true`` or ``false``; ``OTEL_LOGS_EXPORTER=none`` means false.
+
+    The default is ``deferred`` when exporting: the Telemetry API delivers a line at least 25 ms after it was
+    written, so waiting for an invocation's lines (``true``) would keep the environment, billed, that much
+    longer after every response that printed; deferred lines leave with the next flush, or at SHUTDOWN.
+    With no endpoint (``printing`` waterfalls, as in ``afterglow run``) the default is ``true``, so each trace
+    is printed with its own lines.
+    """
+    default = LOGS_ON if printing else LOGS_DEFERRED
     if (config.raw("OTEL_LOGS_EXPORTER") or "").lower() == "none":
         return LOGS_OFF
-    text = config.read_str(config.AFTERGLOW_LOGS, LOGS_ON).lower()
+    text = config.read_str(config.AFTERGLOW_LOGS, default).lower()
     if text in ("true", "1", "yes", "on"):
         return LOGS_ON
     if text in ("false", "0", "no", "off"):
         return LOGS_OFF
     if text == LOGS_DEFERRED:
         return LOGS_DEFERRED
-    log.warning("ignoring %s=%r: expected true, deferred or false; using true", config.AFTERGLOW_LOGS, text)
-    return LOGS_ON
+    log.warning("ignoring %s=%r: expected deferred, true or false; using %s", config.AFTERGLOW_LOGS, text, default)
+    return default
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -159,10 +167,11 @@ class Extension:
         address = config.raw("AWS_LAMBDA_RUNTIME_API")
         if not address:
             raise LambdaApiError("start", None, "AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda")
-        logs = read_logs_mode()
+        settings = read_otlp_settings()
+        logs = read_logs_mode(printing=settings is None)
         return cls(
             address,
-            settings=read_otlp_settings(),
+            settings=settings,
             policy=read_flush_policy(),
             budget_s=config.read_int(config.AFTERGLOW_FLUSH_BUDGET_MS, 250) / 1000,
             max_spans=config.read_int(config.AFTERGLOW_MAX_BUFFERED_SPANS, 20000, minimum=1),

@@ -89,10 +89,11 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_CAPTURE_MASK, "the built-in pattern",
         "Regular expression, searched case-insensitively in each payload key, for the values to mask; the built-in "
         "one matches password, passwd, passphrase, secret, token, key, authorization, credential, cookie.", "function"),
-    Var(AFTERGLOW_LOGS, "true",
-        "`true`: the extension exports the function's log lines and each invocation's platform report as OTLP log "
-        "records, waiting (within the flush budget) for the lines of an invocation that wrote any; `deferred`: "
-        "never wait, late lines go with the next flush; `false`: no logs.", "extension"),
+    Var(AFTERGLOW_LOGS, "deferred (true when printing waterfalls)",
+        "The extension exports the function's log lines and each invocation's platform report as OTLP log records. "
+        "`deferred`: an invocation's lines leave with the next flush (the Telemetry API delivers them 25 ms or "
+        "more late, so waiting would be billed); `true`: wait for them, within the flush budget; `false`: no logs.",
+        "extension"),
     Var(AFTERGLOW_MAX_BUFFERED_LOGS, "10000",
         "Log records the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
         "extension"),
@@ -102,6 +103,8 @@ VARS: tuple[Var, ...] = (
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
         "AFTERGLOW_TRACE_PARENT.", "function"),
+    Var("AWS_REGION", "set by Lambda",
+        "Resource `cloud.region` when the invoked function ARN does not name the region.", "function"),
     Var("AWS_LAMBDA_RUNTIME_API", "set by Lambda",
         "`host:port` of the Runtime, Extensions and Telemetry APIs; the extension registers there.", "extension"),
     # --- OpenTelemetry's standard variables that afterglow honours --------------------------------

@@ -10,6 +10,7 @@ from tracer import config
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("tracer", "instrumentation", "extension", "afterglow")
 NAME = re.compile(r"\b((?:AFTERGLOW|OTEL)_[A-Z0-9_]*[A-Z0-9])\b")
+READ = re.compile(r"config\.(?:raw|read_\w+)\(\s*\"([A-Za-z0-9_]+)\"")  # any name read through the registry
 
 
 def _names_in_code() -> dict[str, str]:
@@ -17,7 +18,8 @@ def _names_in_code() -> dict[str, str]:
     for package in SOURCES:
         for path in sorted((ROOT / package).rglob("*")):
             if path.is_file() and (path.suffix == ".py" or "layer_files" in path.parts):
-                for name in NAME.findall(path.read_text(errors="replace")):
+                text = path.read_text(errors="replace")
+                for name in NAME.findall(text) + READ.findall(text):
                     found.setdefault(name, str(path.relative_to(ROOT)))
     return found
 

@@ -86,7 +86,8 @@ def bodies(collector: OtlpReceiver | OtlpGrpcReceiver) -> list[Any]:
 def test_an_invocation_that_printed_has_its_lines_in_its_own_flush_a_silent_one_does_not_wait(
         platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver, runtime: Runtime) -> None:
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_LOG_LEVEL": "DEBUG",
-                                 "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})  # a slow test machine cannot run out of it
+                                 # a slow test machine cannot run out of this budget
+                                 "AFTERGLOW_LOGS": "true", "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
     function = FunctionProcess(extension.socket_path, pid=runtime.pid)
     cold = started(platform)
     function.invocation(cold, children=1)
@@ -128,7 +129,7 @@ def test_an_invocation_that_printed_has_its_lines_in_its_own_flush_a_silent_one_
 def test_a_failed_invocation_waits_for_the_error_the_runtime_prints_after_end(
         platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver, runtime: Runtime) -> None:
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_LOG_LEVEL": "DEBUG",
-                                 "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
+                                 "AFTERGLOW_LOGS": "true", "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
     function = FunctionProcess(extension.socket_path, pid=runtime.pid)
     cold = started(platform)
     function.invocation(cold, children=0)

@@ -98,11 +98,11 @@ def invocation_span(collector: OtlpReceiver, request_id: str) -> ReceivedSpan:
 
 def test_plain_and_logging_lines_arrive_with_their_severity_and_trace(logs_task_root: Path, dev_layer: Path,
                                                                      collector: OtlpReceiver) -> None:
-    with sandbox(logs_task_root, dev_layer, collector) as box:
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS="true") as box:
         first = box.invoke({"mode": "levels", "tag": "one"})
         second = box.invoke({"mode": "levels", "tag": "two"})
         assert first.json() == second.json() == {"ok": True}
-        # with the default AFTERGLOW_LOGS=true an invocation's lines leave with its own flush
+        # with AFTERGLOW_LOGS=true an invocation's lines leave with its own flush
         collector.wait_for_logs(5, where=lambda record: "two" in str(record.body), timeout=20)
         spans = collector.wait_for_spans(2)
     for invocation, tag in ((first, "one"), (second, "two")):

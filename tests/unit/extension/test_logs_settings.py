@@ -46,12 +46,21 @@ def test_logs_specific_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
     assert traces is not None and traces.protocol == HTTP and traces.compression == "none"
 
 
-@pytest.mark.parametrize("value, mode", [(None, LOGS_ON), ("true", LOGS_ON), ("FALSE", LOGS_OFF), ("0", LOGS_OFF),
-                                         ("deferred", LOGS_DEFERRED), ("sometimes", LOGS_ON)])
+@pytest.mark.parametrize("value, mode", [(None, LOGS_DEFERRED), ("true", LOGS_ON), ("FALSE", LOGS_OFF), ("0", LOGS_OFF),
+                                         ("deferred", LOGS_DEFERRED), ("sometimes", LOGS_DEFERRED)])
 def test_the_logs_switch(monkeypatch: pytest.MonkeyPatch, value: str | None, mode: str) -> None:
     if value is not None:
         monkeypatch.setenv("AFTERGLOW_LOGS", value)
     assert read_logs_mode() == mode
+
+
+@pytest.mark.parametrize("value, mode", [(None, LOGS_ON), ("deferred", LOGS_DEFERRED), ("sometimes", LOGS_ON)])
+def test_printing_waterfalls_waits_for_the_lines_by_default(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, mode: str
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("AFTERGLOW_LOGS", value)
+    assert read_logs_mode(printing=True) == mode
 
 
 def test_the_standard_way_to_turn_logs_off_wins(monkeypatch: pytest.MonkeyPatch) -> None:
