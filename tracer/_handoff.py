@@ -92,6 +92,7 @@ class Handoff:
         self._batch: list[bytes] = []  # packed span records waiting for company
         self._batch_bytes = 0
         self._last_send_ns = 0
+        self._pending_since_ns = 0  # when the oldest frame or span still held back was queued; 0: none held
         self._out: deque[bytes] = deque()  # whole frames the socket has not taken yet, in order
         self._out_spans: deque[int] = deque()  # spans inside each of them
         self._out_offset = 0  # bytes of _out[0] already written
@@ -122,9 +123,14 @@ class Handoff:
             if self._deferred_end is not None:  # the runtime never told us it answered: END goes now
                 self._finish_locked(*self._deferred_end)
             self._may_reconnect = True
+            self._start_frame = None
+            if self.mode == SOCKET and self._peer_closed_locked():
+                # The extension restarted since the last write. Learn it now, not at the first write: this
+                # invocation's frames are held back for a window, and a write that finds the connection gone
+                # loses what it carried.
+                self._broken_locked(ConnectionResetError(errno.ECONNRESET, "the extension closed the connection"))
             if self.mode in (NEW, DISCONNECTED):
                 self._connect_locked()
-            self._start_frame = None
             self._invocation_span_id = span._span_id if span is not None else 0
             if span is not None:
                 try:
@@ -135,6 +141,12 @@ class Handoff:
                     swallowed("encoding the invocation span's START", error)
             if self._start_frame is not None:
                 self._emit_locked(self._start_frame, 0)
+            if self.window_ns and self.mode == SOCKET and self._out:
+                # START (and HELLO) wait, like spans, for at most a window: an invocation shorter than that
+                # writes nothing until its END, after the response, and never wakes the extension while the
+                # handler runs. Lost with a hard crash within the window, as spans are.
+                self._hold_locked(monotonic_ns())
+                return
             self._flush_batch_locked()
             if self._write_locked() is False:
                 self._writes_left_locked()
@@ -214,10 +226,10 @@ class Handoff:
                 if self.mode != SOCKET:
                     return  # NEW: waits for the first invocation; FALLBACK: leaves at END
                 now = monotonic_ns()
-                if now - self._last_send_ns < self.window_ns and self._batch_bytes < BATCH_LIMIT_BYTES:
+                held_since = self._pending_since_ns or now
+                if now - held_since < self.window_ns and self._batch_bytes < BATCH_LIMIT_BYTES:
                     # coalesce: this span goes with the next send, with END, or with the sender after the window
-                    if self._sender_wait == _IDLE and self.linger and span._span_id != self._invocation_span_id:
-                        self._wake_sender_locked()
+                    self._hold_locked(now, wake=span._span_id != self._invocation_span_id)
                     return
                 self._flush_batch_locked()
                 if self._write_locked() is False:
@@ -229,7 +241,7 @@ class Handoff:
         """A span is starting: send a batch that has waited longer than the window (lost if we died)."""
         if not self._batch or self.mode != SOCKET:
             return
-        if monotonic_ns() - self._last_send_ns < self.window_ns:
+        if monotonic_ns() - self._pending_since_ns < self.window_ns:
             return
         try:
             with self._lock:
@@ -373,6 +385,8 @@ class Handoff:
                     self.writes += 1
                 self._advance_locked(sent)
             self._writes_left = False
+            if not self._batch:
+                self._pending_since_ns = 0
             return True
         finally:
             context_api.detach(token)
@@ -421,6 +435,18 @@ class Handoff:
             self._emit_locked(self._start_frame, 0)
         return self._write_locked() is not False
 
+    def _peer_closed_locked(self) -> bool:
+        """Has the extension closed its end? (It never writes, so any readable state means it went.)"""
+        sock = self._sock
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
     def _close_socket_locked(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(OSError):
@@ -465,6 +491,13 @@ class Handoff:
         """The socket did not take everything: the sender finishes the writes (the extension reads until END)."""
         self._writes_left = True
         if self._sender_wait != _BUSY:
+            self._wake_sender_locked()
+
+    def _hold_locked(self, now: int, wake: bool = True) -> None:
+        """Something waits to be written: it leaves with the next write, or the sender's after a window."""
+        if not self._pending_since_ns:
+            self._pending_since_ns = now
+        if wake and self._sender_wait == _IDLE and self.linger:
             self._wake_sender_locked()
 
     def _wake_sender_locked(self) -> None:
@@ -549,8 +582,9 @@ class Handoff:
     def _work_unlocked(self) -> tuple[int | None, bool]:
         """A look without the lock (a hint, confirmed under it): ns until the batch is due, writes waiting."""
         due_in_ns = None
-        if self._batch and self.linger and self.mode == SOCKET:
-            due_in_ns = self._last_send_ns + self.window_ns - monotonic_ns()
+        held_since = self._pending_since_ns
+        if held_since and self.linger and self.mode == SOCKET:
+            due_in_ns = held_since + self.window_ns - monotonic_ns()
         # not ``_out`` itself: it holds the frames of a write in progress while the handler's thread waits in
         # sendmsg, which is exactly when this thread gets the GIL
         return due_in_ns, self._writes_left
@@ -558,11 +592,13 @@ class Handoff:
     def _due_locked(self) -> tuple[int | None, socket.socket | None]:
         """Send what is due. Returns (ns until the batch is due, or None) and the socket to wait for, if full."""
         delay_ns: int | None = None
-        if self._batch and self.mode == SOCKET:
-            delay_ns = self._last_send_ns + self.window_ns - monotonic_ns()
+        if self._pending_since_ns and self.mode == SOCKET:
+            delay_ns = self._pending_since_ns + self.window_ns - monotonic_ns()
             if delay_ns <= 0:
                 self._flush_batch_locked()
                 delay_ns = None
+                if self._write_locked() is None:  # nothing was held after all (written by another path)
+                    self._pending_since_ns = 0
         if self._out and self._sock is not None and self._write_locked() is False:
             self._writes_left = True
             return delay_ns, self._sock

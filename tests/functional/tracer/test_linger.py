@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,13 +216,38 @@ def test_the_sender_sleeps_when_there_is_nothing_to_send(paused: Paused, reader:
     assert _cpu_ticks(sender) == before
 
 
-def test_the_invocation_span_alone_needs_no_sender(lambda_env: str, reader: SpanReader) -> None:
+def test_a_short_invocation_writes_once_with_its_end(
+    lambda_env: str, reader: SpanReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFTERGLOW_HANDOFF_WINDOW_US", "2000000")  # "short" must not depend on this machine's load
+
     @trace_handler
     def handler(event: Any, context: Any) -> str:
         return "ok"
 
-    for number in range(5):
-        handler({}, lambda_context(f"req-{number}"))  # its span ends within the window of START; END follows
+    handler({}, lambda_context("req-0"))  # connects (HELLO)
+    reader.wait_for_end("req-0")
+    handoff = _runtime.current().handoff  # type: ignore[union-attr]
+    before = handoff.writes
+    for number in range(1, 5):
+        handler({}, lambda_context(f"req-{number}"))  # shorter than the window: START waits for END
     reader.wait_for_end("req-4")
-    assert _runtime.current().handoff._sender is None  # type: ignore[union-attr]  # never started
+    assert handoff.writes - before == 4  # one write per invocation, none while the handler ran
     assert len(reader.spans()) == 5
+    assert reader.kinds().count("START") == 5
+
+
+def test_start_leaves_within_the_window_while_the_handler_still_runs(lambda_env: str, reader: SpanReader) -> None:
+    seen_during: list[list[str]] = []
+
+    @trace_handler
+    def handler(event: Any, context: Any) -> str:
+        deadline = time.monotonic() + 10
+        while "START" not in reader.kinds() and time.monotonic() < deadline:  # a hang detector only
+            time.sleep(0.005)
+        seen_during.append(reader.kinds())
+        return "ok"
+
+    handler({}, lambda_context("req-1"))
+    reader.wait_for_end("req-1")
+    assert "START" in seen_during[0] and "END" not in seen_during[0]  # a crash now would still leave START

@@ -16,6 +16,7 @@ LAUNCHER = ROOT / "afterglow" / "layer_files" / "extensions" / "afterglow"
 FUNCTION = """
 import json
 import os
+import time
 
 from tracer import trace_handler
 
@@ -24,6 +25,7 @@ from tracer import trace_handler
 def handler(event, context):
     body = json.loads(event["body"])
     if body.get("crash"):
+        time.sleep(0.05)  # some work first: START leaves within the hand-off's window (1 ms), then the crash
         os._exit(3)
     return {"statusCode": 200, "body": json.dumps({"user": body["user"], "session_token": "tok-123"})}
 """
