@@ -7,42 +7,23 @@ background after the first INVOKE and is used at the first flush, never before `
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceFlags
 
 from extension.buffer import Batch
+from extension.convert import Converter
 from extension.logs import LogEntry
 
 _SEVERITIES = {member.value: member for member in SeverityNumber}
 
 
-class LogConverter:
-    """Caches Resource and scope objects, so that a warm flush only builds the records themselves."""
-
-    def __init__(self) -> None:
-        self._resources: dict[int, tuple[dict[str, Any], Resource]] = {}
-        self._scopes: dict[str, InstrumentationScope] = {}
-
-    def resource(self, attributes: dict[str, Any]) -> Resource:
-        cached = self._resources.get(id(attributes))
-        if cached is None or cached[0] is not attributes:
-            if len(self._resources) > 64:
-                self._resources.clear()
-            cached = self._resources[id(attributes)] = (attributes, Resource(attributes))
-        return cached[1]
-
-    def scope(self, name: str) -> InstrumentationScope:
-        scope = self._scopes.get(name)
-        if scope is None:
-            scope = self._scopes[name] = InstrumentationScope(name)
-        return scope
+class LogConverter(Converter):
+    """The span converter's Resource and scope caches, for log records: a warm flush builds only the records."""
 
     def record(self, entry: LogEntry, resource: Resource) -> ReadableLogRecord:
         record = LogRecord(
@@ -57,7 +38,7 @@ class LogConverter:
             attributes=entry.attributes or None,
         )
         record.event_name = entry.event_name
-        return ReadableLogRecord(record, resource, self.scope(entry.scope))
+        return ReadableLogRecord(record, resource, self.scope(entry.scope, None))
 
     def records(self, batches: Iterable[Batch]) -> list[ReadableLogRecord]:
         out: list[ReadableLogRecord] = []

@@ -5,12 +5,15 @@ Imported by an instrumentor module, which loads only when its library does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from tracer._safe import swallowed
 
 _VERSION = "0.1.0"
 _get_value = otel_context.get_value
@@ -65,3 +68,22 @@ def set_http_status(span: Span, status: object) -> None:
         if status >= 400:
             span.set_attribute("error.type", str(status))
             span.set_status(Status(StatusCode.ERROR))
+
+
+def call_http(span: Span, token: object, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              status_of: Callable[[Any], object], what: str) -> Any:
+    """The library's call, once, inside ``span``: its result and its errors pass through untouched; the
+    response's HTTP status (``status_of(response)``) goes on the span, which then ends."""
+    try:
+        response = call(*args, **kwargs)
+    except BaseException as error:
+        detach(token)
+        fail(span, error)
+        raise
+    detach(token)
+    try:
+        set_http_status(span, status_of(response))
+        span.end()
+    except Exception as error:
+        swallowed(what, error)
+    return response

@@ -54,19 +54,11 @@ class RequestsInstrumentor(Instrumentor):
             _spans.abandon(span, token)
             swallowed("requests instrumentation", error)
             return wrapped(*args, **kwargs)
-        try:
-            response = wrapped(*call_args, **call_kwargs)
-        except BaseException as error:
-            _spans.detach(token)
-            _spans.fail(span, error)
-            raise
-        _spans.detach(token)
-        try:
-            _spans.set_http_status(span, getattr(response, "status_code", None))
-            span.end()
-        except Exception as error:
-            swallowed("requests response instrumentation", error)
-        return response
+        return _spans.call_http(span, token, wrapped, call_args, call_kwargs, _status, "requests response")
+
+
+def _status(response: Any) -> object:
+    return getattr(response, "status_code", None)
 
 
 def _address(url: str) -> tuple[str | None, int | None]:

@@ -59,16 +59,8 @@ class Urllib3Instrumentor(Instrumentor):
             _spans.abandon(span, token)
             swallowed("urllib3 instrumentation", error)
             return wrapped(*args, **kwargs)
-        try:
-            response = wrapped(*call_args, **call_kwargs)
-        except BaseException as error:
-            _spans.detach(token)
-            _spans.fail(span, error)
-            raise
-        _spans.detach(token)
-        try:
-            _spans.set_http_status(span, getattr(response, "status", None))
-            span.end()
-        except Exception as error:
-            swallowed("urllib3 response instrumentation", error)
-        return response
+        return _spans.call_http(span, token, wrapped, call_args, call_kwargs, _status, "urllib3 response")
+
+
+def _status(response: Any) -> object:
+    return getattr(response, "status", None)
