@@ -1,0 +1,95 @@
+"""Bursts and size (issue 7 item 5), in the sandbox with awslambdaric, the real tracer and the real extension:
+10,000 spans in one invocation, 1 MB attribute values, and a flood against a dead collector."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox
+from tests.helpers.otlp_receiver import OtlpReceiver
+
+pytestmark = pytest.mark.slow
+
+FUNCTION = """
+from opentelemetry import trace
+
+from tracer import trace_handler
+
+tracer = trace.get_tracer("bursts")
+MEGABYTE = "x" * (1024 * 1024)
+
+
+@trace_handler
+def handler(event, context):
+    for index in range(event["spans"]):
+        with tracer.start_as_current_span("step") as span:
+            span.set_attribute("index", index)
+            if index < event.get("big", 0):
+                span.set_attribute("payload", MEGABYTE)
+            if event.get("filler"):
+                span.set_attribute("filler", event["filler"])
+    return {"made": event["spans"]}
+"""
+
+
+@pytest.fixture
+def bursts_root(tmp_path: Path) -> Path:
+    root = tmp_path / "bursts"
+    root.mkdir()
+    (root / "app.py").write_text(FUNCTION)
+    return root
+
+
+def _vm_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def test_ten_thousand_spans_and_megabyte_values_arrive_whole_and_truncated(
+    bursts_root: Path, dev_layer: Path, otlp_receiver: OtlpReceiver
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_FLUSH_BUDGET_MS": "10000"}
+    with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
+        invocation = box.invoke({"spans": 10_000, "big": 3})
+        assert invocation.json() == {"made": 10_000}
+        spans = otlp_receiver.wait_for_spans(10_001, timeout=60)
+    assert len({span.span_id for span in spans}) == 10_001  # nothing lost, nothing twice
+    payloads = [span.attributes["payload"] for span in spans if "payload" in span.attributes]
+    assert len(payloads) == 3
+    assert {len(value) for value in payloads} == {8192}  # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT's default
+
+
+def test_a_custom_value_limit_is_honoured(bursts_root: Path, dev_layer: Path, otlp_receiver: OtlpReceiver) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "100"}
+    with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env) as box:
+        box.invoke({"spans": 2, "big": 1})
+        spans = otlp_receiver.wait_for_spans(3, timeout=20)
+    (payload,) = [span.attributes["payload"] for span in spans if "payload" in span.attributes]
+    assert payload == "x" * 100
+
+
+def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_root: Path, dev_layer: Path) -> None:
+    """100,000 spans of ~1 KB while nothing accepts them: the extension keeps at most its bound, drops the
+    oldest and says so; its memory stays far below what keeping them all would take."""
+    dead = OtlpReceiver().start()
+    endpoint = dead.endpoint
+    dead.stop()  # a port nobody listens on: every export is refused
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "AFTERGLOW_MAX_BUFFERED_SPANS": "5000",
+           "AFTERGLOW_FLUSH_BUDGET_MS": "50"}
+    filler = "f" * 1000
+    with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
+        box.invoke({"spans": 10, "filler": filler})  # warm: the exporter is loaded, the breaker learns
+        baseline_mb = _vm_rss_mb(box.extension_pids["afterglow"])
+        for _ in range(20):
+            assert box.invoke({"spans": 5_000, "filler": filler}).json() == {"made": 5_000}
+        flooded_mb = _vm_rss_mb(box.extension_pids["afterglow"])
+    report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
+    received = int(re.findall(r"spans received=(\d+)", report)[-1])
+    dropped = sum(int(count) for count in re.findall(r"buffer_full=(\d+)", report.splitlines()[-1]))
+    assert received == 10 + 20 * 5_001 + 1
+    assert dropped >= received - 5_000 - 1_000  # at most the bound is kept (give or take a batch in flight)
+    # 100,000 spans of ~1 KB kept would be well over 100 MB; the bound keeps the growth to a few tens of MB
+    assert flooded_mb - baseline_mb < 60, (baseline_mb, flooded_mb)
