@@ -13,4 +13,5 @@ def handler(event, context):
     with tracer.start_as_current_span("compose-greeting") as span:
         span.set_attribute("greeting.name", name)
         message = f"hello, {name}"
+    print(f"greeted {name}")  # shows under the trace, as an OTLP log record when exporting
     return {"statusCode": 200, "body": message}
