@@ -22,11 +22,13 @@ if TYPE_CHECKING:
 
 
 class Batch:
-    """Consecutive spans of one invocation (``key``, the request id) from one function process (``resource``)."""
+    """Consecutive spans of one invocation (``key``, the request id) from one function process (``resource``).
+
+    ``spans`` holds wire span records in the span buffer and ``LogEntry`` objects in the log buffer."""
 
     __slots__ = ("key", "resource", "sizes", "spans")
 
-    def __init__(self, resource: Resource, key: str | None, spans: list[list[Any]], sizes: list[int]) -> None:
+    def __init__(self, resource: Resource, key: str | None, spans: list[Any], sizes: list[int]) -> None:
         self.resource = resource
         self.key = key
         self.spans = spans
@@ -64,7 +66,7 @@ class SpanBuffer:
         with self._lock:
             return self._held - self._leased
 
-    def add(self, resource: Resource, key: str | None, spans: list[list[Any]], sizes: list[int]) -> int:
+    def add(self, resource: Resource, key: str | None, spans: list[Any], sizes: list[int]) -> int:
         """Append spans; returns how many old spans were dropped to make room."""
         if not spans:
             return 0

@@ -91,7 +91,7 @@ class OtlpSink:
         """Exponential backoff with +-20% jitter: base, 2*base, 4*base, ... capped."""
         import random  # only ever after a failure: not worth its start-up cost
 
-        return min(self._max_backoff_s, self._base_backoff_s * 2**retry) * random.uniform(0.8, 1.2)
+        return float(min(self._max_backoff_s, self._base_backoff_s * 2**retry) * random.uniform(0.8, 1.2))
 
     def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
                force: bool = False) -> ExportOutcome:

@@ -246,7 +246,8 @@ def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: d
     parts = [f"REPORT RequestId: {request_id}"]
     status = None
     if report is not None:
-        metrics = report.get("metrics") if isinstance(report.get("metrics"), dict) else {}
+        metrics = report.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
         for key, name, label, unit in _REPORT_METRICS:
             value = _number(metrics.get(key))
             if value is not None:
@@ -262,7 +263,8 @@ def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: d
             status = status or runtime_status
         if isinstance(runtime_done.get("errorType"), str):
             attributes.setdefault("aws.lambda.error_type", runtime_done["errorType"])
-        metrics = runtime_done.get("metrics") if isinstance(runtime_done.get("metrics"), dict) else {}
+        metrics = runtime_done.get("metrics")
+        metrics = metrics if isinstance(metrics, dict) else {}
         for key, name in (("durationMs", "aws.lambda.runtime.duration_ms"),
                           ("producedBytes", "aws.lambda.runtime.produced_bytes")):
             value = _number(metrics.get(key))

@@ -15,7 +15,7 @@ import math
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from extension.otlp_config import GRPC, OtlpSettings
 
@@ -170,7 +170,7 @@ class GrpcTransport:
             self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
         else:
             self._channel = grpc.insecure_channel(target)
-        self._stub = Stub(self._channel)
+        self._stub = cast(Any, Stub)(self._channel)  # generated gRPC code is untyped
         self._metadata = tuple((name.lower(), value) for name, value in settings.headers)
         self._compression = grpc.Compression.Gzip if settings.compression == "gzip" else None
         codes = grpc.StatusCode
@@ -208,7 +208,7 @@ def _grpc_retry_delay(error: Any) -> float | None:
                     if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                         info = error_details_pb2.RetryInfo()
                         detail.Unpack(info)
-                        return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+                        return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
     except Exception:
         return None
     return None

@@ -21,6 +21,7 @@ from ._base import Instrumentor
 class LogCorrelationInstrumentor(Instrumentor):
     name = "logging"
     module = "logging"
+    _factory: Callable[..., logging.LogRecord] | None = None
 
     def _patch(self, module: ModuleType) -> None:
         current = logging.getLogRecordFactory()

@@ -28,7 +28,7 @@ class RequestsInstrumentor(Instrumentor):
     def _send(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _spans.http_suppressed():
             return wrapped(*args, **kwargs)
-        request = args[0] if args else kwargs.get("request")
+        request: Any = args[0] if args else kwargs.get("request")
         if not isinstance(getattr(request, "url", None), str) or not isinstance(getattr(request, "method", None), str):
             return wrapped(*args, **kwargs)  # not a PreparedRequest: requests raises its own error
         span = token = None
