@@ -22,6 +22,7 @@ import os
 import select
 import socket
 import threading
+import weakref
 from collections import deque
 from time import monotonic_ns
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,20 @@ DISCONNECTED_DROP = "disconnected"  # lost with a broken connection, or ended wh
 
 _BROKEN = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED, errno.EBADF, errno.ESHUTDOWN)
 _SUPPRESSED = Context({_SUPPRESS_INSTRUMENTATION_KEY: True})  # our own I/O is never traced
+
+
+_live: weakref.WeakSet[Handoff] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handoff in list(_live):
+        try:
+            handoff.after_fork_in_child()
+        except Exception as error:
+            swallowed("resetting the hand-off in a forked process", error)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Handoff:
@@ -114,6 +129,7 @@ class Handoff:
         self._writes_left = False  # a write stopped at a full socket: the sender finishes it
         self._closing = False
         self._deferred_end: tuple[str, bool] | None = None  # END held until the runtime posted the response
+        _live.add(self)
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
 
@@ -261,6 +277,37 @@ class Handoff:
     def drops(self) -> dict[str, int]:
         """Drops counted since the last END (they go in the next END)."""
         return dict(self._drops)
+
+    def after_fork_in_child(self) -> None:
+        """A process forked from the function's (multiprocessing, os.fork) gets its own connection.
+
+        The parent's socket, queued bytes and held spans stay the parent's: writing on the shared socket
+        would interleave two streams into garbage, and sending the parent's frames again would duplicate
+        them. A child usually ends with ``os._exit``, which no thread can outrun, so its spans leave as they
+        end (window 0). The lock may have been held by a parent thread that does not exist here.
+        """
+        self._lock = threading.Lock()
+        was_connected = self.mode == SOCKET
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()  # our copy of the descriptor: the parent's connection stays open
+            self._sock = None
+        self._out.clear()
+        self._out_spans.clear()
+        self._out_offset = self._out_bytes = 0
+        self._batch, self._batch_bytes = [], 0
+        self._drops, self._logged_drops, self._end_drops = {}, {}, None
+        self._deferred_end = self._start_frame = None
+        self._pending_since_ns = 0
+        self._sender = self._wakeups = None
+        self._sender_wait = _IDLE
+        self._writes_left = False
+        self.window_ns = 0
+        if was_connected:
+            self.mode = DISCONNECTED  # a failed connect stays that, never the in-process fallback
+            with self._lock:
+                self._may_reconnect = False
+                self._connect_locked()
 
     def close(self, timeout_s: float = 1.0) -> None:
         """Stop the sender thread and close the socket, writing what is left for up to ``timeout_s``."""

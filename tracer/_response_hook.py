@@ -10,6 +10,7 @@ if awslambdaric has not been imported by the time the handler is decorated, we a
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,13 @@ class ResponseHook:
 
 
 HOOK = ResponseHook()  # one per process, like the runtime client it watches
+
+
+def _after_fork_in_child() -> None:
+    HOOK.in_runtime_invocation = False  # a forked child is never the one the runtime dispatched to
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def install() -> bool:

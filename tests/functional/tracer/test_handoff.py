@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -322,3 +323,33 @@ def test_force_flush_sends_the_batch_without_waiting(setup: Setup, reader: SpanR
     assert setup.provider.force_flush() is True
     reader.wait_for(lambda frames: any(kind == wire.SPANS for kind, _ in frames))
     assert [span[wire.NAME] for span in reader.spans()] == ["child"]
+
+
+def test_a_forked_child_gets_its_own_connection_and_the_parent_stream_stays_whole(
+    setup: Setup, reader: SpanReader
+) -> None:
+    setup.invocation("req-1")  # connected
+    reader.wait_for_end("req-1")
+    root = setup.tracer.start_span("invocation")
+    setup.handoff.begin("req-2", root)  # type: ignore[arg-type]
+    with setup.tracer.start_as_current_span("before-fork"):
+        pass
+    child = os.fork()
+    if child == 0:  # the child: spans made here go over its own connection, at once (it may _exit any time)
+        try:
+            with setup.tracer.start_as_current_span("in-child"):
+                pass
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    with setup.tracer.start_as_current_span("after-fork"):
+        pass
+    root.end()
+    setup.handoff.finish("req-2", True)
+    reader.wait_for_end("req-2")
+    reader.wait_for(lambda frames: any(k == wire.SPANS and p[0][wire.NAME] == "in-child" for k, p in frames))
+    names = [span[wire.NAME] for span in reader.spans()]
+    assert sorted(names.count(name) for name in ("before-fork", "in-child", "after-fork")) == [1, 1, 1]
+    assert reader.errors == [] and reader.connections == 2  # no interleaved garbage; one connection each
+    hellos = [payload["pid"] for kind, payload in reader.snapshot() if kind == wire.HELLO]
+    assert child in hellos and os.getpid() in hellos
