@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tracer import config
+from tracer._headers import extract_traceparent, extract_xray
+
+if TYPE_CHECKING:
+    from opentelemetry.trace.span import SpanContext
 
 _log = logging.getLogger("afterglow.triggers")
 
@@ -400,47 +404,16 @@ def _string_map(value: object) -> dict[str, str]:
 
 def parse_traceparent(header: str | None) -> tuple[int, int, int] | None:
     """``(trace_id, span_id, trace_flags)`` from a W3C traceparent header, or None when it is not valid."""
-    if not header or len(header) < 55:
-        return None
-    header = header.strip()
-    parts = header.split("-")
-    if len(parts) < 4:
-        return None
-    version, trace_hex, span_hex, flags_hex = parts[0], parts[1], parts[2], parts[3]
-    if len(version) != 2 or version == "ff" or not _is_hex(version):
-        return None
-    if version == "00" and (len(parts) != 4 or len(header) != 55):
-        return None
-    if len(trace_hex) != 32 or len(span_hex) != 16 or len(flags_hex) != 2:
-        return None
-    if not (_is_hex(trace_hex) and _is_hex(span_hex) and _is_hex(flags_hex)):
-        return None
-    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
-    if trace_id == 0 or span_id == 0:
-        return None
-    return trace_id, span_id, int(flags_hex, 16) & 0xFF
+    return _ids(extract_traceparent(header))
 
 
 def parse_xray(header: str | None) -> tuple[int, int, int] | None:
     """``(trace_id, span_id, trace_flags)`` from X-Ray's ``Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1``."""
-    if not header:
-        return None
-    fields: dict[str, str] = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
-    root, parent = fields.get("root", ""), fields.get("parent", "")
-    pieces = root.split("-")
-    if len(pieces) != 3 or pieces[0] != "1" or len(pieces[1]) != 8 or len(pieces[2]) != 24:
-        return None
-    trace_hex = pieces[1] + pieces[2]
-    if len(parent) != 16 or not (_is_hex(trace_hex) and _is_hex(parent)):
-        return None
-    trace_id, span_id = int(trace_hex, 16), int(parent, 16)
-    if trace_id == 0 or span_id == 0:
-        return None
-    return trace_id, span_id, 1 if fields.get("sampled") == "1" else 0
+    return _ids(extract_xray(header))
+
+
+def _ids(context: SpanContext | None) -> tuple[int, int, int] | None:
+    return None if context is None else (context.trace_id, context.span_id, int(context.trace_flags))
 
 
 def _w3c_link(traceparent: str | None, tracestate: str | None) -> Link | None:
@@ -468,10 +441,6 @@ def _link_limit() -> int:
 
 
 # --- small readers that tolerate any shape ----------------------------------------------------------------
-
-
-def _is_hex(text: str) -> bool:
-    return bool(text) and not text.lower().strip("0123456789abcdef")
 
 
 def _as_dict(value: object) -> dict[str, Any]:
