@@ -237,13 +237,20 @@ class Listener:
                               "X-Amz-Client-Context must be base64-encoded JSON")
         if invocation_type == "DryRun":
             return web.Response(status=204)
+        log_type = request.headers.get("X-Amz-Log-Type", "None")
+        if log_type not in ("None", "Tail"):
+            return _invoke_error(400, "InvalidParameterValueException", f"unknown X-Amz-Log-Type {log_type!r}")
+        tail = log_type == "Tail" and invocation_type == "RequestResponse"
         job = Job(event=body or b"{}", trace_id=request.headers.get("X-Amzn-Trace-Id") or new_trace_header(),
-                  client_context=client_context or None)
+                  client_context=client_context or None, tail=tail)
         self.platform.submit(job)
         if invocation_type == "Event":
             return web.Response(status=202, headers={"X-Amzn-RequestId": job.request_id})
         reply = await job.reply
         headers = {"X-Amzn-RequestId": job.request_id, "X-Amz-Executed-Version": config.version}
+        if tail:  # no early return for a caller that tails the log: it waits for the extensions too
+            await job.finished
+            headers["X-Amz-Log-Result"] = job.log_tail()
         if reply.function_error:
             headers["X-Amz-Function-Error"] = reply.function_error
         return web.Response(status=200, body=reply.body, headers={**headers, "Content-Type": reply.content_type})

@@ -61,9 +61,16 @@ class Sandbox:
         port: int = 0,
         init_timeout: float = INIT_TIMEOUT_S,
         on_log: Callable[[LogLine], None] | None = None,
+        freeze: bool = True,
+        cpu_limit: bool = False,
+        lambda_paths: bool = True,
     ) -> None:
+        """``freeze``: stop every process between invocations, as Lambda does. ``cpu_limit``: give the
+        environment Lambda's CPU share for ``memory`` (1,769 MB = one vCPU) where cgroups allow it.
+        ``lambda_paths``: run the processes where /opt, /var/task and /tmp are the environment's own (as root)."""
         self.config = make_config(task_root, handler, layers, env, timeout, memory, function_name, bootstrap,
                                   init_timeout)
+        self._freeze, self._cpu_limit = freeze, cpu_limit
         self._recorder = Recorder(on_log)
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
         self._events_lock = threading.Lock()
@@ -71,7 +78,7 @@ class Sandbox:
         self._connections: list[http.client.HTTPConnection] = []
         self._local = threading.local()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._workspace = Workspace(self.config)
+        self._workspace = Workspace(self.config, lambda_paths)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sandbox-loop", daemon=True)
         self._thread.start()
@@ -89,7 +96,7 @@ class Sandbox:
         from sandbox.api import Listener
         from sandbox.platform import Platform
 
-        platform = Platform(self.config, self._workspace, self._recorder)
+        platform = Platform(self.config, self._workspace, self._recorder, self._freeze, self._cpu_limit)
         platform.hub.listeners.append(self._record_event)
         listener = Listener(platform)
         await listener.start(host, port)
@@ -119,7 +126,8 @@ class Sandbox:
         """Invoke the function once (blocking; thread-safe, concurrent callers queue).
 
         ``event`` is JSON-encoded unless it is ``bytes`` (sent as is); None sends ``{}``.
-        ``headers`` go on the invoke request (e.g. ``X-Amzn-Trace-Id``, ``X-Amz-Client-Context``).
+        ``headers`` go on the invoke request (e.g. ``X-Amzn-Trace-Id``, ``X-Amz-Client-Context``, or
+        ``X-Amz-Log-Type: Tail``, which waits for the whole invoke phase and returns the log's tail).
         """
         if self._closed:
             raise RuntimeError("this sandbox is shut down")

@@ -49,7 +49,7 @@ def _utf8_locale() -> str:
 def function_environment(
     config: FunctionConfig, workspace: Workspace, runtime_api: str, log_stream: str
 ) -> dict[str, str]:
-    opt = workspace.opt_dir
+    opt, task, runtime = workspace.opt_path, workspace.task_root_path, workspace.runtime_path
     env = {
         "_HANDLER": config.handler,
         "AWS_REGION": config.region,
@@ -63,18 +63,19 @@ def function_environment(
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         **PLACEHOLDER_CREDENTIALS,
-        "LAMBDA_TASK_ROOT": str(config.task_root),
-        "LAMBDA_RUNTIME_DIR": str(workspace.runtime_dir),
+        "LAMBDA_TASK_ROOT": task,
+        "LAMBDA_RUNTIME_DIR": runtime,
         "TZ": ":UTC",
         "LANG": _utf8_locale(),
-        "PATH": f"{workspace.lang_bin}:/usr/local/bin:/usr/bin/:/bin:{opt}/bin",
-        "LD_LIBRARY_PATH": f"{config.task_root}:{config.task_root}/lib:{opt}/lib",
+        "PATH": f"{workspace.lang_bin_path}:/usr/local/bin:/usr/bin/:/bin:{opt}/bin",
+        "LD_LIBRARY_PATH": f"{task}:{task}/lib:{opt}/lib",
         "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
         "_AWS_XRAY_DAEMON_PORT": "2000",
-        "TMPDIR": str(workspace.tmp_dir),  # Lambda's /tmp is private to the environment
     }
+    if workspace.tmp_path is not None:  # Lambda's /tmp is private to the environment
+        env["TMPDIR"] = workspace.tmp_path
     for key, value in config.env.items():
         env[key] = workspace.map_opt(value)
     return env

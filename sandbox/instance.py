@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.environment import extension_environment, function_environment, log_stream_name
 from sandbox.errors import ApiError, Failure
+from sandbox.freezer import CpuSample, Freezer
 from sandbox.jobs import Job, Reply, normalise_error_type
 from sandbox.processes import Child, describe_exit
-from sandbox.records import Report, Shutdown
+from sandbox.records import Cost, ProcessCost, Report, Shutdown
 from sandbox.telemetry import iso_time
 from sandbox.workspace import PYTHON_VERSION
 
@@ -104,6 +105,11 @@ class Instance:
         self.shutdown_delivered = False  # SHUTDOWN events have gone out to the extensions that asked for them
         self.fatal: asyncio.Future[Failure] = self.loop.create_future()
         self._poke: asyncio.Future[None] | None = None
+        self.freezer = Freezer(platform.freeze)
+        if platform.cpu_limit:
+            why_not = self.freezer.limit_cpu(self.config.memory)
+            if why_not is not None:
+                platform.notice(f"sandbox: no CPU limit ({why_not}); durations are this machine's, not Lambda's")
 
     # --- waiting ---------------------------------------------------------------------------------
 
@@ -135,23 +141,27 @@ class Instance:
         def on_line(text: str) -> None:
             self.platform.process_line("extension", name, text)
 
+        seen_path = f"{self.workspace.opt_path}/extensions/{name}"
         try:
-            child = Child([path], self.extension_env, str(self.config.task_root), on_line, self._process_exited)
+            child = Child(self.workspace.command([seen_path]), self.extension_env, str(self.config.task_root),
+                          on_line, self._process_exited)
         except OSError as error:
             raise Failure("error", "Extension.LaunchError", f"extension {name} could not be started: {error}",
                           "failure") from None
+        self.freezer.add(_EXTENSION_KEY + name, child.pid)
         self.launched[name] = child
 
     def _start_runtime(self) -> None:
-        argv = self.config.bootstrap or (str(self.workspace.bootstrap),)
+        argv = self.config.bootstrap or (self.workspace.bootstrap,)
         argv = (self.workspace.map_opt(argv[0]), *argv[1:])
         try:
-            self.runtime = Child(argv, self.env, str(self.config.task_root),
+            self.runtime = Child(self.workspace.command(argv), self.env, str(self.config.task_root),
                                  lambda text: self.platform.process_line("function", self.config.function_name, text),
                                  self._process_exited)
         except OSError as error:
             raise Failure("error", "Runtime.InvalidEntrypoint", f"the bootstrap {argv[0]} cannot be run: {error}",
                           "failure") from None
+        self.freezer.add(_RUNTIME_KEY, self.runtime.pid)
 
     def _process_exited(self, child: Child) -> None:
         self._notify()
@@ -176,19 +186,51 @@ class Instance:
 
     def max_memory_used_mb(self) -> int:
         """Peak resident memory of the environment's processes (Lambda counts the whole sandbox)."""
-        total_kb = 0
-        for child in self.children():
-            try:  # raw reads: this runs after every invoke
-                descriptor = os.open(f"/proc/{child.pid}/status", os.O_RDONLY)
-                try:
-                    status = os.read(descriptor, 8192)
-                finally:
-                    os.close(descriptor)
-                start = status.index(b"VmHWM:") + 6
-                total_kb += int(status[start : status.index(b"kB", start)])
-            except (OSError, ValueError):
-                continue
+        total_kb = sum(_peak_rss_kb(child.pid) for child in self.children())
         return max(1, math.ceil(total_kb / 1024))
+
+    def _processes(self) -> list[tuple[str, str, Child]]:
+        """(name on the cost line, freezer key, process): the runtime first, then the extensions by name."""
+        named = [("runtime", _RUNTIME_KEY, self.runtime)] if self.runtime is not None else []
+        named += [(name, _EXTENSION_KEY + name, child) for name, child in sorted(self.launched.items())]
+        return named
+
+    def cpu_samples(self) -> dict[str, CpuSample]:
+        samples = {}
+        for _, key, _child in self._processes():
+            sample = self.freezer.cpu(key)
+            if sample is not None:
+                samples[key] = sample
+        return samples
+
+    def cost_since(self, before: dict[str, CpuSample], billed_ms: int, post_runtime_ms: float | None) -> Cost:
+        """What each process used since ``before`` was sampled (at the thaw)."""
+        after = self.cpu_samples()
+        processes = []
+        for name, key, child in self._processes():
+            start, end = before.get(key), after.get(key)
+            if end is None:
+                continue
+            start = start or CpuSample(0.0, 0.0 if end.user_us is not None else None,
+                                       0.0 if end.system_us is not None else None)
+            user = None if end.user_us is None or start.user_us is None else (end.user_us - start.user_us) / 1000
+            system = (None if end.system_us is None or start.system_us is None
+                      else (end.system_us - start.system_us) / 1000)
+            processes.append(ProcessCost(name=name, cpu_ms=round((end.total_us - start.total_us) / 1000, 3),
+                                         user_ms=None if user is None else round(user, 3),
+                                         system_ms=None if system is None else round(system, 3),
+                                         peak_rss_mb=round(_peak_rss_kb(child.pid) / 1024, 1)))
+        return Cost(processes=tuple(processes), billed_duration_ms=billed_ms,
+                    post_runtime_extensions_ms=post_runtime_ms, frozen=self.freezer.enabled)
+
+    def freeze(self) -> None:
+        """The invoke phase is over: stop every process until the next INVOKE or SHUTDOWN."""
+        self.platform.hub.pause()
+        self.freezer.freeze()
+
+    def thaw(self) -> None:
+        self.freezer.thaw()
+        self.platform.hub.resume()
 
     # --- init ------------------------------------------------------------------------------------
 
@@ -274,6 +316,8 @@ class Instance:
         this returns once the runtime and every INVOKE extension have called next again."""
         platform, config = self.platform, self.config
         self.phase = "invoke"
+        self.thaw()
+        cpu_before = self.cpu_samples()
         remaining_s = max(0.0, timeout_at - self.loop.time())
         deadline_ms = int((time.time() + remaining_s) * 1000)
         invoke_extensions = {ext.id for ext in self.extensions.values() if "INVOKE" in ext.events}
@@ -327,13 +371,15 @@ class Instance:
         if invoke.runtime_done_at is not None and failure is None:
             last = invoke.extensions_done_at or invoke.runtime_done_at
             post_runtime_ms = max(0.0, (last - invoke.runtime_done_at) * 1000)
+        billed_ms = max(1, math.ceil(duration_ms))
+        cost = self.cost_since(cpu_before, billed_ms, None if post_runtime_ms is None else round(post_runtime_ms, 3))
         report = Report(
             request_id=job.request_id, status=status, error_type=error_type, duration_ms=round(duration_ms, 3),
-            billed_duration_ms=max(1, math.ceil(duration_ms)), init_duration_ms=init_duration_ms,
+            billed_duration_ms=billed_ms, init_duration_ms=init_duration_ms,
             post_runtime_extensions_ms=None if post_runtime_ms is None else round(post_runtime_ms, 3),
             runtime_duration_ms=None if invoke.runtime_done_at is None
             else round((invoke.runtime_done_at - started) * 1000, 3),
-            max_memory_used_mb=self.max_memory_used_mb(), memory_size_mb=config.memory,
+            max_memory_used_mb=self.max_memory_used_mb(), memory_size_mb=config.memory, cost=cost,
         )
         self.drain_output()
         metrics: dict[str, Any] = {"durationMs": report.duration_ms, "billedDurationMs": report.billed_duration_ms,
@@ -545,6 +591,7 @@ class Instance:
         asked for it, each of which must exit by deadlineMs; stragglers and the rest are SIGKILLed."""
         self.stopping = True
         self.phase = "shutdown"
+        self.thaw()
         self.registration_open = self.subscriptions_open = False
         if not self.fatal.done():
             self.fatal.set_result(Failure("failure", "Sandbox.Shutdown", "the environment is shutting down", reason))
@@ -593,6 +640,7 @@ class Instance:
             ext.poll = None
         for child in self.children():
             child.close()
+        self.freezer.close()
         await self.platform.hub.close_all(timeout=0.5)
         return Shutdown(reason=reason, extensions=tuple(sent), deadline_ms=deadline_ms, time=time.time())
 
@@ -600,6 +648,22 @@ class Instance:
     def _release(poll: asyncio.Future[Any] | None) -> None:
         if poll is not None and not poll.done():
             poll.set_result(GONE)
+
+
+_RUNTIME_KEY, _EXTENSION_KEY = "runtime", "extension-"  # an extension may be named "runtime"
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:  # raw reads: this runs after every invoke
+        descriptor = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        try:
+            status = os.read(descriptor, 8192)
+        finally:
+            os.close(descriptor)
+        start = status.index(b"VmHWM:") + 6
+        return int(status[start : status.index(b"kB", start)])
+    except (OSError, ValueError):
+        return 0
 
 
 def _error_body(body: bytes, error_type: str) -> bytes:

@@ -27,6 +27,9 @@ class Job:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     received: float = field(default_factory=time.time)
     reply: asyncio.Future[Reply] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    tail: bool = False  # the caller asked for the log (X-Amz-Log-Type: Tail): answer once the phase is over
+    log: list[str] = field(default_factory=list)  # the invocation's log lines, kept when ``tail``
+    finished: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def answer(self, reply: Reply) -> None:
         """The caller's answer; the first one wins (a late runtime response after a timeout is ignored)."""
@@ -36,6 +39,17 @@ class Job:
     @property
     def answered(self) -> bool:
         return self.reply.done()
+
+    def finish(self) -> None:
+        """The invoke phase is over, extensions included."""
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def log_tail(self, limit: int = 4096) -> str:
+        """Base64 of the last ``limit`` bytes of the invocation's log, as Lambda's X-Amz-Log-Result."""
+        import base64
+
+        return base64.b64encode("\n".join(self.log).encode()[-limit:] + b"\n").decode()
 
 
 def new_trace_header() -> str:

@@ -26,11 +26,16 @@ _STOP = object()
 
 
 class Platform:
-    def __init__(self, config: FunctionConfig, workspace: Workspace, recorder: Recorder) -> None:
+    def __init__(self, config: FunctionConfig, workspace: Workspace, recorder: Recorder, freeze: bool = True,
+                 cpu_limit: bool = False) -> None:
         self.config = config
         self.workspace = workspace
         self.recorder = recorder
+        self.freeze = freeze  # stop every process of the environment between invocations, as Lambda does
+        self.cpu_limit = cpu_limit  # cap the environment's CPU in proportion to its memory, as Lambda does
         self.hub = TelemetryHub()
+        self._notices: set[str] = set()
+        self._tailing: Job | None = None  # the invocation whose log its caller asked for (X-Amz-Log-Type: Tail)
         self.runtime_api = ""  # host:port, known once the listener is bound
         self.instance: Instance | None = None
         self.closing = False
@@ -40,6 +45,8 @@ class Platform:
 
     def start(self, runtime_api: str) -> None:
         self.runtime_api = runtime_api
+        if self.workspace.notice:
+            self.notice(self.workspace.notice)
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="sandbox-worker")
 
     # --- output ----------------------------------------------------------------------------------
@@ -49,17 +56,28 @@ class Platform:
 
     def log_platform(self, text: str) -> None:
         self.recorder.log(LogLine("platform", "platform", text, time.time()))
+        if self._tailing is not None:
+            self._tailing.log.append(text)
+
+    def notice(self, text: str) -> None:
+        """A line about the sandbox itself (what this machine cannot emulate), logged once."""
+        if text not in self._notices:
+            self._notices.add(text)
+            self.recorder.log(LogLine("platform", "platform", text, time.time()))
 
     def process_line(self, source: str, name: str, text: str) -> None:
         now = time.time()
         self.recorder.log(LogLine(source, name, text, now))
         self.hub.emit(source, text, now)
+        if self._tailing is not None:
+            self._tailing.log.append(text)
 
     # --- jobs ------------------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
         if self.closing:
             job.answer(_service_error("the sandbox is shutting down"))
+            job.finish()
             return
         self._queue.put_nowait(job)
 
@@ -76,6 +94,7 @@ class Platform:
             if job is _RESET:
                 await self._reset_if_failed()
                 continue
+            self._tailing = job if job.tail else None
             try:
                 await self._run(job)
             except Exception as error:  # a bug here must not wedge every later caller
@@ -83,6 +102,9 @@ class Platform:
                 self.log_platform(f"sandbox error while invoking {job.request_id}: {error!r}")
                 if self.instance is not None:
                     await self._retire(self.instance, "failure")
+            finally:
+                self._tailing = None
+                job.finish()
         if self.instance is not None:
             await self._retire(self.instance, "spindown")
 
@@ -106,6 +128,8 @@ class Platform:
         instance = self.instance
         assert instance is not None
         report, failure = await instance.invoke(job, timeout_at, init_ms)
+        if failure is None:
+            instance.freeze()
         self.recorder.report(report)
         if failure is not None:
             await self._retire(instance, failure.reason)
@@ -176,6 +200,7 @@ class Platform:
                 queued = self._queue.get_nowait()
                 if isinstance(queued, Job):
                     queued.answer(_service_error("the sandbox is shutting down"))
+                    queued.finish()
             self._queue.put_nowait(_STOP)
         instance = self.instance
         if force and instance is not None and instance.phase in ("init", "invoke"):

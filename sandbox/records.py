@@ -6,6 +6,7 @@ These are plain values, filled in by the sandbox's event-loop thread and read fr
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -39,6 +40,35 @@ class Shutdown(NamedTuple):
 
 
 @dataclass(frozen=True)
+class ProcessCost:
+    """What one process of the environment used during one invoke phase (thaw to freeze)."""
+
+    name: str  # "runtime", or the extension's file name
+    cpu_ms: float  # user + system
+    user_ms: float | None  # None where the sandbox can only see the total (no cgroup)
+    system_ms: float | None
+    peak_rss_mb: float  # the process's peak resident memory so far (VmHWM)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What the function's owner pays for one invocation: every process's CPU, and the billed time."""
+
+    processes: tuple[ProcessCost, ...]  # the runtime first, then the extensions by name
+    billed_duration_ms: int
+    post_runtime_extensions_ms: float | None
+    frozen: bool  # measured from thaw to freeze (False: the environment was never frozen)
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU of the whole environment (runtime and extensions)."""
+        return sum(process.cpu_ms for process in self.processes)
+
+    def process(self, name: str) -> ProcessCost | None:
+        return next((process for process in self.processes if process.name == name), None)
+
+
+@dataclass(frozen=True)
 class Report:
     """The platform's report of one invoke phase (what ``platform.report`` and the REPORT line say)."""
 
@@ -52,6 +82,7 @@ class Report:
     runtime_duration_ms: float | None  # platform.start -> runtime's next (platform.runtimeDone metrics)
     max_memory_used_mb: int
     memory_size_mb: int
+    cost: Cost | None = None  # None for an invocation whose environment never started
 
 
 MAX_KEPT = 200_000  # log lines kept for inspection: a long-running sandbox must not grow without bound
@@ -122,6 +153,16 @@ class Invocation:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def log_tail(self) -> str | None:
+        """The log's last 4 KB that Lambda returns to a caller that asked for it (X-Amz-Log-Type: Tail)."""
+        encoded = self.headers.get("X-Amz-Log-Result")
+        return None if encoded is None else base64.b64decode(encoded).decode("utf-8", errors="replace")
+
     def report(self, timeout: float = 10.0) -> Report:
         """Block until the invoke phase is over (extensions done) and return its report."""
         return self._recorder.wait_report(self.request_id, timeout)
+
+    def cost(self, timeout: float = 10.0) -> Cost | None:
+        """What every process of the environment used for this invocation (waits for the report)."""
+        return self.report(timeout).cost

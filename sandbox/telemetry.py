@@ -4,7 +4,9 @@ Every platform event and log line goes through ``TelemetryHub.emit``. Each subsc
 ``types`` ask for and POSTs JSON arrays (or writes NDJSON over TCP) when ``maxItems`` or ``maxBytes`` is
 reached or ``timeoutMs`` has passed since the oldest buffered record. Events since the last
 ``platform.initStart`` are kept and replayed to each new subscriber, so an extension that subscribes
-during init still sees the start of init.
+during init still sees the start of init. While the environment is frozen nothing is delivered (the
+subscriber could not take it); what is due goes out at the thaw, and a delivery in flight at the freeze
+waits for its answer without the frozen time counting against its timeout.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import datetime
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sandbox.errors import ApiError
@@ -35,6 +37,7 @@ _LIMITS = {  # name: (minimum, maximum, default)
 _REPLAY_LIMIT = 10000
 _RETRY_DELAYS = (0.1, 0.3, 1.0)
 _POST_TIMEOUT_S = 5.0
+T = TypeVar("T")
 
 
 def iso_time(epoch: float) -> str:
@@ -76,8 +79,9 @@ class Subscription:
     """One extension's subscription and its delivery task."""
 
     def __init__(self, extension: str, types: frozenset[str], max_items: int, max_bytes: int, timeout_ms: int,
-                 destination: Destination, schema: str, legacy: bool) -> None:
+                 destination: Destination, schema: str, legacy: bool, awake: Awake | None = None) -> None:
         self.extension = extension
+        self._awake = awake or Awake()
         self.types = types
         self.max_items = max_items
         self.max_bytes = max_bytes
@@ -163,6 +167,9 @@ class Subscription:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._signal.wait(), remaining)
                     continue
+            if not self._awake.is_set() and not self._closing:
+                await self._awake.wait()
+                continue
             await self._send(self._take_batch())
 
     def _take_batch(self) -> list[bytes]:
@@ -210,19 +217,65 @@ class Subscription:
         import aiohttp
 
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_POST_TIMEOUT_S))
+            # no total timeout of aiohttp's: a frozen subscriber's time must not count (``within_thawed_time``)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=_POST_TIMEOUT_S)
+            self._session = aiohttp.ClientSession(timeout=timeout)
         body = b"[" + b",".join(batch) + b"]"
-        async with self._session.post(destination.url, data=body,
-                                      headers={"Content-Type": "application/json"}) as response:
-            await response.read()
-            status: int = response.status
-            return 200 <= status < 300
+
+        async def post() -> int:
+            async with self._session.post(destination.url, data=body,
+                                          headers={"Content-Type": "application/json"}) as response:
+                await response.read()
+                status: int = response.status
+                return status
+
+        status = await self._awake.within_thawed_time(post(), _POST_TIMEOUT_S)
+        return 200 <= status < 300
+
+
+class Awake:
+    """Whether the environment is thawed, and a timeout that only counts thawed time."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._event.set()
+        self.freezes = 0
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def pause(self) -> None:
+        self.freezes += 1
+        self._event.clear()
+
+    def resume(self) -> None:
+        self._event.set()
+
+    async def within_thawed_time(self, work: Coroutine[Any, Any, T], timeout: float) -> T:
+        """``work``'s result; TimeoutError once it took ``timeout`` seconds with the environment thawed all along."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                freezes = self.freezes
+                done, _ = await asyncio.wait({task}, timeout=timeout)
+                if done:
+                    return task.result()
+                if self.is_set() and self.freezes == freezes:
+                    raise asyncio.TimeoutError
+                await self.wait()  # frozen meanwhile: the subscriber could not answer; start counting again
+        finally:
+            if not task.done():
+                task.cancel()
 
 
 class TelemetryHub:
     """Fans platform events and log lines out to the current execution environment's subscribers."""
 
     def __init__(self) -> None:
+        self.awake = Awake()
         self._subscriptions: dict[str, Subscription] = {}  # by extension name
         self._replay: deque[tuple[str, Any, float]] | None = deque(maxlen=_REPLAY_LIMIT)
         self.listeners: list[Callable[[str, Any, float], None]] = []  # in-process observers (tests, CLI)
@@ -238,6 +291,13 @@ class TelemetryHub:
         for listener in self.listeners:
             listener(event_type, record, epoch)
 
+    def pause(self) -> None:
+        """The environment froze: hold deliveries until ``resume``."""
+        self.awake.pause()
+
+    def resume(self) -> None:
+        self.awake.resume()
+
     def stop_replay(self) -> None:
         """Init is over: no new subscribers, so nothing to keep for them."""
         self._replay = None
@@ -252,7 +312,7 @@ class TelemetryHub:
                 raise ApiError(400, "ValidationError",
                                "an extension may subscribe to the Telemetry API or the Logs API, not both")
             asyncio.get_running_loop().create_task(previous.close(0.5))
-        subscription = Subscription(extension, legacy=legacy, **options)
+        subscription = Subscription(extension, legacy=legacy, awake=self.awake, **options)
         for event_type, record, epoch in self._replay or ():
             subscription.offer(event_type, record, epoch)
         self._subscriptions[extension] = subscription

@@ -1,7 +1,8 @@
 """The sandbox's private directories: Lambda's /opt, /tmp, /var/lang/bin and /var/runtime, per sandbox.
 
 One temporary root holds them all; it lives as long as the Sandbox (across re-inits, like an execution
-environment's disk) and is deleted on close.
+environment's disk) and is deleted on close. Where the machine allows it (``sandbox.mounts``), the processes
+see them at Lambda's own paths; ``*_path`` attributes say where the processes find each one.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from sandbox import mounts
 from sandbox.config import FunctionConfig
 from sandbox.layers import unpack_layers
 
@@ -23,9 +26,12 @@ EXECUTION_ENV = f"AWS_Lambda_python{PYTHON_VERSION}"
 
 
 class Workspace:
-    def __init__(self, config: FunctionConfig) -> None:
+    def __init__(self, config: FunctionConfig, lambda_paths: bool = True) -> None:
         # short prefix: Unix socket paths under TMPDIR must stay below 108 bytes
         self.root = Path(tempfile.mkdtemp(prefix="agsb-"))
+        self.namespace: mounts.MountNamespace | None = None
+        self.notice: str | None = None  # one line on what of Lambda's file system this machine cannot give
+        self._private_tmp = False
         try:
             self.opt_dir = self.root / "opt"
             self.tmp_dir = self.root / "tmp"
@@ -33,38 +39,73 @@ class Workspace:
             self.runtime_dir = self.root / "runtime"
             for directory in (self.opt_dir, self.tmp_dir, self.lang_bin, self.runtime_dir):
                 directory.mkdir(parents=True)
-            self.python = self._write_python_shims()
-            self.bootstrap = self._write_managed_runtime()
             unpack_layers(config.layers, self.opt_dir)
+            if lambda_paths:
+                self._enter_lambda_paths(config)
+            seen = self.namespace is not None
+            self.opt_path = mounts.OPT if seen else str(self.opt_dir)
+            self.task_root_path = mounts.TASK if seen else str(config.task_root)
+            self.runtime_path = mounts.RUNTIME if seen else str(self.runtime_dir)
+            self.lang_bin_path = f"{mounts.LANG}/bin" if seen else str(self.lang_bin)
+            # None: /tmp itself is the environment's own
+            self.tmp_path: str | None = None if seen and self._private_tmp else str(self.tmp_dir)
+            self._write_python_shims()
+            self.python = f"{self.lang_bin_path}/python{PYTHON_VERSION}"
+            self._write_managed_runtime()
+            self.bootstrap = f"{self.runtime_path}/bootstrap"
         except BaseException:
             self.close()
             raise
 
-    def _write_python_shims(self) -> Path:
+    def _enter_lambda_paths(self, config: FunctionConfig) -> None:
+        reason = mounts.unavailable_reason()
+        if reason is not None:
+            self.notice = (f"sandbox: {reason}, so processes see the sandbox's own paths, not /opt and /var/task "
+                           "(/opt in --env values is rewritten; sandbox.localdomain may not resolve)")
+            return
+        # The interpreter or this checkout in /tmp would vanish behind a private /tmp: keep the host's then.
+        hidden = mounts.host_paths_under_tmp()
+        self._private_tmp = not hidden
+        binds = [(self.opt_dir, mounts.OPT, True), (config.task_root, mounts.TASK, True),
+                 (self.runtime_dir, mounts.RUNTIME, False), (self.lang_bin.parent, mounts.LANG, False),
+                 (mounts.hosts_file(self.root / "hosts"), "/etc/hosts", True)]
+        if self._private_tmp:
+            binds.append((self.tmp_dir, mounts.TMP, False))  # last: the other sources may live in /tmp
+        else:
+            self.notice = (f"sandbox: {hidden[0]} is in /tmp, so the environment's /tmp is the host's "
+                           f"(TMPDIR points to a private directory instead)")
+        try:
+            self.namespace = mounts.MountNamespace(binds)
+        except OSError as error:
+            self.notice = f"sandbox: {error}; processes see the sandbox's own paths, not /opt and /var/task"
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """How to start one of the environment's processes (inside Lambda's file system where there is one)."""
+        return list(argv) if self.namespace is None else self.namespace.command(argv)
+
+    def _write_python_shims(self) -> None:
         # A script, not a symlink: a venv interpreter finds its pyvenv.cfg only when started by its own path.
         script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n"
         for name in ("python3", f"python{PYTHON_VERSION}", "python"):
             _write_executable(self.lang_bin / name, script)
-        return self.lang_bin / f"python{PYTHON_VERSION}"
 
-    def _write_managed_runtime(self) -> Path:
+    def _write_managed_runtime(self) -> None:
         templates = resources.files("sandbox") / "managed_runtime"
-        bootstrap_py = self.runtime_dir / "bootstrap.py"
         source = (templates / "bootstrap.py").read_text()
-        bootstrap_py.write_text(source.replace("@OPT_DIR@", str(self.opt_dir).replace("\\", "\\\\")))
+        (self.runtime_dir / "bootstrap.py").write_text(
+            source.replace("@OPT_DIR@", self.opt_path.replace("\\", "\\\\")))
         shell = (templates / "bootstrap.sh").read_text()
         shell = (
             shell.replace("@EXECUTION_ENV@", EXECUTION_ENV)
-            .replace("@PYTHON@", shlex.quote(str(self.python)))
-            .replace("@BOOTSTRAP_PY@", shlex.quote(str(bootstrap_py)))
+            .replace("@PYTHON@", shlex.quote(self.python))
+            .replace("@BOOTSTRAP_PY@", shlex.quote(f"{self.runtime_path}/bootstrap.py"))
         )
-        bootstrap = self.runtime_dir / "bootstrap"
-        _write_executable(bootstrap, shell)
-        return bootstrap
+        _write_executable(self.runtime_dir / "bootstrap", shell)
 
     def map_opt(self, value: str) -> str:
-        """A value naming Lambda's /opt points into this sandbox's opt directory instead."""
-        if value == "/opt" or value.startswith("/opt/"):
+        """A value naming Lambda's /opt points into this sandbox's opt directory, where processes do not
+        see the layers at /opt itself."""
+        if self.namespace is None and (value == "/opt" or value.startswith("/opt/")):
             return str(self.opt_dir) + value[len("/opt") :]
         return value
 
@@ -79,6 +120,9 @@ class Workspace:
         )
 
     def close(self) -> None:
+        if self.namespace is not None:
+            self.namespace.close()
+            self.namespace = None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
