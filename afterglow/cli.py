@@ -21,6 +21,10 @@ def _add_function_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable for the function and extensions (repeatable)")
     parser.add_argument("--function-name", default=None, help="function name (default: the task root's name)")
+    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
+                        help="let the processes run between invocations (Lambda freezes them)")
+    parser.add_argument("--cpu-limit", action="store_true",
+                        help="give the environment Lambda's CPU share for --memory (1,769 MB = one vCPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_function_options(run)
     run.add_argument("--event", default=None, metavar="FILE|-", help="event JSON file, or - for stdin (default {})")
     run.add_argument("--repeat", type=int, default=1, metavar="N", help="invoke N times (default 1)")
+    run.add_argument("--tail", action="store_true",
+                     help="invoke as a caller asking for the log (X-Amz-Log-Type: Tail): no early return")
 
     layer = commands.add_parser("layer", help="build the afterglow Lambda layer")
     layer_commands = layer.add_subparsers(dest="layer_command", required=True, metavar="ACTION")

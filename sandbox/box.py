@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from sandbox.config import INIT_TIMEOUT_S, make_config
-from sandbox.records import MAX_KEPT, Invocation, LogLine, Recorder, Shutdown
+from sandbox.records import MAX_KEPT, Invocation, LogLine, Recorder, Report, Shutdown
 from sandbox.workspace import Workspace
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -61,6 +61,7 @@ class Sandbox:
         port: int = 0,
         init_timeout: float = INIT_TIMEOUT_S,
         on_log: Callable[[LogLine], None] | None = None,
+        on_report: Callable[[Report], None] | None = None,
         freeze: bool = True,
         cpu_limit: bool = False,
         lambda_paths: bool = True,
@@ -71,7 +72,7 @@ class Sandbox:
         self.config = make_config(task_root, handler, layers, env, timeout, memory, function_name, bootstrap,
                                   init_timeout)
         self._freeze, self._cpu_limit = freeze, cpu_limit
-        self._recorder = Recorder(on_log)
+        self._recorder = Recorder(on_log, on_report)
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
         self._events_lock = threading.Lock()
         self._closed = False
@@ -197,6 +198,16 @@ class Sandbox:
         if instance is None:
             return {}
         return {name: child.pid for name, child in dict(instance.launched).items() if child.alive}
+
+    @property
+    def lambda_paths(self) -> bool:
+        """True when the processes see Lambda's own paths (/opt, /var/task, a private /tmp)."""
+        return self._workspace.namespace is not None
+
+    @property
+    def notices(self) -> list[str]:
+        """What this machine cannot emulate here, one line each (also in the log)."""
+        return sorted(self._platform.notices)
 
     @property
     def opt_dir(self) -> Path:

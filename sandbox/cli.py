@@ -15,7 +15,8 @@ from types import FrameType
 from typing import TextIO
 
 from sandbox.config import parse_env_pairs
-from sandbox.records import LogLine
+from sandbox.cost import cost_line, summary_lines
+from sandbox.records import Cost, LogLine, Report
 
 
 class LogPrinter:
@@ -49,6 +50,8 @@ def _sandbox_arguments(args: argparse.Namespace) -> dict[str, object]:
         "timeout": args.timeout,
         "memory": args.memory,
         "function_name": args.function_name,
+        "freeze": args.freeze,
+        "cpu_limit": args.cpu_limit,
     }
 
 
@@ -80,6 +83,8 @@ def run_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         return _fail("run", str(error))
     failures = 0
+    costs: list[Cost] = []
+    headers = {"X-Amz-Log-Type": "Tail"} if args.tail else None
 
     def on_sigterm(number: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt  # the same orderly spin-down as Ctrl-C
@@ -87,12 +92,21 @@ def run_command(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for _ in range(args.repeat):
-            invocation = box.invoke(event)
-            invocation.report(timeout=args.timeout + 60)  # REPORT is printed by then
+            invocation = box.invoke(event, headers)
+            report = invocation.report(timeout=args.timeout + 60)  # REPORT is printed by then
+            if report.cost is not None:
+                costs.append(report.cost)
+                print(cost_line(report.cost), file=sys.stderr, flush=True)
+            if invocation.log_tail is not None:
+                print(f"afterglow run: the caller waited {invocation.latency_ms:.2f} ms for the response and the "
+                      "log (X-Amz-Log-Result):", file=sys.stderr)
+                print(invocation.log_tail.rstrip("\n"), file=sys.stderr, flush=True)
             sys.stdout.write(invocation.body.decode("utf-8", errors="replace") + "\n")
             sys.stdout.flush()
             if invocation.status != 200 or invocation.function_error:
                 failures += 1
+        if len(costs) > 1:
+            print("\n".join(summary_lines(costs)), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         print("afterglow run: interrupted; shutting down", file=sys.stderr)
         box.shutdown(force=True)
@@ -110,8 +124,13 @@ def sandbox_command(args: argparse.Namespace) -> int:
     """Serve the invoke endpoint until SIGINT/SIGTERM, then spin down (a second signal cuts it short)."""
     from sandbox.box import Sandbox
 
+    def on_report(report: Report) -> None:
+        if report.cost is not None:
+            print(cost_line(report.cost), file=sys.stdout, flush=True)
+
     try:
-        box = Sandbox(**_sandbox_arguments(args), port=args.port, on_log=LogPrinter(sys.stdout))  # type: ignore[arg-type]
+        box = Sandbox(**_sandbox_arguments(args), port=args.port, on_log=LogPrinter(sys.stdout),  # type: ignore[arg-type]
+                      on_report=on_report)
     except (ValueError, OSError) as error:
         return _fail("sandbox", str(error))
     stop = threading.Event()

@@ -143,6 +143,7 @@ class Instance:
 
         seen_path = f"{self.workspace.opt_path}/extensions/{name}"
         try:
+            self.workspace.check_runnable(seen_path, "")
             child = Child(self.workspace.command([seen_path]), self.extension_env, str(self.config.task_root),
                           on_line, self._process_exited)
         except OSError as error:
@@ -155,6 +156,7 @@ class Instance:
         argv = self.config.bootstrap or (self.workspace.bootstrap,)
         argv = (self.workspace.map_opt(argv[0]), *argv[1:])
         try:
+            self.workspace.check_runnable(argv[0], self.env["PATH"])
             self.runtime = Child(self.workspace.command(argv), self.env, str(self.config.task_root),
                                  lambda text: self.platform.process_line("function", self.config.function_name, text),
                                  self._process_exited)

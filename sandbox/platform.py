@@ -34,7 +34,7 @@ class Platform:
         self.freeze = freeze  # stop every process of the environment between invocations, as Lambda does
         self.cpu_limit = cpu_limit  # cap the environment's CPU in proportion to its memory, as Lambda does
         self.hub = TelemetryHub()
-        self._notices: set[str] = set()
+        self.notices: set[str] = set()
         self._tailing: Job | None = None  # the invocation whose log its caller asked for (X-Amz-Log-Type: Tail)
         self.runtime_api = ""  # host:port, known once the listener is bound
         self.instance: Instance | None = None
@@ -61,8 +61,8 @@ class Platform:
 
     def notice(self, text: str) -> None:
         """A line about the sandbox itself (what this machine cannot emulate), logged once."""
-        if text not in self._notices:
-            self._notices.add(text)
+        if text not in self.notices:
+            self.notices.add(text)
             self.recorder.log(LogLine("platform", "platform", text, time.time()))
 
     def process_line(self, source: str, name: str, text: str) -> None:

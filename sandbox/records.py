@@ -91,12 +91,14 @@ MAX_KEPT = 200_000  # log lines kept for inspection: a long-running sandbox must
 class Recorder:
     """Thread-safe store of log lines, reports and shutdowns; optional live callback for front doors."""
 
-    def __init__(self, on_log: Callable[[LogLine], None] | None = None) -> None:
+    def __init__(self, on_log: Callable[[LogLine], None] | None = None,
+                 on_report: Callable[[Report], None] | None = None) -> None:
         self._lock = threading.Condition()
         self._logs: deque[LogLine] = deque(maxlen=MAX_KEPT)
         self._reports: dict[str, Report] = {}
         self._shutdowns: list[Shutdown] = []
         self._on_log = on_log
+        self._on_report = on_report
 
     def log(self, line: LogLine) -> None:
         with self._lock:
@@ -109,6 +111,9 @@ class Recorder:
         with self._lock:
             self._reports[report.request_id] = report
             self._lock.notify_all()
+        if self._on_report is not None:
+            with contextlib.suppress(Exception):
+                self._on_report(report)
 
     def shutdown(self, record: Shutdown) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ see them at Lambda's own paths; ``*_path`` attributes say where the processes fi
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
@@ -40,6 +41,7 @@ class Workspace:
             for directory in (self.opt_dir, self.tmp_dir, self.lang_bin, self.runtime_dir):
                 directory.mkdir(parents=True)
             unpack_layers(config.layers, self.opt_dir)
+            self.task_root = config.task_root
             if lambda_paths:
                 self._enter_lambda_paths(config)
             seen = self.namespace is not None
@@ -78,6 +80,33 @@ class Workspace:
             self.namespace = mounts.MountNamespace(binds)
         except OSError as error:
             self.notice = f"sandbox: {error}; processes see the sandbox's own paths, not /opt and /var/task"
+
+    def host_path(self, seen: str) -> str:
+        """Where a path as the processes see it lives on this machine."""
+        if self.namespace is None:
+            return seen
+        mapping = {mounts.OPT: self.opt_dir, mounts.TASK: self.task_root, mounts.RUNTIME: self.runtime_dir,
+                   mounts.LANG: self.lang_bin.parent}
+        if self._private_tmp:
+            mapping[mounts.TMP] = self.tmp_dir
+        for prefix, folder in mapping.items():
+            if seen == prefix or seen.startswith(prefix + "/"):
+                return str(folder) + seen[len(prefix) :]
+        return seen
+
+    def check_runnable(self, program: str, search_path: str) -> None:
+        """Raise OSError, as exec would, when ``program`` (searched in ``search_path``) cannot be run; the
+        namespace's nsenter would only fail after starting."""
+        if self.namespace is None:
+            return  # Popen itself says so
+        candidates = [program] if "/" in program else [f"{folder}/{program}" for folder in search_path.split(":")]
+        for candidate in candidates:
+            host = self.host_path(candidate)
+            if os.path.isfile(host) and os.access(host, os.X_OK):
+                return
+        host = self.host_path(candidates[0]) if candidates else program
+        code = errno.EACCES if os.path.exists(host) else errno.ENOENT
+        raise OSError(code, os.strerror(code), program)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """How to start one of the environment's processes (inside Lambda's file system where there is one)."""

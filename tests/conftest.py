@@ -8,17 +8,36 @@ and can inspect what was swallowed through the ``swallowed`` fixture.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import traceback
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+# The sandbox gives its processes a private /tmp, as Lambda does. Tests hand files to functions and
+# extensions (recordings, markers) through their tmp_path, so that lives outside /tmp.
+_SHARED_TEMP_PARENT = "/var/tmp"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "tracer_may_fail: the test breaks the tracer on purpose; errors its guards swallow do not fail it"
     )
+    if config.option.basetemp is None and os.access(_SHARED_TEMP_PARENT, os.W_OK):
+        config.option.basetemp = tempfile.mkdtemp(prefix="agpt-", dir=_SHARED_TEMP_PARENT)
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+_OWN_BASETEMP = pytest.StashKey[str]()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -60,11 +61,47 @@ def test_init_errors_reach_the_caller_as_lambda_returns_them(
     assert [shutdown.reason for shutdown in box.shutdowns][:2] == ["failure", "failure"]
 
 
-def test_path_python_tmpdir_and_task_root_as_in_lambda(functions: Path, tmp_path: Path) -> None:
+def _layer_with_python(tmp_path: Path) -> Path:
     layer = tmp_path / "layer"
     (layer / "python").mkdir(parents=True)
     (layer / "python" / "layered.py").write_text("WHO = 'python/'\n")
+    return layer
+
+
+def test_lambda_paths_opt_var_task_and_a_private_tmp(functions: Path, tmp_path: Path) -> None:
+    layer = _layer_with_python(tmp_path)
     with Sandbox(functions, "handlers.environment", layers=[layer], env={"CUSTOM": "yes"}) as box:
+        if not box.lambda_paths:
+            pytest.skip(f"this machine cannot give processes Lambda's paths: {box.notices}")
+        answer = box.invoke({}).json()
+        tmp_dir = box.tmp_dir
+    with tempfile.TemporaryDirectory(prefix="host-only-") as host_only, \
+            Sandbox(functions, "handlers.list_dir", layers=[layer]) as box:
+        (box.tmp_dir / "seen-by-the-function").write_text("x")
+        in_tmp = box.invoke({"path": "/tmp"}).json()
+        in_opt = box.invoke({"path": "/opt/python"}).json()
+        in_task = box.invoke({"path": "/var/task"}).json()
+    assert "seen-by-the-function" in in_tmp and Path(host_only).name not in in_tmp
+    assert in_opt == ["layered.py"]
+    assert "handlers.py" in in_task
+    env = answer["env"]
+    assert answer["sys_path"][0] == "/var/task"
+    assert "/opt/python" in answer["sys_path"]
+    layer_site = [entry for entry in answer["sys_path"] if entry.startswith("/opt/python/lib/python3.")]
+    assert answer["sys_path"].index(layer_site[0]) < answer["sys_path"].index("/opt/python")
+    assert answer["cwd"] == "/var/task"
+    assert "TMPDIR" not in env  # Lambda sets none: /tmp itself is the environment's own
+    assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+    assert answer["python3"] == "/var/lang/bin/python3"
+    assert env["LAMBDA_TASK_ROOT"] == "/var/task" and env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"
+    assert env["CUSTOM"] == "yes"
+    assert not tmp_dir.exists()  # deleted on close
+
+
+def test_without_lambda_paths_the_sandbox_directories_stand_in(functions: Path, tmp_path: Path) -> None:
+    layer = _layer_with_python(tmp_path)
+    with Sandbox(functions, "handlers.environment", layers=[layer], env={"CUSTOM": "yes"},
+                 lambda_paths=False) as box:
         answer = box.invoke({}).json()
         tmp_dir, opt_dir = box.tmp_dir, box.opt_dir
     env = answer["env"]
@@ -162,12 +199,12 @@ c.getresponse().read()
 """)
     with Sandbox(functions, "handlers.empty", layers=[layer], env={"SHARED": "both"}) as box:
         box.invoke({})
-        opt_dir = box.opt_dir
+        opt_path = "/opt" if box.lambda_paths else str(box.opt_dir)
     env = json.loads(out.read_text())["env"]
     assert env["SHARED"] == "both"
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "functions"
     assert env["AWS_LAMBDA_RUNTIME_API"]
-    assert env["PATH"].endswith(f"{opt_dir}/bin")
+    assert env["PATH"].endswith(f"{opt_path}/bin")
     for hidden in (
         "_HANDLER",
         "LAMBDA_TASK_ROOT",

@@ -60,7 +60,7 @@ def chatty(event, context):
 
 
 def remember_pid(event, context):
-    with open(os.path.join(os.environ["TMPDIR"], "runtime.pid"), "w") as pid_file:
+    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "runtime.pid"), "w") as pid_file:
         pid_file.write(str(os.getpid()))
     return os.getpid()
 
@@ -87,3 +87,7 @@ def many_lines(event, context):
     for index in range(event["count"]):
         print(f"line {index:05d} " + "x" * event.get("width", 0))
     return event["count"]
+
+
+def list_dir(event, context):
+    return sorted(os.listdir(event["path"]))
