@@ -91,3 +91,11 @@ def many_lines(event, context):
 
 def list_dir(event, context):
     return sorted(os.listdir(event["path"]))
+
+
+def burn(event, context):
+    """Use ``ms`` of CPU time (not wall time)."""
+    end = time.thread_time() + event["ms"] / 1000
+    while time.thread_time() < end:
+        pass
+    return "burnt"

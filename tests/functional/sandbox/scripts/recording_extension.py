@@ -19,6 +19,9 @@ and appends one JSON line per thing it saw to the ``record`` file named there:
     probes         API calls to make right after registering, each {"method", "path", "body", "headers"};
                    "{id}" in a header value becomes our identifier; each answer is recorded as a "probe"
     late_subscribe on the first INVOKE, try to subscribe to the Telemetry API and record the answer
+    burn_ms        burn this much CPU after each INVOKE before calling next again
+    burn_after_next_ms  on each INVOKE, a thread burns this much CPU starting as next is called again;
+                   records "burn_done" with the wall time it finished
     pid_file       a file holding the runtime's pid (relative: under $TMPDIR, the environment's shared /tmp):
                    at SHUTDOWN, record whether that process is still alive
 """
@@ -67,6 +70,21 @@ class TelemetryReceiver(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def burn(milliseconds):
+    """Use this much CPU time of this thread (not wall time)."""
+    end = time.thread_time() + milliseconds / 1000
+    while time.thread_time() < end:
+        pass
+
+
+def burn_in_background(milliseconds, request_id):
+    def work():
+        burn(milliseconds)
+        record("burn_done", requestId=request_id)
+
+    threading.Thread(target=work, daemon=True).start()
 
 
 def subscribe(identifier):
@@ -144,7 +162,10 @@ def main():
                                        {"Lambda-Extension-Identifier": identifier})
                 record("late_subscribe", status=status, body=data.decode())
             time.sleep(CONFIG.get("hold_ms", 0) / 1000)
+            burn(CONFIG.get("burn_ms", 0))
             record("invoke_done", requestId=event["requestId"])
+            if CONFIG.get("burn_after_next_ms"):
+                burn_in_background(CONFIG["burn_after_next_ms"], event["requestId"])
         else:
             alive = None
             pid_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), CONFIG.get("pid_file", ""))
