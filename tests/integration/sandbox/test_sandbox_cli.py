@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -58,6 +59,35 @@ def test_run_prints_responses_and_lambda_log_lines(tmp_path: Path) -> None:
     assert "[sidecar] sidecar starting" in lines  # extension lines carry the extension's name
     # run waits for the extensions' SHUTDOWN work, so what they print at shutdown is shown
     assert lines[-1] == "[sidecar] sidecar flushed 2 invocations"
+
+
+def test_run_prints_what_each_process_costs_and_a_summary(tmp_path: Path) -> None:
+    layer = _layer_with_extension(tmp_path, "sidecar", events=["INVOKE"])
+    result = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--layer", str(layer),
+                       "--event", str(EXAMPLE / "event.json"), "--repeat", "3")
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 0, lines
+    after_reports = [lines[index + 1] for index, line in enumerate(lines) if line.startswith("REPORT RequestId: ")]
+    assert len(after_reports) == 3
+    for line in after_reports:  # e.g. COST runtime 0.61 ms CPU 41 MB | sidecar 0.38 ms CPU 27 MB | ... | billed 3 ms
+        assert re.fullmatch(r"COST runtime [\d.]+ ms CPU \d+ MB \| sidecar [\d.]+ ms CPU \d+ MB \| "
+                            r"post-runtime [\d.]+ ms \| billed \d+ ms", line), line
+    summary = lines.index("COST SUMMARY over 3 invocation(s)")
+    assert [line.split(":")[0].strip() for line in lines[summary + 1 : summary + 5]] == [
+        "runtime CPU", "sidecar CPU", "environment CPU", "billed"]
+    assert all(re.search(r"mean [\d.]+ p50 [\d.]+ p99 [\d.]+ ms", line) for line in lines[summary + 1 : summary + 5])
+
+
+def test_run_tail_waits_for_the_extensions_and_shows_the_log(tmp_path: Path) -> None:
+    layer = _layer_with_extension(tmp_path, "sidecar", events=["INVOKE"], hold_ms=300)
+    result = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--layer", str(layer),
+                       "--event", str(EXAMPLE / "event.json"), "--tail")
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    waited = re.search(r"the caller waited ([\d.]+) ms for the response and the log", err)
+    assert waited is not None and float(waited.group(1)) >= 300
+    shown = err[waited.end():]
+    assert "START RequestId: " in shown and "greeting cli" in shown and "REPORT RequestId: " in shown
 
 
 def test_run_exits_non_zero_when_an_invocation_fails(tmp_path: Path) -> None:
