@@ -137,8 +137,9 @@ def test_a_user_module_shadowing_our_package_is_a_clear_init_error(
 ) -> None:
     task_root = function(app=DECORATED.replace("from tracer import trace_handler", "").replace("@trace_handler", ""),
                          **{shadow: "VALUE = 'mine'\n"})
-    invocation = _invoke_once(task_root, "app.handler", built_layer, {})
-    body = invocation.json()
+    with Sandbox(task_root, "app.handler", layers=[built_layer], env=WRAPPER, function_name="orders") as box:
+        body = box.invoke({}).json()
+        seen_root = "/var/task" if box.lambda_paths else str(task_root)  # where the function finds its code
     assert body["errorType"] == "Runtime.ImportModuleError"
-    assert f"the module '{shadow}' found at '{task_root / shadow}.py' hides afterglow's '{shadow}' package" in (
+    assert f"the module '{shadow}' found at '{seen_root}/{shadow}.py' hides afterglow's '{shadow}' package" in (
         body["errorMessage"])

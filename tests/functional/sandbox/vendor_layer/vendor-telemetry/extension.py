@@ -41,10 +41,11 @@ def main():
     body = {"schemaVersion": "2022-12-13", "types": ["platform", "function", "extension"],
             "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
             "destination": {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{server.server_address[1]}"}}
-    status, _, answer = call("PUT", "/2022-07-01/telemetry", json.dumps(body), {"Lambda-Extension-Identifier": identifier})
+    ours = {"Lambda-Extension-Identifier": identifier}
+    status, _, answer = call("PUT", "/2022-07-01/telemetry", json.dumps(body), ours)
     print(f"{NAME} subscribed: {status} {answer.decode()}", flush=True)
     while True:
-        _, _, data = call("GET", "/2020-01-01/extension/event/next", headers={"Lambda-Extension-Identifier": identifier})
+        _, _, data = call("GET", "/2020-01-01/extension/event/next", headers=ours)
         if json.loads(data)["eventType"] == "SHUTDOWN":
             return
 
