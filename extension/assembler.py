@@ -98,6 +98,9 @@ class Assembler:
         self._stats = stats
         self._clock_ns = clock_ns
         self._watch = watch
+        # Nobody waits for INVOKE (background export): baseline the next invocation's profile as this one's span
+        # arrives, the runtime being about to go idle.
+        self.checkpoint_at_end = False
         self.latest_pid: int | None = None  # the function process that said HELLO last
         self.latest_resource: Resource | None = None
         self._cond = threading.Condition()
@@ -331,6 +334,8 @@ class Assembler:
             added = self._guarded(self._watch.attributes, invocation.request_id, invocation.pid)
             if added:
                 span[wire.ATTRIBUTES] = {**(span[wire.ATTRIBUTES] or {}), **added}
+            if self.checkpoint_at_end:
+                self._guarded(self._watch.checkpoint, invocation.pid)
 
     def _guarded(self, call: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -16,6 +16,7 @@ from extension.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Resource = dict[str, Any]
@@ -49,6 +50,8 @@ class SpanBuffer:
         if max_spans < 1:
             raise ValueError("max_spans must be at least 1")
         self.max_spans = max_spans
+        self.high_water = max_spans  # ``on_high_water`` is called once this many spans are held
+        self.on_high_water: Callable[[], None] | None = None
         self._stats = stats
         self._lock = threading.Lock()
         self._batches: deque[Batch] = deque()
@@ -78,7 +81,11 @@ class SpanBuffer:
             else:
                 self._batches.append(Batch(resource, key, list(spans), list(sizes)))
             self._held += len(spans)
-            return self._enforce_bound()
+            dropped = self._enforce_bound()
+            full = self._held - self._leased >= self.high_water
+        if full and self.on_high_water is not None:
+            self.on_high_water()
+        return dropped
 
     def _enforce_bound(self) -> int:
         excess = self._held - self._leased - self.max_spans

@@ -21,53 +21,82 @@ CHUNK_SPANS = 512
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
 
 
-class FlushPolicy:
-    __slots__ = ("interval_s", "periodic")
+END, PERIODIC, BACKGROUND = "end", "periodic", "background"
+DEFAULT_BACKGROUND_INTERVAL_S = 1.0
+DEFAULT_POLICY = BACKGROUND
 
-    def __init__(self, periodic: bool = False, interval_s: float = 0.0) -> None:
-        self.periodic = periodic
+
+class FlushPolicy:
+    """When spans leave, and whether the extension holds the environment for it.
+
+    ``background`` (the default): the extension registers for SHUTDOWN only, so Lambda never waits for it after
+    a response and never wakes it per invocation; it exports while invocations run, at most every ``interval_s``
+    (and at once when much is buffered), and everything at SHUTDOWN. ``end`` and ``periodic`` register for
+    INVOKE and export after the response, before ``event/next``, within the flush budget: fresher, but billed.
+    """
+
+    __slots__ = ("interval_s", "mode")
+
+    def __init__(self, mode: str = END, interval_s: float = 0.0) -> None:
+        self.mode = mode
         self.interval_s = interval_s
 
+    @property
+    def periodic(self) -> bool:
+        return self.mode == PERIODIC
+
+    @property
+    def background(self) -> bool:
+        return self.mode == BACKGROUND
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, FlushPolicy) and (self.periodic, self.interval_s) == (other.periodic, other.interval_s)
+        return isinstance(other, FlushPolicy) and (self.mode, self.interval_s) == (other.mode, other.interval_s)
 
     def __hash__(self) -> int:
-        return hash((self.periodic, self.interval_s))
+        return hash((self.mode, self.interval_s))
 
     def __repr__(self) -> str:
         return f"FlushPolicy({self.describe()})"
 
     @classmethod
     def parse(cls, text: str) -> FlushPolicy:
-        """``end`` or ``periodic,<ms>``; raises ValueError otherwise."""
+        """``background[,<ms>]``, ``end`` or ``periodic,<ms>``; raises ValueError otherwise."""
         mode, _, argument = text.strip().lower().partition(",")
-        mode = mode.strip()
-        if mode == "end" and not argument.strip():
+        mode, argument = mode.strip(), argument.strip()
+        if mode == END and not argument:
             return cls()
-        if mode == "periodic":
+        if mode == BACKGROUND and not argument:
+            return cls(BACKGROUND, DEFAULT_BACKGROUND_INTERVAL_S)
+        if mode in (PERIODIC, BACKGROUND):
             try:
-                interval_ms = int(argument.strip())
+                interval_ms = int(argument)
             except ValueError:
-                raise ValueError(f"periodic needs an interval in ms, e.g. periodic,60000; got {text!r}") from None
+                raise ValueError(f"{mode} needs an interval in ms, e.g. {mode},60000; got {text!r}") from None
             if interval_ms < 0:
                 raise ValueError(f"negative flush interval in {text!r}")
-            return cls(True, interval_ms / 1000)
-        raise ValueError(f"expected 'end' or 'periodic,<ms>', got {text!r}")
+            return cls(mode, interval_ms / 1000)
+        raise ValueError(f"expected 'background[,<ms>]', 'end' or 'periodic,<ms>', got {text!r}")
 
     def due(self, last_flush: float, now: float) -> bool:
-        return not self.periodic or now - last_flush >= self.interval_s
+        return self.mode == END or now - last_flush >= self.interval_s
 
     def describe(self) -> str:
+        if self.mode == BACKGROUND:
+            return f"in the background while invocations run, at most every {self.interval_s * 1000:g} ms"
         return f"periodic every {self.interval_s * 1000:g} ms" if self.periodic else "at the end of each invocation"
 
 
-def read_flush_policy() -> FlushPolicy:
-    text = config.read_str(config.AFTERGLOW_FLUSH, "end")
+def read_flush_policy(printing: bool = False) -> FlushPolicy:
+    """``AFTERGLOW_FLUSH``; by default ``background`` when exporting, ``end`` when printing waterfalls (a developer
+    running the function locally wants each trace right after its invocation)."""
+    default = END if printing else DEFAULT_POLICY
+    text = config.read_str(config.AFTERGLOW_FLUSH, default)
     try:
         return FlushPolicy.parse(text)
     except ValueError as error:
-        log.warning("ignoring %s=%r (%s); flushing at the end of each invocation", config.AFTERGLOW_FLUSH, text, error)
-        return FlushPolicy()
+        fallback = FlushPolicy.parse(default)
+        log.warning("ignoring %s=%r (%s); flushing %s", config.AFTERGLOW_FLUSH, text, error, fallback.describe())
+        return fallback
 
 
 class FlushJob:

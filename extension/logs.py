@@ -101,7 +101,7 @@ class LogCollector:
 
     def __init__(self, buffer: SpanBuffer, stats: Stats, correlate: Callable[[str | None], Correlation | None],
                  resource: Callable[[], Resource], keep_untraced: bool = True, reports: bool = True,
-                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, seal_at_runtime_done: bool = False) -> None:
         self.buffer = buffer
         self._stats = stats
         self._correlate = correlate
@@ -109,6 +109,9 @@ class LogCollector:
         self._keep_untraced = keep_untraced  # False when printing waterfalls: only lines of a trace are shown
         self._reports = reports
         self._clock_ns = clock_ns
+        # Nobody follows the invocations (background export): ``platform.runtimeDone`` seals what waits. By then
+        # the invocation's START has long been read (the tracer writes it before the runtime asks for more).
+        self._seal_at_runtime_done = seal_at_runtime_done
         self._lock = threading.Lock()
         self._pending: list[LogEntry] = []
         self._open: str | None = None  # the invocation the main thread is in (INVOKE to seal)
@@ -137,6 +140,8 @@ class LogCollector:
                         self._runtime_done[request_id] = record
                         while len(self._runtime_done) > _KEEP_RUNTIME_DONE:
                             self._runtime_done.popitem(last=False)
+            if self._seal_at_runtime_done:
+                self.seal()
         elif kind == "platform.report" and self._reports:
             self._report(record, event.get("time"))
         elif kind == "platform.logsDropped":

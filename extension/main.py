@@ -25,6 +25,7 @@ import threading
 import time
 
 from extension.assembler import Assembler, Outcome
+from extension.background import BackgroundExporter
 from extension.buffer import SpanBuffer
 from extension.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
 from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
@@ -54,6 +55,9 @@ TELEMETRY_TYPES_WITH_LOGS = ("platform", "function")
 LOG_CHUNK_RECORDS = 1024
 LINES_WAIT_SHARE = 0.5  # of the flush budget, at most, waiting for an invocation's log lines; the rest is the export's
 LOGS_ON, LOGS_DEFERRED, LOGS_OFF = "true", "deferred", "false"
+TELEMETRY_BUFFER_MS = 25  # following each invocation: its runtimeDone as early as Lambda sends it
+TELEMETRY_BUFFER_MS_BACKGROUND = 1000  # background export: one delivery a second at most, not one per invocation
+HIGH_WATER_SHARE = 0.25  # of a buffer's bound: past it, the background export goes at once
 
 
 def read_logs_mode(printing: bool = False) -> str:
@@ -106,6 +110,7 @@ class Extension:
         self.socket_path = socket_path or config.socket_path()
         self.settings = settings
         self.policy = policy or FlushPolicy()
+        self.background: BackgroundExporter | None = None
         self.budget_s = budget_s if budget_s is not None else 0.25
         self.stats = Stats()
         self.buffer = SpanBuffer(max_spans or 20000, self.stats)
@@ -151,7 +156,8 @@ class Extension:
             self._exported_log_stats = self.log_stats
         buffer = SpanBuffer(max_logs, self.log_stats)
         self.collector = LogCollector(buffer, self.log_stats, self.assembler.correlation, self._resource,
-                                      keep_untraced=not printed, reports=not printed)
+                                      keep_untraced=not printed, reports=not printed,
+                                      seal_at_runtime_done=self.policy.background)
 
         def factory() -> Sink:
             return build_otlp_log_sink(settings, self._cancel) if settings is not None else PrintSink(printer.add_logs)
@@ -172,7 +178,7 @@ class Extension:
         return cls(
             address,
             settings=settings,
-            policy=read_flush_policy(),
+            policy=read_flush_policy(printing=settings is None),
             budget_s=config.read_int(config.AFTERGLOW_FLUSH_BUDGET_MS, 250) / 1000,
             max_spans=config.read_int(config.AFTERGLOW_MAX_BUFFERED_SPANS, 20000, minimum=1),
             logs=logs,
@@ -185,8 +191,9 @@ class Extension:
 
     def run(self) -> int:
         """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
+        events = ("SHUTDOWN",) if self.policy.background else ("INVOKE", "SHUTDOWN")
         try:
-            self._registration = self.api.register()
+            self._registration = self.api.register(events)
         except LambdaApiError as error:
             log.error("cannot register with the Extensions API: %s", error)
             return 1
@@ -220,12 +227,15 @@ class Extension:
         self.receiver = Receiver(listener, self.assembler, self.stats)
         self.receiver.start()
         self.flusher.start()
-        if self.use_telemetry:
+        background = self.policy.background
+        # Following invocations needs runtimeDone; background export needs the Telemetry API only for the logs.
+        if self.use_telemetry and (self.collector is not None or not background):
             try:
                 self.telemetry = TelemetryListener(self.on_telemetry)
                 self.telemetry.start()
                 types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else TELEMETRY_TYPES
-                self.telemetry_active = self.api.subscribe_telemetry(self.telemetry.uri, types)
+                self.telemetry_active = self.api.subscribe_telemetry(
+                    self.telemetry.uri, types, TELEMETRY_BUFFER_MS_BACKGROUND if background else TELEMETRY_BUFFER_MS)
             except OSError as error:
                 log.info("no telemetry listener (%s): falling back to bounded waits", error)
         if not self.telemetry_active and self.telemetry is not None:
@@ -242,12 +252,32 @@ class Extension:
             assert self.log_flusher is not None
             self.log_flusher.start()
             logs = ("under each waterfall" if self.log_settings is None else self.log_settings.describe()) + (
-                ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED else "")
+                ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED and not background else "")
+        if background:
+            self._start_background()
         log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s; logs: %s",
                  self.socket_path, target, self.policy.describe(), self.budget_s * 1000,
                  "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)", logs)
 
+    def _start_background(self) -> None:
+        flushers = [self.flusher] + ([self.log_flusher] if self.log_flusher is not None else [])
+        self.background = BackgroundExporter(flushers, self.policy.interval_s, self._after_background_pass)
+        for flusher in flushers:
+            flusher.buffer.high_water = max(1, int(flusher.buffer.max_spans * HIGH_WATER_SHARE))
+            flusher.buffer.on_high_water = self.background.high_water
+        self.assembler.checkpoint_at_end = True
+        self.loader.begin()  # the exporter is light (no SDK): it loads now, not in an invocation's thaw
+        if self.log_loader is not None:
+            self.log_loader.begin()
+        self.background.start()
+
+    def _after_background_pass(self) -> None:
+        if self.stats.new_drops() | (self.log_stats is not None and self.log_stats.new_drops()):
+            log.report("%s", self.stats.report_line(self._exported_log_stats))
+
     def _tear_down(self) -> None:
+        if self.background is not None:
+            self.background.stop()
         if self.telemetry is not None:
             self.telemetry.stop()
         if self.receiver is not None:

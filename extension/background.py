@@ -1,0 +1,74 @@
+"""``AFTERGLOW_FLUSH=background``: export while the environment runs, never holding it after a response.
+
+The extension registers for SHUTDOWN only, so Lambda neither wakes it per invocation nor waits for it before
+freezing the environment: nothing it does is billed as post-runtime time, and a collector's latency is never
+billed at all. This thread exports what the buffers hold at most every ``interval_s`` of wall time (so in the
+first thaw after that long: the clock runs on while the environment is frozen), at once when a buffer passes its
+high-water mark, and leaves the rest to SHUTDOWN. A request in flight when Lambda freezes the environment
+finishes at the next thaw: the collector's answer waits in the socket meanwhile. The trade: spans reach the
+collector within about ``interval_s`` while invocations keep coming; when they stop, with the next invocation
+or at SHUTDOWN.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from extension.flush import Flusher
+from extension.log import log
+
+
+class BackgroundExporter:
+    def __init__(self, flushers: Sequence[Flusher], interval_s: float, after_pass: Callable[[], None] | None = None
+                 ) -> None:
+        self._flushers = list(flushers)
+        self._interval_s = interval_s
+        self._after_pass = after_pass
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.passes = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="afterglow-background", daemon=True)
+        self._thread.start()
+
+    def high_water(self) -> None:
+        """A buffer holds enough to export now (called from the thread that filled it)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stopping:
+            urgent = self._wake.wait(max(0.0, last + self._interval_s - time.monotonic()))
+            self._wake.clear()
+            if self._stopping:
+                return
+            if not urgent and time.monotonic() < last + self._interval_s:
+                continue
+            last = time.monotonic()
+            if any(flusher.buffer.pending for flusher in self._flushers):
+                try:
+                    self._export()
+                except Exception:  # never lose the thread: what was not sent stays buffered
+                    log.exception("background export failed (recovered)")
+                last = time.monotonic()
+
+    def _export(self) -> None:
+        jobs = []
+        for flusher in self._flushers:
+            now = time.monotonic()
+            jobs.append(flusher.submit(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s))
+        for job in jobs:
+            job.done.wait()
+        self.passes += 1
+        if self._after_pass is not None:
+            self._after_pass()
