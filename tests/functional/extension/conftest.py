@@ -28,7 +28,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ExtensionProcess]]:
     started: list[ExtensionProcess] = []
 
     def start(platform: FakePlatform, env: dict[str, str] | None = None, ready: bool = True) -> ExtensionProcess:
-        process = ExtensionProcess(platform, tmp_path, env)
+        # These tests follow the extension through each invocation the platform drives: AFTERGLOW_FLUSH=end
+        # unless a test says otherwise (test_background.py covers the default, background export).
+        process = ExtensionProcess(platform, tmp_path, {"AFTERGLOW_FLUSH": "end", **(env or {})})
         started.append(process)
         if ready:
             platform.wait_for("next", 1)

@@ -55,7 +55,7 @@ def test_ten_thousand_spans_and_megabyte_values_arrive_whole_and_truncated(
     with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
         invocation = box.invoke({"spans": 10_000, "big": 3})
         assert invocation.json() == {"made": 10_000}
-        spans = otlp_receiver.wait_for_spans(10_001, timeout=60)
+    spans = otlp_receiver.wait_for_spans(10_001, timeout=60)
     assert len({span.span_id for span in spans}) == 10_001  # nothing lost, nothing twice
     payloads = [span.attributes["payload"] for span in spans if "payload" in span.attributes]
     assert len(payloads) == 3
@@ -66,7 +66,7 @@ def test_a_custom_value_limit_is_honoured(bursts_root: Path, dev_layer: Path, ot
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "100"}
     with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env) as box:
         box.invoke({"spans": 2, "big": 1})
-        spans = otlp_receiver.wait_for_spans(3, timeout=20)
+    spans = otlp_receiver.wait_for_spans(3, timeout=20)
     (payload,) = [span.attributes["payload"] for span in spans if "payload" in span.attributes]
     assert payload == "x" * 100
 

@@ -1,4 +1,4 @@
-"""The extension in the local Lambda sandbox, with awslambdaric and the real tracer: issue 3 and issue 7 item 1."""
+"""The extension in the local Lambda sandbox, with awslambdaric and the real tracer: spans, failures, collectors."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_spans_reach_the_collector_with_their_parents(task_root: Path, dev_layer
         for _ in range(3):
             invocation = box.invoke({"children": 9})
             assert invocation.status == 200 and invocation.json() == {"ok": True}
-        spans = otlp_receiver.wait_for_spans(30)
+    spans = otlp_receiver.wait_for_spans(30)  # at the latest at SHUTDOWN
     roots = [span for span in spans if span.kind == 2]
     assert len(roots) == 3
     for root in roots:
@@ -70,7 +70,7 @@ def test_an_unhandled_exception_is_exported_as_an_error_with_its_exception(
     with Sandbox(task_root, "app.handler", layers=[dev_layer], env=env_for(otlp_receiver)) as box:
         invocation = box.invoke({"mode": "raise"})
         assert invocation.function_error
-        spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
     (root,) = [span for span in spans if span.kind == 2]
     assert root.status_code == 2
     assert any(event[0] == "exception" and event[2].get("exception.type") == "ValueError" for event in root.events)

@@ -98,7 +98,7 @@ def invocation_span(collector: OtlpReceiver, request_id: str) -> ReceivedSpan:
 
 def test_plain_and_logging_lines_arrive_with_their_severity_and_trace(logs_task_root: Path, dev_layer: Path,
                                                                      collector: OtlpReceiver) -> None:
-    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS="true") as box:
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS="true", AFTERGLOW_FLUSH="end") as box:
         first = box.invoke({"mode": "levels", "tag": "one"})
         second = box.invoke({"mode": "levels", "tag": "two"})
         assert first.json() == second.json() == {"ok": True}
@@ -190,7 +190,7 @@ def test_the_profile_is_on_the_invocation_span(logs_task_root: Path, dev_layer: 
         busy = box.invoke({"mode": "cpu", "seconds": 0.05})
         hungry = box.invoke({"mode": "memory", "mb": 50})
         after = box.invoke({})
-        collector.wait_for_spans(4)
+    collector.wait_for_spans(4)
     idle_span, busy_span = invocation_span(collector, idle.request_id), invocation_span(collector, busy.request_id)
     hungry_span, after_span = invocation_span(collector, hungry.request_id), invocation_span(collector,
                                                                                             after.request_id)
@@ -206,18 +206,23 @@ def test_the_profile_is_on_the_invocation_span(logs_task_root: Path, dev_layer: 
     assert peak["after"] < peak["idle"] + 45  # the peak is the invocation's own, not the process's lifetime
 
 
+@pytest.mark.parametrize("flush", ["end", "background"])
 def test_opting_out_exports_no_logs_and_subscribes_to_platform_events_only(
-        logs_task_root: Path, dev_layer: Path, collector: OtlpReceiver) -> None:
-    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS="false", AFTERGLOW_PROFILE="false") as box:
+        logs_task_root: Path, dev_layer: Path, collector: OtlpReceiver, flush: str) -> None:
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS="false", AFTERGLOW_PROFILE="false",
+                 AFTERGLOW_FLUSH=flush) as box:
         box.invoke({"mode": "levels", "tag": "quiet"})
         box.invoke({})
-        collector.wait_for_spans(2)
+    collector.wait_for_spans(2)
     assert collector.logs == []
     assert [request for request in collector.requests if request.path.endswith("/v1/logs")] == []
     assert all("process.cpu.time.user" not in span.attributes and "process.memory.peak_rss" not in span.attributes
                for span in collector.spans)
     subscriptions = [event["record"] for event in box.events if event["type"] == "platform.telemetrySubscription"]
-    assert subscriptions and all(record["types"] == ["platform"] for record in subscriptions)
+    if flush == "end":  # following each invocation needs platform.runtimeDone
+        assert subscriptions and all(record["types"] == ["platform"] for record in subscriptions)
+    else:  # in the background nothing follows invocations: no Telemetry API at all
+        assert subscriptions == []
 
 
 def test_an_untraced_function_still_ships_its_logs(logs_task_root: Path, dev_layer: Path,

@@ -1,0 +1,60 @@
+"""The default flush, ``background``: the extension never holds the environment, exports while it runs, and
+drains everything at SHUTDOWN."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.functional.extension.fake_platform import ExtensionProcess, FakePlatform, FunctionProcess
+from tests.helpers.otlp_receiver import OtlpReceiver
+
+Spawn = Callable[..., ExtensionProcess]
+
+
+def _background(collector: OtlpReceiver, **extra: str) -> dict[str, str]:
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "AFTERGLOW_FLUSH": "background", **extra}
+
+
+def test_registers_for_shutdown_only_and_subscribes_to_nothing_without_logs(
+        platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver) -> None:
+    spawn(platform, _background(otlp_receiver, AFTERGLOW_LOGS="false"))
+    (register,) = platform.of_kind("register")
+    assert register[2]["events"] == ["SHUTDOWN"]  # Lambda never waits for it after a response
+    assert platform.of_kind("subscribe") == []  # nothing to follow: not even a delivery a second
+
+
+def test_spans_leave_while_the_environment_runs_without_any_invoke_event(
+        platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,100"))
+    function = FunctionProcess(extension.socket_path)
+    sent = [span for number in range(3) for span in function.invocation(f"request-{number}")]
+    received = otlp_receiver.wait_for_spans(len(sent), timeout=20)
+    assert sorted(span.span_id for span in received) == sorted(span[1].hex() for span in sent)
+    assert len(platform.of_kind("next")) == 1  # still waiting on its first event/next: never woken, never held
+    platform.shutdown()
+    assert extension.wait() == 0
+    assert f"spans received={len(sent)} exported={len(sent)} dropped=0" in extension.stderr
+
+
+def test_what_is_left_leaves_at_shutdown_once(platform: FakePlatform, spawn: Spawn,
+                                              otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000"))
+    function = FunctionProcess(extension.socket_path)
+    sent = [span for number in range(5) for span in function.invocation(f"request-{number}", children=4)]
+    platform.shutdown()
+    assert extension.wait() == 0
+    ids = otlp_receiver.span_ids()
+    assert sorted(ids) == sorted(span[1].hex() for span in sent)  # everything, each once
+    assert len(otlp_receiver.requests) == 1  # the interval never came: one request, at SHUTDOWN
+
+
+def test_a_burst_past_high_water_leaves_before_the_interval(platform: FakePlatform, spawn: Spawn,
+                                                            otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000",
+                                            AFTERGLOW_MAX_BUFFERED_SPANS="400"))
+    function = FunctionProcess(extension.socket_path)
+    sent = [span for number in range(12) for span in function.invocation(f"request-{number}")]
+    otlp_receiver.wait_for_spans(100, timeout=20)  # a quarter of the bound: no need to wait for the interval
+    platform.shutdown()
+    assert extension.wait() == 0
+    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
