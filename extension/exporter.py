@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 class ExportResult(enum.Enum):
     SUCCESS = "success"  # the collector accepted the chunk
     REJECTED = "rejected"  # the collector refused it for good (non-retryable answer): drop it
+    UNCONFIRMED = "unconfirmed"  # sent whole, never answered: the collector may have it; never sent again
     RETRY_LATER = "retry_later"  # retryable failure and no time left to retry now: keep it buffered
     BREAKER_OPEN = "breaker_open"  # not attempted: the collector is known down or asked us to wait
     NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
@@ -114,6 +115,8 @@ class OtlpSink:
                 return ExportOutcome(ExportResult.SUCCESS, attempts, rejected_spans=attempt.rejected_spans)
             self.breaker.failure()
             self._note_failure(attempt.detail)
+            if attempt.unconfirmed:
+                return ExportOutcome(ExportResult.UNCONFIRMED, attempts, attempt.detail)
             if not attempt.retryable:
                 return ExportOutcome(ExportResult.REJECTED, attempts, attempt.detail)
             delay = attempt.retry_after_s if attempt.retry_after_s is not None else self.backoff_s(attempts - 1)

@@ -191,6 +191,10 @@ class Flusher:
                 if outcome.rejected_spans:
                     self._stats.drop("collector_rejected", outcome.rejected_spans)
                     self._stats.add("exported", -outcome.rejected_spans)
+            elif outcome.result is ExportResult.UNCONFIRMED:
+                self.buffer.discard(lease, "unconfirmed")
+                log.error("no answer from the collector for %d %s it may have accepted (%s): not sent again, "
+                          "counted as unconfirmed", lease.spans, self.what, outcome.detail)
             elif outcome.result is ExportResult.REJECTED:
                 self.buffer.discard(lease, "rejected")
                 log.error("the collector rejected %d %s (%s); dropped", lease.spans, self.what, outcome.detail)

@@ -22,6 +22,27 @@ from extension.otlp_config import GRPC, OtlpSettings
 USER_AGENT = "afterglow-extension/0.1"
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 300.0
+_ANSWER_SLICE_S = 0.25
+
+
+def await_answer(sock: Any, timeout_s: float) -> bool:
+    """Wait until the answer to a request starts arriving, at most ``timeout_s`` of time this process could run.
+
+    Lambda freezes the whole environment between invocations, and a request in flight then waits for the next thaw
+    while the clock runs on: a wait that the freeze stretched counts as one short slice, not as the minutes it took,
+    so the answer that arrived meanwhile is read instead of the request being given up (and sent twice).
+    """
+    import select
+
+    left = timeout_s
+    while left > 0:
+        step = min(left, _ANSWER_SLICE_S)
+        started = time.monotonic()
+        readable, _, _ = select.select([sock], [], [], step)
+        if readable:
+            return True
+        left -= min(time.monotonic() - started, step)
+    return False
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,7 @@ class Attempt:
     status: int | None = None  # HTTP status, when there was an answer
     retry_after_s: float | None = None
     detail: str = ""
+    unconfirmed: bool = False  # sent whole, then no answer: the collector may have it, so it is never sent again
     rejected_spans: int = 0  # partial success: spans (or log records) the collector took the request for but dropped
 
 
@@ -110,6 +132,10 @@ class HttpTransport:
             conn = self._connection(max(timeout_s, 0.001))
             try:
                 conn.request("POST", self._path, body, self._headers)
+                if conn.sock is not None and not await_answer(conn.sock, max(timeout_s, 0.001)):
+                    self.close()
+                    return Attempt(False, unconfirmed=True,
+                                   detail=f"no answer within {timeout_s:.1f} s to a request sent whole")
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:

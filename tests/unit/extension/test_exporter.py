@@ -184,3 +184,40 @@ def test_no_new_request_starts_after_the_budget(receiver: OtlpReceiver) -> None:
     job = FlushJob(soon(0.2), soon(5), force=False)
     flusher.run(job)
     assert len(receiver.requests) == 1 and buffer.held == 4  # one chunk went; the rest waits for next time
+
+
+def test_a_request_sent_whole_and_never_answered_is_counted_and_never_sent_again() -> None:
+    with OtlpReceiver(delay_s=1.5) as receiver:
+        stats = Stats()
+        buffer = SpanBuffer(100, stats)
+        buffer.add({"service.name": "svc"}, "r1", batch(3).spans, [100] * 3)
+        flusher = Flusher(buffer, SinkLoader(lambda: sink_for(receiver.traces_url, timeout_s=0.3)), stats,
+                          request_timeout_s=0.3)
+        job = FlushJob(soon(5), soon(5), force=False)
+        flusher.run(job)
+        assert job.result is ExportResult.UNCONFIRMED
+        assert buffer.held == 0 and stats.dropped.get("unconfirmed") == 3
+        receiver.wait_for_spans(3, timeout=10)  # the collector did get it, late
+        assert len(receiver.requests) == 1  # and only once
+
+
+def test_a_wait_for_the_answer_that_a_freeze_stretched_counts_as_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extension import transport
+
+    ours, theirs = socket.socketpair()
+    real = time.monotonic
+    jumped: list[bool] = []
+
+    def frozen_once() -> float:  # the first reading after the wait began: ten minutes later, as after a freeze
+        jumped.append(True)
+        return real() + (600.0 if len(jumped) == 2 else 0.0)
+
+    monkeypatch.setattr(transport.time, "monotonic", frozen_once)
+    timer = threading.Timer(0.4, lambda: theirs.sendall(b"HTTP/1.1 200 OK\r\n"))
+    timer.start()
+    try:
+        assert transport.await_answer(ours, 0.6)  # 0.25 s counted for the frozen slice, not 600
+    finally:
+        timer.cancel()
+        ours.close()
+        theirs.close()
