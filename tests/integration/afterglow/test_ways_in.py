@@ -69,7 +69,7 @@ def test_the_dockerfile_steps_give_a_working_opt(tmp_path: Path, built_layer: Pa
     task_root = _task_root(tmp_path, "def handler(event, context):\n    return 'plain'\n")
     with Sandbox(task_root, "app.handler", layers=[opt], env=env) as box:
         assert box.invoke({}).json() == "plain"
-        (span,) = otlp_receiver.wait_for_spans(1, timeout=20)
+    (span,) = otlp_receiver.wait_for_spans(1, timeout=20)
     assert span.attributes["faas.coldstart"] is True
 
 
@@ -86,7 +86,7 @@ def test_pip_install_into_opt_python_with_the_launcher(tmp_path: Path, wheel: Pa
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint}
     with Sandbox(task_root, "app.handler", layers=[opt], env=env) as box:
         assert box.invoke({}).json() == {"ok": True}
-        spans = otlp_receiver.wait_for_spans(1, timeout=20)
+    spans = otlp_receiver.wait_for_spans(1, timeout=20)
     assert len(spans) == 1
     extension_lines = "\n".join(line.text for line in box.logs if line.source == "extension")
     function_lines = "\n".join(line.text for line in box.logs if line.source == "function")

@@ -67,7 +67,7 @@ def test_an_undecorated_handler_is_traced_and_exported(
     with Sandbox(task_root, "app.handler", layers=[built_layer], env={**WRAPPER, **env}, function_name="orders") as box:
         first = box.invoke({"items": [1, 2, 3]})
         second = box.invoke({"items": []})
-        spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    spans = otlp_receiver.wait_for_spans(4, timeout=20)
 
     assert first.function_error is None, first.body
     assert first.json() == {"total": 42, "headers": ["X-Amzn-Trace-Id", "traceparent"]}
@@ -92,8 +92,7 @@ def test_a_decorated_handler_under_the_wrapper_gets_one_invocation_span(
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_SERVICE_NAME": "billing"}
     with Sandbox(task_root, "app.handler", layers=[built_layer], env={**WRAPPER, **env}) as box:
         results = [box.invoke({}).json() for _ in range(3)]
-        spans = otlp_receiver.wait_for_spans(3, timeout=20)
-        box.shutdown()
+    spans = otlp_receiver.wait_for_spans(3, timeout=20)
     assert results == ["traced once"] * 3
     assert len(otlp_receiver.spans) == 3, [span.name for span in otlp_receiver.spans]
     assert {span.resource["service.name"] for span in spans} == {"billing"}  # the user's setting wins

@@ -89,6 +89,7 @@ def test_an_api_request_traced_without_code_changes(box: Sandbox, otlp_receiver:
 
     invocation = box.invoke(event)
     assert invocation.json() == {"statusCode": 201, "body": "200"}
+    box.shutdown()  # the spans leave at the latest at SHUTDOWN
     spans = otlp_receiver.wait_for_spans(5, timeout=20)
     assert sorted(span.name for span in spans) == [
         "GET",

@@ -59,8 +59,8 @@ def test_spans_reach_the_collector_only_after_the_response(tmp_path: Path, otlp_
         invocations = [box.invoke({}), box.invoke({}), box.invoke({"fail": True})]
         for invocation in invocations:
             invocation.report()
-        spans = otlp_receiver.wait_for_spans(33, timeout=30)
-        posted = {invocation.request_id: _response_posted_at(box, invocation.request_id) for invocation in invocations}
+    spans = otlp_receiver.wait_for_spans(33, timeout=30)
+    posted = {invocation.request_id: _response_posted_at(box, invocation.request_id) for invocation in invocations}
 
     assert [len(invocation.json().get("rows", [])) for invocation in invocations] == [40_000, 40_000, 0]
     assert invocations[2].function_error == "Unhandled"

@@ -156,19 +156,18 @@ def test_three_children_then_an_unhandled_exception(open_box: Any, otlp_receiver
     box = open_box()
     invocation = box.invoke({"mode": "raise"})
     assert invocation.json()["errorType"] == "ValueError"
+    box.shutdown()  # the spans leave at the latest at SHUTDOWN, whose self-report closes the account
     spans = otlp_receiver.wait_for_spans(4, timeout=20)
     root, children = _one_trace(spans)
     assert root.status_code == 2 and children == CHILDREN
     exception = next(event for event in root.events if event[0] == "exception")
     assert exception[2]["exception.type"] == "ValueError" and exception[2]["exception.message"] == "boom"
-    box.shutdown()
     assert _self_reports(box)[-1] == {"received": 4, "exported": 4, "dropped": 0, "synthesized": 0}
 
 
 def test_extension_killed_while_an_invocation_is_in_flight(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
     box = open_box()
     assert box.invoke({}).json() == {"ok": True}
-    otlp_receiver.wait_for_spans(4, timeout=20)
     in_flight = box.invoke_async({"mode": "outlive-the-extension"})
     deadline = time.monotonic() + 20
     while not any("handler: working" in line.text for line in box.logs) and time.monotonic() < deadline:
@@ -185,6 +184,7 @@ def test_extension_killed_while_an_invocation_is_in_flight(open_box: Any, otlp_r
     otlp_receiver.clear()
     after = box.invoke({})  # a new environment: it traces and exports as usual
     assert after.json() == {"ok": True}
+    box.shutdown()
     root, children = _one_trace(otlp_receiver.wait_for_spans(4, timeout=20))
     assert root.attributes["faas.invocation_id"] == after.request_id and root.attributes["faas.coldstart"] is True
     assert children == CHILDREN
