@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_trace_state
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -119,9 +120,25 @@ class Converter:
             instrumentation_scope=self.scope(record[wire.SCOPE_NAME], record[wire.SCOPE_VERSION]),
         )
 
-    def request(self, batches: Iterable[Batch]) -> ExportTraceServiceRequest:
-        """The ExportTraceServiceRequest for ``batches``, grouped by resource and scope by the official encoder."""
-        return encode_spans(self.spans(batches))
+    def request(self, batches: Iterable[Batch], link_trace_state: bool = False) -> ExportTraceServiceRequest:
+        """The ExportTraceServiceRequest for ``batches``, grouped by resource and scope by the official encoder.
+
+        ``link_trace_state``: also give each link its trace state, which the official encoder leaves out, the way
+        it encodes a span's (the extension's encoder sends it).
+        """
+        spans = self.spans(batches)
+        request = encode_spans(spans)
+        if link_trace_state:
+            grouped: dict[Resource, dict[InstrumentationScope | None, list[ReadableSpan]]] = {}
+            for span in spans:  # the official encoder's grouping, to pair each encoded span with its SDK span
+                grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope or None, []).append(span)
+            ordered = [span for scopes in grouped.values() for group in scopes.values() for span in group]
+            encoded = [span for resource in request.resource_spans for scope in resource.scope_spans
+                       for span in scope.spans]
+            for sdk_span, encoded_span in zip(ordered, encoded, strict=True):
+                for link, encoded_link in zip(sdk_span.links, encoded_span.links, strict=True):
+                    encoded_link.trace_state = _encode_trace_state(link.context.trace_state) or ""
+        return request
 
 
 class LogConverter(Converter):
