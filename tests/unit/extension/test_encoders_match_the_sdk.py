@@ -121,6 +121,25 @@ def test_grouping_follows_first_appearance_of_resources_and_scopes() -> None:
     assert ours == Converter().request(chunk)
 
 
+def test_lengths_around_every_varint_boundary_match() -> None:
+    """Generated text is short: lengths that need a second (or third) length byte, at every level, and text whose
+    UTF-8 is longer than its characters."""
+    sizes = [0, 1, 124, 125, 126, 127, 128, 129, 200, 16383, 16384, 70000]
+    words = ["x" * size for size in sizes] + ["é" * 63, "é" * 64, "€" * 43]
+    attributes = {word[:300] + str(index): word for index, word in enumerate(words)}
+    attributes["list"] = words
+    records = [[b"\x01" * 16, (index + 1).to_bytes(8, "big"), None, word, 0, 1, 2, attributes,
+                [[word, 3, {"k": word}]], [[b"\x03" * 16, b"\x04" * 8, 0, None, {"k": word}]], 2, word, word[:500],
+                word[:500], 1, None, [0, 0, 0]] for index, word in enumerate(words)]
+    chunk = [Batch({"service.name": "x" * 200, "big": words}, "r", records, [1] * len(records))]
+    assert ExportTraceServiceRequest.FromString(SpanEncoder().request(chunk)) == Converter().request(chunk)
+    entries = [LogEntry(word, 1, 2) for word in words]
+    for entry, word in zip(entries, words, strict=True):
+        entry.attributes, entry.severity_text, entry.event_name = {"k": word, word[:200]: [word]}, word, word
+    log_chunk = [Batch({"service.name": "x" * 200}, "r", entries, [1] * len(entries))]
+    assert ExportLogsServiceRequest.FromString(LogEncoder().request(log_chunk)) == LogConverter().request(log_chunk)
+
+
 def test_counts_beyond_what_otlp_holds_saturate_instead_of_failing_the_request() -> None:
     record = [b"\x01" * 16, b"\x02" * 8, None, "big", 0, 1, 2, None, None, None, 0, None, "s", None, 1, None,
               [2**40, 2**32, 7]]
