@@ -5,11 +5,18 @@ straight from what the extension holds, without protobuf, opentelemetry-proto or
 of opentelemetry-proto's ``common.proto``, ``resource.proto``, ``trace.proto`` and ``logs.proto``; the tests decode
 every request with opentelemetry-proto and compare it with what the official SDK encoder makes of the same data.
 
-Why by hand, measured here (2 vCPU, Python 3.11, protobuf 7 upb, opentelemetry 1.45; 10 spans of 5 attributes,
-``benchmarks/micro/test_otlp_encoding.py``): the official path (SDK ``ReadableSpan`` + ``encode_spans`` +
-``SerializeToString``) 62 us/span; opentelemetry-proto messages built directly from the wire records 21 us/span;
-these bytes 5.8 us/span. Importing the encoder costs 3 ms instead of 78 ms for ``opentelemetry.proto`` alone and
-about 190 ms for the SDK with the exporter's encoder, which the first flush after a cold start used to pay.
+Why by hand, measured here (2 vCPU shared with other work, Python 3.11, protobuf 7 with upb, opentelemetry 1.45;
+``benchmarks/micro/test_otlp_encoding.py``, three runs, medians per span, 10 spans of 5 attributes / 100 spans):
+
+- the official path (SDK ``ReadableSpan`` rebuilt per record + ``encode_spans`` + ``SerializeToString``):
+  46-50 / 42-86 us;
+- opentelemetry-proto messages built straight from the records: 24-25 / 21-24 us, half the official cost;
+- these bytes: 6.5 / 5.7 us, a seventh of the official cost and a quarter of the messages'. Log records:
+  4 us against the official ``encode_logs`` path's 21-27 us.
+
+Imports, beyond what the extension loaded at start-up: these encoders 1 ms; ``opentelemetry.proto``'s trace
+service alone 25-87 ms (protobuf); the SDK with the exporter's encoders 150-210 ms, which the first flush after
+a cold start used to pay.
 
 Values with no exact OTLP form keep their content instead of being dropped: an integer beyond int64 becomes its
 decimal text, a dropped-count beyond uint32 saturates, text that is not valid UTF-8 (a lone surrogate, which JSON
