@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--output", default="afterglow-layer.zip", metavar="FILE")
     build.add_argument("--python", default=None, metavar="X.Y", help="target runtime (default: this interpreter)")
     build.add_argument("--arch", default=None, choices=("x86_64", "arm64"), help="target architecture")
-    build.add_argument("--with-grpc", action="store_true", help="include the OTLP/gRPC exporter")
+    build.add_argument("--with-grpc", action="store_true",
+                       help="include what OTLP/gRPC needs (grpcio, opentelemetry-proto)")
 
     commands.add_parser("extension", help="run the afterglow Lambda extension (started by the layer's launcher)")
     return parser

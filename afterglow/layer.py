@@ -35,14 +35,14 @@ LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
 RUNTIME_PACKAGES = ("tracer", "instrumentation", "extension")
 RUNTIME_MODULES = ("afterglow/__init__.py", "afterglow/instrument.py")
 
+# The extension writes OTLP/HTTP protobuf itself: no exporter package, no protobuf, unless gRPC is asked for.
 BASE_REQUIREMENTS = (
     "opentelemetry-api",
     "opentelemetry-sdk",
-    "opentelemetry-exporter-otlp-proto-http",
     "wrapt",
     "msgpack",
 )
-GRPC_REQUIREMENTS = ("opentelemetry-exporter-otlp-proto-grpc",)
+GRPC_REQUIREMENTS = ("grpcio", "opentelemetry-proto", "googleapis-common-protos")
 
 SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 ARCHES = {"x86_64": "x86_64", "arm64": "aarch64"}

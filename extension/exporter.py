@@ -19,7 +19,7 @@ from extension.otlp_config import OtlpSettings
 
 TYPE_CHECKING = False  # typing and http.client cost start-up time; the transport loads after the first INVOKE
 if TYPE_CHECKING:
-    from typing import Any, Protocol
+    from typing import Protocol
 
     from extension.transport import Attempt, Transport
 
@@ -69,13 +69,14 @@ class PrintSink:
 
 
 class OtlpSink:
-    """Encodes with the official OTLP encoder and sends through ``transport`` with retries and the breaker.
+    """Encodes a chunk into an OTLP request's bytes (``encode``) and sends it through ``transport`` with retries and
+    the breaker.
 
     Deadlines are ``time.monotonic()`` values: no attempt *starts* after ``soft_deadline`` (the flush budget);
     a request in flight may run until ``min(hard_deadline, now + OTLP timeout)``.
     """
 
-    def __init__(self, settings: OtlpSettings, transport: Transport, encode: Callable[[Sequence[Batch]], Any],
+    def __init__(self, settings: OtlpSettings, transport: Transport, encode: Callable[[Sequence[Batch]], bytes],
                  breaker: CircuitBreaker | None = None, cancel: threading.Event | None = None,
                  base_backoff_s: float = 0.05, max_backoff_s: float = 2.0) -> None:
         self.settings = settings
@@ -139,21 +140,19 @@ class OtlpSink:
 
 
 def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
-    """Import the heavy parts (SDK, encoder, protobuf, maybe gRPC) and build the sink; slow the first time."""
-    from extension.convert import Converter
+    """The span encoder and the transport (``http.client``; ``grpc`` when that protocol is chosen)."""
+    from extension.span_encoder import SpanEncoder
     from extension.transport import make_transport
 
-    converter = Converter()
-    return OtlpSink(settings, make_transport(settings), converter.request, cancel=cancel)
+    return OtlpSink(settings, make_transport(settings), SpanEncoder().request, cancel=cancel)
 
 
 def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
-    """The same for log records: the SDK's logs module and encoder, its own connection and circuit breaker."""
-    from extension.log_convert import LogConverter
+    """The same for log records: the log encoder, its own connection and circuit breaker."""
+    from extension.log_encoder import LogEncoder
     from extension.transport import make_transport
 
-    converter = LogConverter()
-    return OtlpSink(settings, make_transport(settings, "logs"), converter.request, cancel=cancel)
+    return OtlpSink(settings, make_transport(settings, "logs"), LogEncoder().request, cancel=cancel)
 
 
 class SinkLoader:

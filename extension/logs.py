@@ -38,7 +38,7 @@ _KEEP_RUNTIME_DONE = 256  # runtimeDone records waiting for their report
 
 
 class LogEntry:
-    """One log record as it waits for export (converted to the SDK's record only when exported)."""
+    """One log record as it waits for export (``log_encoder`` writes its OTLP form when it is exported)."""
 
     __slots__ = ("attributes", "body", "event_name", "observed_ns", "request_id", "scope", "severity_number",
                  "severity_text", "span_id", "time_ns", "trace_flags", "trace_id")

@@ -7,7 +7,8 @@ records flattened with their resource and scope, plus arrival times), and can mi
 - ``delay_s``: answer every request that much later (a slow collector);
 - ``fail(status, count=None, retry_after=None)``: answer the next ``count`` requests (None: until ``recover()``)
   with that status (an outage, throttling); failed requests are counted, their spans are not recorded;
-- ``stop()`` / ``start()``: go away and come back on the same port (a dead collector).
+- ``stop()`` / ``start()``: go away and come back on the same port (a dead collector);
+- ``rejecting``: answer every accepted request with a partial success that rejects that many spans or log records.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class _Recorder:
         self.logs: list[ReceivedLog] = []
         self.requests: list[ReceivedRequest] = []
         self._failure: _Failure | None = None
+        self.rejecting = 0  # partial success: how many spans or log records each answer says were rejected
         self._cond = threading.Condition()
         self._stopped = threading.Event()
         self.on_request: Callable[[ReceivedRequest], None] | None = None
@@ -257,6 +259,20 @@ class _Recorder:
             self.requests.append(meta)
             self._cond.notify_all()
 
+    def _trace_answer(self) -> ExportTraceServiceResponse:
+        answer = ExportTraceServiceResponse()
+        if self.rejecting:
+            answer.partial_success.rejected_spans = self.rejecting
+            answer.partial_success.error_message = "rejected on purpose"
+        return answer
+
+    def _logs_answer(self) -> ExportLogsServiceResponse:
+        answer = ExportLogsServiceResponse()
+        if self.rejecting:
+            answer.partial_success.rejected_log_records = self.rejecting
+            answer.partial_success.error_message = "rejected on purpose"
+        return answer
+
     def _delay(self) -> None:
         if self.delay_s > 0:
             self._stopped.wait(self.delay_s)
@@ -311,12 +327,12 @@ class _Handler(BaseHTTPRequestHandler):
                 traces = ExportTraceServiceRequest.FromString(body)
                 meta.accepted = True
                 owner._record_traces(traces, meta)
-                answer = ExportTraceServiceResponse().SerializeToString()
+                answer = owner._trace_answer().SerializeToString()
             elif self.path.rstrip("/").endswith("/v1/logs"):
                 logs = ExportLogsServiceRequest.FromString(body)
                 meta.accepted = True
                 owner._record_logs(logs, meta)
-                answer = ExportLogsServiceResponse().SerializeToString()
+                answer = owner._logs_answer().SerializeToString()
             else:
                 owner._record_failed(meta)
                 self._answer(404, b"unknown path")
@@ -441,13 +457,13 @@ class OtlpGrpcReceiver(_Recorder):
             def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
                 meta = accept(request, context, "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
                 recorder._record_traces(request, meta)
-                return ExportTraceServiceResponse()
+                return recorder._trace_answer()
 
         class LogsServicer(logs_service_pb2_grpc.LogsServiceServicer):
             def Export(self, request: ExportLogsServiceRequest, context: Any) -> ExportLogsServiceResponse:
                 meta = accept(request, context, "/opentelemetry.proto.collector.logs.v1.LogsService/Export")
                 recorder._record_logs(request, meta)
-                return ExportLogsServiceResponse()
+                return recorder._logs_answer()
 
         self._stopped.clear()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

@@ -27,10 +27,11 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ExtensionProcess]]:
     """Start the real extension against a platform; every process started is killed at the end."""
     started: list[ExtensionProcess] = []
 
-    def start(platform: FakePlatform, env: dict[str, str] | None = None, ready: bool = True) -> ExtensionProcess:
+    def start(platform: FakePlatform, env: dict[str, str] | None = None, ready: bool = True,
+              command: list[str] | None = None) -> ExtensionProcess:
         # These tests follow the extension through each invocation the platform drives: AFTERGLOW_FLUSH=end
         # unless a test says otherwise (test_background.py covers the default, background export).
-        process = ExtensionProcess(platform, tmp_path, {"AFTERGLOW_FLUSH": "end", **(env or {})})
+        process = ExtensionProcess(platform, tmp_path, {"AFTERGLOW_FLUSH": "end", **(env or {})}, command=command)
         started.append(process)
         if ready:
             platform.wait_for("next", 1)

@@ -7,7 +7,7 @@
 - post-response: the END frame written -> the extension's next ``event/next``, 10 spans per invocation, to a
   loopback OTLP/HTTP collector (which runs in this process), p50/p95;
 - side by side, in this process: the SDK's own ``OTLPSpanExporter.export`` of the same 10 spans, and ours
-  (conversion + official encoder + keep-alive POST), to the same collector;
+  (``span_encoder`` + keep-alive POST), to the same collector;
 - resident memory of the extension after N invocations.
 """
 
@@ -82,10 +82,10 @@ def exporters_side_by_side(collector: OtlpReceiver, rounds: int = 300) -> tuple[
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     from extension.buffer import Batch
-    from extension.convert import Converter
     from extension.exporter import build_otlp_sink
     from extension.otlp_config import HTTP, OtlpSettings
     from tests.functional.extension.fake_platform import new_span_id, new_trace_id, span_record
+    from tests.helpers.sdk_reference import Converter
 
     def batch() -> Batch:
         trace_id, root = new_trace_id(), new_span_id()
@@ -134,7 +134,7 @@ def main() -> None:
         ours, theirs = exporters_side_by_side(collector)
         print("one export of 10 spans to a loopback collector, in-process, ms (p50 / p95)")
         for label, values in (("SDK OTLPSpanExporter.export (ReadableSpans given)", theirs),
-                              ("ours: wire -> ReadableSpan -> encode -> keep-alive POST", ours)):
+                              ("ours: wire -> span_encoder -> keep-alive POST", ours)):
             print(f"  {label:<56} {pct(values, .5):6.2f} / {pct(values, .95):6.2f}")
         collector.clear()
         waits, rss = post_response(args.invocations, collector)

@@ -17,11 +17,12 @@ import pytest
 
 from extension.breaker import CircuitBreaker
 from extension.buffer import Batch, SpanBuffer
-from extension.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_sink
+from extension.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
 from extension.flush import Flusher, FlushJob
-from extension.otlp_config import HTTP, OtlpSettings
+from extension.logs import LogEntry
+from extension.otlp_config import GRPC, HTTP, OtlpSettings
 from extension.stats import Stats
-from tests.helpers.otlp_receiver import OtlpReceiver
+from tests.helpers.otlp_receiver import OtlpGrpcReceiver, OtlpReceiver
 
 
 def batch(count: int = 3) -> Batch:
@@ -68,6 +69,32 @@ def test_gzip_compression(receiver: OtlpReceiver) -> None:
     sink = build_otlp_sink(OtlpSettings(HTTP, receiver.traces_url, (), "gzip", 5.0))
     assert sink.export([batch(2)], soon(1), soon(5)).result is ExportResult.SUCCESS
     assert receiver.requests[0].headers["content-encoding"] == "gzip" and len(receiver.spans) == 2
+
+
+@pytest.mark.parametrize("protocol", [HTTP, GRPC])
+def test_a_partial_success_says_how_many_spans_and_log_records_were_rejected(protocol: str) -> None:
+    with OtlpReceiver() if protocol == HTTP else OtlpGrpcReceiver() as collector:
+        collector.rejecting = 2
+
+        def settings(signal: str) -> OtlpSettings:
+            url = f"{collector.endpoint}/v1/{signal}" if protocol == HTTP else collector.endpoint
+            return OtlpSettings(protocol, url, (), "none", 5.0)
+
+        spans = build_otlp_sink(settings("traces"))
+        logs = build_otlp_log_sink(settings("logs"))
+        try:
+            outcome = spans.export([batch(3)], soon(5), soon(10))
+            assert outcome.result is ExportResult.SUCCESS and outcome.rejected_spans == 2
+            lines = [LogEntry(f"line {index}", 1, 2) for index in range(3)]
+            outcome = logs.export([Batch({"service.name": "svc"}, "r1", lines, [100] * 3)], soon(5), soon(10))
+            assert outcome.result is ExportResult.SUCCESS and outcome.rejected_spans == 2
+            assert len(collector.spans) == 3 and [record.body for record in collector.logs] == [
+                "line 0", "line 1", "line 2"]
+            collector.rejecting = 0
+            assert spans.export([batch(1)], soon(5), soon(10)).rejected_spans == 0
+        finally:
+            spans.close()
+            logs.close()
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])

@@ -1,4 +1,4 @@
-"""Log entries through the official OTLP encoder: what a collector decodes."""
+"""Log entries through the log encoder: what a collector decodes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from extension.buffer import Batch
-from extension.log_convert import LogConverter
+from extension.log_encoder import LogEncoder
 from extension.logs import FUNCTION_SCOPE, PLATFORM_SCOPE, LogEntry, report_entry
 from tests.helpers.otlp_receiver import any_value, attributes
 
@@ -24,7 +24,7 @@ def entry(body: object, severity: tuple[str, int] = ("", 0), trace: bool = True)
 
 
 def decode(batches: list[Batch]) -> ExportLogsServiceRequest:
-    return ExportLogsServiceRequest.FromString(LogConverter().request(batches).SerializeToString())
+    return ExportLogsServiceRequest.FromString(LogEncoder().request(batches))
 
 
 def test_every_field_reaches_the_collector() -> None:

@@ -1,4 +1,4 @@
-"""Wire records -> OTLP request, decoded back with the official opentelemetry-proto messages."""
+"""Wire records -> OTLP request bytes, decoded back with the official opentelemetry-proto messages."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import os
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from extension.buffer import Batch
-from extension.convert import Converter
+from extension.span_encoder import SpanEncoder
 from tests.helpers.otlp_receiver import attributes
+
+
+def encode(batches: list[Batch]) -> ExportTraceServiceRequest:
+    return ExportTraceServiceRequest.FromString(SpanEncoder().request(batches))
 
 
 def test_every_field_survives_the_trip() -> None:
@@ -60,8 +64,7 @@ def test_every_field_survives_the_trip() -> None:
         [0, 0, 0],
     ]
     resource = {"service.name": "checkout", "cloud.provider": "aws"}
-    request = Converter().request([Batch(resource, "r1", [root, child], [1, 1])])
-    decoded = ExportTraceServiceRequest.FromString(request.SerializeToString())
+    decoded = encode([Batch(resource, "r1", [root, child], [1, 1])])
 
     (resource_spans,) = decoded.resource_spans
     assert attributes(resource_spans.resource.attributes) == resource
@@ -86,12 +89,14 @@ def test_every_field_survives_the_trip() -> None:
     assert event.name == "exception" and event.time_unix_nano == 5_000
     assert attributes(event.attributes) == {"exception.type": "ValueError", "exception.message": "boom"}
     (link,) = otlp_root.links
-    assert link.trace_id == linked_trace and link.span_id == linked_span
+    assert link.trace_id == linked_trace and link.span_id == linked_span and link.trace_state == "vendor=x"
+    assert link.flags == 0x300  # HAS_IS_REMOTE | IS_REMOTE
+    assert otlp_root.flags == 0x300  # a SERVER span: its parent came in the request
     assert attributes(link.attributes) == {"messaging.message.id": "m-1"}
 
     assert otlp_child.parent_span_id == root_id and otlp_child.kind == 3  # CLIENT
     assert otlp_child.status.code == 0 and not otlp_child.attributes
-    assert otlp_child.trace_id == trace_id
+    assert otlp_child.trace_id == trace_id and otlp_child.flags == 0x100  # HAS_IS_REMOTE: a local parent
 
 
 def test_spans_of_different_processes_keep_their_own_resource() -> None:
@@ -99,7 +104,7 @@ def test_spans_of_different_processes_keep_their_own_resource() -> None:
     span = [trace_id, os.urandom(8), None, "a", 0, 1, 2, None, None, None, 0, None, "s", None, 1, None, [0, 0, 0]]
     other = list(span)
     other[1] = os.urandom(8)
-    request = Converter().request(
+    request = encode(
         [Batch({"service.name": "one"}, None, [span], [1]), Batch({"service.name": "two"}, None, [other], [1])]
     )
     services = sorted(attributes(rs.resource.attributes)["service.name"] for rs in request.resource_spans)

@@ -1,7 +1,8 @@
-"""Wire span records -> OpenTelemetry SDK ``ReadableSpan`` -> the official OTLP encoder's request.
+"""The official path, kept as the reference for the extension's encoders: wire span records and log entries ->
+OpenTelemetry SDK ``ReadableSpan`` / ``ReadableLogRecord`` -> the OTLP exporter's ``encode_spans`` / ``encode_logs``.
 
-This module imports the SDK and the exporter's encoder, about 200 ms here; it is imported in the background
-after the first INVOKE and used at the first flush, never before the extension reaches ``event/next``.
+This is how the extension encoded before ``extension.span_encoder`` and ``extension.log_encoder``; the tests prove
+that those produce the same requests, and ``benchmarks/micro/test_otlp_encoding.py`` compares their costs.
 """
 
 from __future__ import annotations
@@ -9,19 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_trace_state
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from extension.buffer import Batch
+from extension.logs import LogEntry
 from tracer import wire
 
 _KINDS = tuple(SpanKind(value) for value in range(5))
 _STATUS = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)
 _REMOTE_PARENT_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)  # their parent usually came in a request
+_SEVERITIES = {member.value: member for member in SeverityNumber}
 
 
 class WireSpan(ReadableSpan):
@@ -112,6 +120,53 @@ class Converter:
             instrumentation_scope=self.scope(record[wire.SCOPE_NAME], record[wire.SCOPE_VERSION]),
         )
 
-    def request(self, batches: Iterable[Batch]) -> ExportTraceServiceRequest:
-        """The ExportTraceServiceRequest for ``batches``, grouped by resource and scope by the official encoder."""
-        return encode_spans(self.spans(batches))
+    def request(self, batches: Iterable[Batch], link_trace_state: bool = False) -> ExportTraceServiceRequest:
+        """The ExportTraceServiceRequest for ``batches``, grouped by resource and scope by the official encoder.
+
+        ``link_trace_state``: also give each link its trace state, which the official encoder leaves out, the way
+        it encodes a span's (the extension's encoder sends it).
+        """
+        spans = self.spans(batches)
+        request = encode_spans(spans)
+        if link_trace_state:
+            grouped: dict[Resource, dict[InstrumentationScope | None, list[ReadableSpan]]] = {}
+            for span in spans:  # the official encoder's grouping, to pair each encoded span with its SDK span
+                grouped.setdefault(span.resource, {}).setdefault(span.instrumentation_scope or None, []).append(span)
+            ordered = [span for scopes in grouped.values() for group in scopes.values() for span in group]
+            encoded = [span for resource in request.resource_spans for scope in resource.scope_spans
+                       for span in scope.spans]
+            for sdk_span, encoded_span in zip(ordered, encoded, strict=True):
+                for link, encoded_link in zip(sdk_span.links, encoded_span.links, strict=True):
+                    encoded_link.trace_state = _encode_trace_state(link.context.trace_state) or ""
+        return request
+
+
+class LogConverter(Converter):
+    """The span converter's Resource and scope caches, for log records: a warm flush builds only the records."""
+
+    def record(self, entry: LogEntry, resource: Resource) -> ReadableLogRecord:
+        record = LogRecord(
+            timestamp=entry.time_ns,
+            observed_timestamp=entry.observed_ns,
+            trace_id=int.from_bytes(entry.trace_id, "big") if entry.trace_id else 0,
+            span_id=int.from_bytes(entry.span_id, "big") if entry.span_id else 0,
+            trace_flags=TraceFlags(entry.trace_flags),
+            severity_text=entry.severity_text or None,
+            severity_number=_SEVERITIES.get(entry.severity_number, SeverityNumber.UNSPECIFIED),
+            body=entry.body,
+            attributes=entry.attributes or None,
+        )
+        record.event_name = entry.event_name
+        return ReadableLogRecord(record, resource, self.scope(entry.scope, None))
+
+    def records(self, batches: Iterable[Batch]) -> list[ReadableLogRecord]:
+        out: list[ReadableLogRecord] = []
+        for batch in batches:
+            resource = self.resource(batch.resource)
+            for entry in batch.spans:
+                out.append(self.record(entry, resource))
+        return out
+
+    def request(self, batches: Iterable[Batch]) -> ExportLogsServiceRequest:
+        """The ExportLogsServiceRequest for ``batches``, grouped by resource and scope by the official encoder."""
+        return encode_logs(self.records(batches))
