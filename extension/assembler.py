@@ -331,11 +331,10 @@ class Assembler:
         if span[wire.STATUS_CODE] == 2:
             invocation.failed = True
         if self._watch is not None and invocation.pid:
-            added = self._guarded(self._watch.attributes, invocation.request_id, invocation.pid)
+            read = self._watch.attributes_then_checkpoint if self.checkpoint_at_end else self._watch.attributes
+            added = self._guarded(read, invocation.request_id, invocation.pid)
             if added:
                 span[wire.ATTRIBUTES] = {**(span[wire.ATTRIBUTES] or {}), **added}
-            if self.checkpoint_at_end:
-                self._guarded(self._watch.checkpoint, invocation.pid)
 
     def _guarded(self, call: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -348,12 +347,13 @@ class Assembler:
         invocation = self._invocations.get(request_id)
         if invocation is None:
             invocation = self._invocations[request_id] = _Invocation(request_id)
-            if len(self._invocations) > _KEEP_FINISHED:
-                for key, old in list(self._invocations.items()):
-                    if len(self._invocations) <= _KEEP_FINISHED:
-                        break
-                    if old.outcome is not None:
-                        del self._invocations[key]
+            # the oldest finished ones go; an open one at the front stays and rotates to the back (rare: O(1) here)
+            for _ in range(len(self._invocations) - _KEEP_FINISHED):
+                key, oldest = next(iter(self._invocations.items()))
+                if oldest.outcome is None:
+                    self._invocations.move_to_end(key)
+                else:
+                    del self._invocations[key]
         return invocation
 
     def _finalize(self, invocation: _Invocation, outcome: Outcome) -> None:

@@ -131,8 +131,13 @@ class RuntimeWatch:
         baseline.written = parse_io_field(io, "wchar") if io is not None else None
         if not self.profile:
             return
+        self._reset_peak(baseline)
+        net = self._read(pid, "net/dev")
+        baseline.net = parse_net_dev(net) if net is not None else None
+
+    def _reset_peak(self, baseline: _Baseline) -> None:
         try:
-            descriptor = os.open(f"{self._proc}/{pid}/clear_refs", os.O_WRONLY)
+            descriptor = os.open(f"{self._proc}/{baseline.pid}/clear_refs", os.O_WRONLY)
             try:
                 os.write(descriptor, b"5")
             finally:
@@ -140,8 +145,6 @@ class RuntimeWatch:
             baseline.peak_reset = True
         except OSError as error:
             self._once("clear_refs", error)
-        net = self._read(pid, "net/dev")
-        baseline.net = parse_net_dev(net) if net is not None else None
 
     def _baseline(self, request_id: str, pid: int) -> _Baseline | None:
         current = self._current
@@ -149,21 +152,42 @@ class RuntimeWatch:
 
     def attributes(self, request_id: str, pid: int) -> dict[str, Any]:
         """The profile attributes for the invocation span, read now (the span has just ended)."""
+        return self._attributes(request_id, pid)[0]
+
+    def _attributes(self, request_id: str, pid: int) -> tuple[dict[str, Any], tuple[int, int] | None]:
         baseline = self._baseline(request_id, pid)
         if baseline is None or not self.profile:
-            return {}
+            return {}, None
         attributes: dict[str, Any] = {}
         if baseline.peak_reset:
             status = self._read(pid, "status")
             peak = parse_status_kb(status, "VmHWM") if status is not None else None
             if peak is not None:
                 attributes[PEAK_RSS] = peak
+        counters = None
         if baseline.net is not None:
             net = self._read(pid, "net/dev")
             if net is not None:
-                received, transmitted = parse_net_dev(net)
-                attributes[NETWORK_RECEIVE] = max(0, received - baseline.net[0])
-                attributes[NETWORK_TRANSMIT] = max(0, transmitted - baseline.net[1])
+                counters = parse_net_dev(net)
+                attributes[NETWORK_RECEIVE] = max(0, counters[0] - baseline.net[0])
+                attributes[NETWORK_TRANSMIT] = max(0, counters[1] - baseline.net[1])
+        return attributes, counters
+
+    def attributes_then_checkpoint(self, request_id: str, pid: int) -> dict[str, Any]:
+        """``attributes``, then the next invocation's baseline from the same readings, for an extension that is
+        not woken between invocations (background export): the runtime is about to go idle. Half the reads of
+        the two calls; what the invocation wrote is not tracked (nothing waits for log lines then)."""
+        attributes, counters = self._attributes(request_id, pid)
+        if not self.profile:
+            return attributes
+        baseline = _Baseline(None, pid)
+        baseline.net = counters
+        self._reset_peak(baseline)
+        if baseline.net is None:
+            net = self._read(pid, "net/dev")
+            baseline.net = parse_net_dev(net) if net is not None else None
+        with self._lock:
+            self._current = baseline
         return attributes
 
     def wrote(self, request_id: str, pid: int | None) -> bool | None:
