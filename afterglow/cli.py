@@ -24,7 +24,10 @@ def _add_function_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tracer import __version__
+
     parser = argparse.ArgumentParser(prog="afterglow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sandbox = commands.add_parser("sandbox", help="serve a function in the local Lambda sandbox until interrupted")
@@ -58,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from afterglow.layer import build_command
 
         return build_command(args)
+    from afterglow.extras import MissingExtra, require
+
+    try:
+        require("sandbox", f"afterglow {args.command}")
+    except MissingExtra as error:
+        print(error, file=sys.stderr)
+        return 1
     from sandbox.cli import run_command, sandbox_command
 
     return sandbox_command(args) if args.command == "sandbox" else run_command(args)

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 
 
+class MissingExtra(RuntimeError):
+    """An optional dependency the configured export needs is not installed; the message names the install."""
+
+
 class ExportResult(enum.Enum):
     SUCCESS = "success"  # the collector accepted the chunk
     REJECTED = "rejected"  # the collector refused it for good (non-retryable answer): drop it
@@ -180,7 +184,8 @@ class SinkLoader:
             self._sink = self._factory()
         except Exception as error:  # reported once; flushes then keep spans until shutdown counts them
             self._failed = error
-            log.error("cannot load the OTLP exporter: %s: %s", type(error).__name__, error)
+            explained = isinstance(error, MissingExtra)  # its message says what to install: no class name
+            log.error("cannot load the OTLP exporter: %s%s", "" if explained else f"{type(error).__name__}: ", error)
         finally:
             self._ready.set()
 

@@ -17,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from extension.exporter import MissingExtra
 from extension.otlp_config import GRPC, OtlpSettings
 
 USER_AGENT = "afterglow-extension/0.1"
@@ -147,11 +148,20 @@ def _rejected(data: bytes, signal: str) -> int:
         return 0
 
 
+GRPC_MISSING = ("OTLP/gRPC export needs the grpc extra, which is not installed: "
+                "pip install 'afterglow-lambda[grpc]' (a layer: afterglow layer build --with-grpc)")
+
+
 class GrpcTransport:
     """OTLP/gRPC over one channel (``grpc`` is imported only when this protocol is chosen)."""
 
     def __init__(self, settings: OtlpSettings, signal: str = "traces") -> None:
-        import grpc
+        try:
+            import grpc
+        except ModuleNotFoundError as error:
+            if error.name != "grpc":
+                raise
+            raise MissingExtra(GRPC_MISSING) from None
 
         if signal == "logs":
             from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub as Stub

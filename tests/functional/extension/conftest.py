@@ -27,8 +27,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ExtensionProcess]]:
     """Start the real extension against a platform; every process started is killed at the end."""
     started: list[ExtensionProcess] = []
 
-    def start(platform: FakePlatform, env: dict[str, str] | None = None, ready: bool = True) -> ExtensionProcess:
-        process = ExtensionProcess(platform, tmp_path, env)
+    def start(platform: FakePlatform, env: dict[str, str] | None = None, ready: bool = True,
+              command: list[str] | None = None) -> ExtensionProcess:
+        process = ExtensionProcess(platform, tmp_path, env, command)
         started.append(process)
         if ready:
             platform.wait_for("next", 1)
