@@ -56,6 +56,15 @@ LINES_WAIT_SHARE = 0.5  # of the flush budget, at most, waiting for an invocatio
 LOGS_ON, LOGS_DEFERRED, LOGS_OFF = "true", "deferred", "false"
 
 
+def read_logs_exporter() -> str:
+    """``OTEL_LOGS_EXPORTER``: ``otlp`` (the default) or ``none``; anything else warns once and means ``otlp``."""
+    text = (config.raw(config.OTEL_LOGS_EXPORTER) or "otlp").lower()
+    if text not in ("otlp", "none"):
+        log.warning("ignoring %s=%r: expected otlp or none; using otlp", config.OTEL_LOGS_EXPORTER, text)
+        return "otlp"
+    return text
+
+
 def read_logs_mode(printing: bool = False) -> str:
     """``AFTERGLOW_LOGS``: ``deferred``, ``true`` or ``false``; ``OTEL_LOGS_EXPORTER=none`` means false.
 
@@ -66,7 +75,7 @@ def read_logs_mode(printing: bool = False) -> str:
     is printed with its own lines.
     """
     default = LOGS_ON if printing else LOGS_DEFERRED
-    if (config.raw("OTEL_LOGS_EXPORTER") or "").lower() == "none":
+    if read_logs_exporter() == "none":
         return LOGS_OFF
     text = config.read_str(config.AFTERGLOW_LOGS, default).lower()
     if text in ("true", "1", "yes", "on"):
@@ -77,6 +86,13 @@ def read_logs_mode(printing: bool = False) -> str:
         return LOGS_DEFERRED
     log.warning("ignoring %s=%r: expected deferred, true or false; using %s", config.AFTERGLOW_LOGS, text, default)
     return default
+
+
+def no_logs_endpoint_line(settings: OtlpSettings) -> str:
+    """The one line logged when the collector answers that it has no logs endpoint (``%s``: its answer)."""
+    return (f"the collector has no logs endpoint ({settings.where()} answered %s): log records are no longer "
+            f"exported in this environment and are counted as dropped; set OTEL_LOGS_EXPORTER=none to stop "
+            f"sending them")
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -159,7 +175,8 @@ class Extension:
         self.log_loader = SinkLoader(factory)
         self.log_flusher = Flusher(buffer, self.log_loader, self.log_stats, what="log records",
                                    request_timeout_s=settings.timeout_s if settings else 10.0,
-                                   chunk_spans=LOG_CHUNK_RECORDS)
+                                   chunk_spans=LOG_CHUNK_RECORDS,
+                                   when_unsupported=no_logs_endpoint_line(settings) if settings else None)
         return logs
 
     @classmethod
@@ -372,6 +389,8 @@ class Extension:
         """Are there log lines of this invocation still on their way? Only asked when END came first."""
         if self.logs_mode != LOGS_ON or not self.telemetry_active or outcome is not Outcome.ENDED:
             return False
+        if self.log_flusher is not None and self.log_flusher.stopped:
+            return False  # the collector takes no logs: nothing to wait for
         if self.assembler.runtime_done_seen(request_id):
             return False  # its lines came before it
         pid, failed = self.assembler.process_of(request_id)

@@ -22,6 +22,9 @@ from extension.otlp_config import GRPC, OtlpSettings
 
 USER_AGENT = "afterglow-extension/0.1"
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+# No such endpoint here (a collector without this signal): Not Found, Method Not Allowed, Unsupported Media Type,
+# Not Implemented; gRPC's UNIMPLEMENTED.
+UNSUPPORTED_HTTP = frozenset({404, 405, 415, 501})
 _MAX_RETRY_AFTER_S = 300.0
 
 
@@ -33,6 +36,7 @@ class Attempt:
     retry_after_s: float | None = None
     detail: str = ""
     rejected_spans: int = 0  # partial success: spans (or log records) the collector took the request for but dropped
+    unsupported: bool = False  # the collector has no endpoint for this signal: asking again will not help
 
 
 class Transport(Protocol):
@@ -129,7 +133,7 @@ class HttpTransport:
             retryable = status in RETRYABLE_HTTP
             retry_after = parse_retry_after(response.getheader("retry-after")) if retryable else None
             return Attempt(False, retryable=retryable, status=status, retry_after_s=retry_after,
-                           detail=f"HTTP {status}")
+                           detail=f"HTTP {status}", unsupported=status in UNSUPPORTED_HTTP)
         return Attempt(False, retryable=True, detail="connection error")  # pragma: no cover - loop always returns
 
 
@@ -201,7 +205,8 @@ class GrpcTransport:
             retryable = code in self._retryable or (
                 code is self._grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
             name = code.name if code is not None else "UNKNOWN"
-            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}")
+            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}",
+                           unsupported=code is self._grpc.StatusCode.UNIMPLEMENTED)
         partial = response.partial_success
         return Attempt(True, rejected_spans=int(partial.rejected_log_records if self._signal == "logs"
                                                 else partial.rejected_spans))

@@ -28,8 +28,9 @@ class LogPrinter:
     def __call__(self, line: LogLine) -> None:
         # awslambdaric joins a traceback's lines with "\r" (one CloudWatch event); a terminal needs newlines
         text = line.text.replace("\r", "\n")
-        if line.source == "extension":
-            text = "\n".join(f"[{line.name}] {part}" for part in text.split("\n"))
+        if line.source == "extension":  # named, unless the extension names itself (as afterglow's lines do)
+            prefix = f"[{line.name}]"
+            text = "\n".join(part if part.startswith(prefix) else f"{prefix} {part}" for part in text.split("\n"))
         with self._lock:
             self._stream.write(text + "\n")
             self._stream.flush()

@@ -52,6 +52,7 @@ AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
 AFTERGLOW_LOGS = "AFTERGLOW_LOGS"
 AFTERGLOW_MAX_BUFFERED_LOGS = "AFTERGLOW_MAX_BUFFERED_LOGS"
 AFTERGLOW_PROFILE = "AFTERGLOW_PROFILE"
+OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -142,8 +143,10 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "", "Logs-specific headers.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "", "Logs-specific compression.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "", "Logs-specific timeout in ms.", "extension"),
-    Var("OTEL_LOGS_EXPORTER", "otlp", "`none` turns the export of logs off (same as AFTERGLOW_LOGS=false).",
-        "extension"),
+    Var(OTEL_LOGS_EXPORTER, "otlp",
+        "`otlp`: export log records (see AFTERGLOW_LOGS); `none`: no logs (same as AFTERGLOW_LOGS=false). A collector "
+        "that answers it has no logs endpoint (HTTP 404, 405, 415, 501; gRPC UNIMPLEMENTED) stops the export of logs "
+        "with one line; `none` avoids it.", "extension"),
 )
 
 _BY_NAME = {var.name: var for var in VARS}
