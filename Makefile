@@ -12,12 +12,12 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(BIN)/.installed-sandbox: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true  # the distribution's former name
+	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true; rm -rf afterglow.egg-info  # the former name
 	$(BIN)/pip install --quiet -e '.[sandbox]'
 	touch $@
 
 $(BIN)/.installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true  # the distribution's former name
+	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true; rm -rf afterglow.egg-info  # the former name
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@ $(BIN)/.installed-sandbox
 

@@ -22,6 +22,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def library_patches_removed() -> Iterator[None]:
+    """``trace_handler`` turns the library patches on: none outlives the test whose handler made them."""
+    yield
+    import sys
+
+    module = sys.modules.get("instrumentation")
+    if module is not None:
+        module.uninstrument()
+
+
+@pytest.fixture(autouse=True)
 def swallowed(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, BaseException]]]:
     """What afterglow's guards swallowed during the test, as ``(what, error)``; fails the test unless opted out."""
     from tracer import _safe

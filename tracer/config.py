@@ -74,7 +74,7 @@ VARS: tuple[Var, ...] = (
         "function"),
     Var(AFTERGLOW_INSTRUMENT, "all",
         "Libraries to instrument, comma-separated: `botocore`, `http.client`, `urllib3`, `requests`, `logging`, "
-        "`threads`; or `all`.", "function"),
+        "`threads`; or `all`; or `none` (no patches, also none from `trace_handler`).", "function"),
     Var(AFTERGLOW_DISABLE, "", "Libraries not to instrument, comma-separated (wins over AFTERGLOW_INSTRUMENT).",
         "function"),
     Var(AFTERGLOW_LOG_CORRELATION, "true",
