@@ -5,7 +5,7 @@ API's ``platform.runtimeDone``, or the deadline (or, without telemetry, a short 
 flush per ``AFTERGLOW_FLUSH`` within ``AFTERGLOW_FLUSH_BUDGET_MS`` -> ``event/next``. At SHUTDOWN: finalise what
 is open, export within the deadline, log the self-report line, exit.
 
-Logs (``AFTERGLOW_LOGS``, issue 8): the function's lines and Lambda's reports arrive through the Telemetry API and
+Logs (``AFTERGLOW_LOGS``): the function's lines and Lambda's reports arrive through the Telemetry API and
 leave as OTLP log records by a second flusher, in parallel with the spans and within the same budget. END comes
 before the runtime's lines (they are delivered at least 25 ms after they are written, with ``runtimeDone``), so
 after END the spans start exporting at once while the extension waits, within the budget, for ``runtimeDone``:

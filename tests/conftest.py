@@ -1,6 +1,6 @@
 """Fixtures shared by the whole suite.
 
-``_swallowed_errors_fail`` turns afterglow's guard the other way (STYLE.md): anything ``tracer._safe``
+``_swallowed_errors_fail`` turns afterglow's guard the other way (CONTRIBUTING.md): anything ``tracer._safe``
 logged and swallowed during a test (in any thread) fails that test, so our bugs cannot hide behind the
 protection users get. Tests that break the tracer on purpose opt out with ``@pytest.mark.tracer_may_fail``
 and can inspect what was swallowed through the ``swallowed`` fixture.

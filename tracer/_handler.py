@@ -1,6 +1,6 @@
 """``trace_handler``: the invocation span around a Lambda handler.
 
-Three zones (STYLE.md). The user's handler is called exactly once; its result is returned untouched and
+Three zones (CONTRIBUTING.md). The user's handler is called exactly once; its result is returned untouched and
 its exception re-raised with a bare ``raise``. Everything of ours around it runs under ``safe()``, outside
 the ``try`` that holds the user call, so a tracer failure becomes a log line. Configuration problems warn
 once and fall back to defaults (``tracer.config``).

@@ -1,4 +1,4 @@
-"""Issue 7 on the extension's side: dead functions, hostile input, strangers, outages, floods, shutdown."""
+"""Faults on the extension's side: dead functions, hostile input, strangers, outages, floods, shutdown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real extension process exporting function logs and reports (issue 8), against the fake platform: when it
+"""The real extension process exporting function logs and reports, against the fake platform: when it
 waits for an invocation's lines, late lines, outages, bounds, gRPC, opting out."""
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ def test_the_wheel_is_afterglow_lambda_with_its_data_files_and_builds_without_se
             "sandbox/managed_runtime/bootstrap.sh", "sandbox/managed_runtime/bootstrap.py",
             "tracer/py.typed", "instrumentation/py.typed"} <= names
     assert not any(name.startswith(("tests/", "benchmarks/", "examples/")) or "__pycache__" in name for name in names)
+    assert any(name.startswith("afterglow_lambda-") and name.endswith("/LICENSE") for name in names)
 
 
 def _task_root(tmp_path: Path, source: str) -> Path:

@@ -1,4 +1,4 @@
-"""Issue 8 in the local Lambda sandbox (awslambdaric, the real tracer, the real extension): function logs and
+"""Logs in the local Lambda sandbox (awslambdaric, the real tracer, the real extension): function logs and
 platform reports as OTLP log records, and the invocation profile on the invocation span."""
 
 from __future__ import annotations
