@@ -88,7 +88,7 @@ class Flusher:
                  chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES, what: str = "spans",
                  when_unsupported: str | None = None) -> None:
         """``when_unsupported``: None, an answer saying there is no endpoint for the signal drops the chunk like
-        any refusal; else the one line to log (``%s``: the answer) when it comes, after which this flusher stops
+        any refusal; else the one line to log (``{answer}``: the answer) when it comes, after which this flusher stops
         exporting for good and counts what it is given as dropped (the extension's logs: a collector without a
         logs endpoint will not grow one during this environment's life)."""
         self.buffer = buffer
@@ -177,7 +177,7 @@ class Flusher:
                     self._stats.add("exported", -outcome.rejected_spans)
             elif outcome.result is ExportResult.UNSUPPORTED and self.when_unsupported is not None:
                 self.stopped = True
-                log.warning(self.when_unsupported, outcome.detail)
+                log.warning("%s", self.when_unsupported.replace("{answer}", outcome.detail))
                 self.buffer.discard(lease, NO_ENDPOINT, announce=False)
                 self.buffer.clear(NO_ENDPOINT, announce=False)
                 return

@@ -89,8 +89,8 @@ def read_logs_mode(printing: bool = False) -> str:
 
 
 def no_logs_endpoint_line(settings: OtlpSettings) -> str:
-    """The one line logged when the collector answers that it has no logs endpoint (``%s``: its answer)."""
-    return (f"the collector has no logs endpoint ({settings.where()} answered %s): log records are no longer "
+    """The one line logged when the collector answers that it has no logs endpoint (``{answer}``: its answer)."""
+    return (f"the collector has no logs endpoint ({settings.where()} answered {{answer}}): log records are no longer "
             f"exported in this environment and are counted as dropped; set OTEL_LOGS_EXPORTER=none to stop "
             f"sending them")
 

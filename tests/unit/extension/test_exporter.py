@@ -154,7 +154,7 @@ def test_without_an_endpoint_for_its_signal_a_flusher_says_so_once_stops_and_cou
         receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture) -> None:
     stats = Stats()
     buffer = SpanBuffer(100, stats)
-    flusher = flusher_for(receiver, buffer, stats, when_unsupported="no endpoint here (%s)")
+    flusher = flusher_for(receiver, buffer, stats, when_unsupported="no endpoint at 100% here ({answer})")
     receiver.fail(405)
     for invocation in range(3):
         buffer.add({"service.name": "svc"}, f"r{invocation}", batch(6).spans, [100] * 6)
@@ -163,7 +163,7 @@ def test_without_an_endpoint_for_its_signal_a_flusher_says_so_once_stops_and_cou
     assert len(receiver.requests) == 1 and flusher.stopped
     assert stats.dropped == {"no_endpoint": 18} and stats.exported == 0
     lines = [record.getMessage() for record in caplog.records if record.name.startswith("afterglow")]
-    assert lines == ["no endpoint here (HTTP 405)"]
+    assert lines == ["no endpoint at 100% here (HTTP 405)"]
 
 
 def test_a_flusher_not_told_what_to_do_without_an_endpoint_drops_the_chunk_as_rejected_and_keeps_trying(
