@@ -4,14 +4,25 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+# One stamp per set of extras: the demo needs only the sandbox extra; the tests and benchmarks need the full
+# set (test, bench), which includes the sandbox's, so its stamp stands for both. `make test` after `make demo`
+# installs what the tests add; `make demo` after `make test` installs nothing.
+$(BIN)/python:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+
+$(BIN)/.installed-sandbox: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true; rm -rf afterglow.egg-info  # the former name
+	$(BIN)/pip install --quiet -e '.[sandbox]'
 	touch $@
 
+$(BIN)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip uninstall --quiet --yes afterglow 2>/dev/null || true; rm -rf afterglow.egg-info  # the former name
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@ $(BIN)/.installed-sandbox
+
 ## demo: build the layer, run the example function in the local sandbox, show its trace
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed-sandbox
 	$(BIN)/afterglow layer build --output build/afterglow-layer.zip
 	$(BIN)/afterglow run --task-root examples/hello --handler app.handler --event examples/hello/event.json \
 		--layer build/afterglow-layer.zip

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from afterglow.extras import DISTRIBUTION
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
 
@@ -173,12 +175,13 @@ def _write_own_dist_info(site: Path) -> None:
     from importlib import metadata
 
     try:
-        distribution = metadata.distribution("afterglow")
+        distribution = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return
-    info = site / f"afterglow-{distribution.version}.dist-info"
+    info = site / f"{DISTRIBUTION.replace('-', '_')}-{distribution.version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: afterglow\nVersion: {distribution.version}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {DISTRIBUTION}\nVersion: {distribution.version}\n")
     entry_points = distribution.read_text("entry_points.txt") or ""
     kept = _without_section(entry_points, "console_scripts")
     if kept.strip():

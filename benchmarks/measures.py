@@ -1,4 +1,4 @@
-"""From raw samples to the rows of the results, and the targets of the issues checked against them.
+"""From raw samples to the rows of the results, and the targets (README, "Benchmarks") checked against them.
 
 Every figure that compares configurations is a difference or a ratio taken within one run: this machine
 is noisy, so absolute numbers from different runs do not compare.
@@ -111,7 +111,7 @@ def _fmt(value: float | None, unit: str = " ms") -> str:
 
 
 def check_targets(rows: Sequence[dict[str, Any]], cold_spans: dict[str, tuple[int, int]]) -> list[TargetCheck]:
-    """The targets of issues 3 and 4, measured in this run (never used to tune anything)."""
+    """The README's targets, measured in this run (never used to tune anything)."""
     checks: list[TargetCheck] = []
     otel = _row(rows, "otel-standard", "10-spans")
     for name in ("afterglow", "afterglow-wrapper"):

@@ -144,12 +144,12 @@ class SpanBuffer:
             self._held -= lease.spans
         self._stats.add("exported", lease.spans)
 
-    def discard(self, lease: Lease, reason: str) -> None:
+    def discard(self, lease: Lease, reason: str, announce: bool = True) -> None:
         """The lease can never be delivered (e.g. the collector rejected it): drop and count it."""
         with self._lock:
             self._leased -= lease.spans
             self._held -= lease.spans
-        self._stats.drop(reason, lease.spans)
+        self._stats.drop(reason, lease.spans, announce)
 
     def release(self, lease: Lease) -> int:
         """Put the lease back at the front, in order, for a later flush; returns spans dropped to stay bounded."""
@@ -159,11 +159,11 @@ class SpanBuffer:
                 self._batches.appendleft(batch)
             return self._enforce_bound()
 
-    def clear(self, reason: str) -> int:
+    def clear(self, reason: str, announce: bool = True) -> int:
         """Drop everything not leased (at exit: what could not be sent), counted under ``reason``."""
         with self._lock:
             count = sum(len(batch.spans) for batch in self._batches)
             self._batches.clear()
             self._held -= count
-        self._stats.drop(reason, count)
+        self._stats.drop(reason, count, announce)
         return count

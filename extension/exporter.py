@@ -2,7 +2,8 @@
 
 Results are values (``ExportResult``), never exceptions. Retries happen only on retryable answers (HTTP 429,
 502, 503, 504, connection errors; the gRPC equivalents), honour ``Retry-After``, back off exponentially with
-jitter, and only while the next attempt still fits the flush budget; a shutdown cuts the wait short.
+jitter, and only while the next attempt still fits the flush budget; a shutdown cuts the wait short. An answer that
+says the endpoint does not exist (``UNSUPPORTED``) is never retried: the flusher decides what it means.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ if TYPE_CHECKING:
 
 
 
+class MissingExtra(RuntimeError):
+    """An optional dependency the configured export needs is not installed; the message names the install."""
+
+
 class ExportResult(enum.Enum):
     SUCCESS = "success"  # the collector accepted the chunk
     REJECTED = "rejected"  # the collector refused it for good (non-retryable answer): drop it
     UNCONFIRMED = "unconfirmed"  # sent whole, never answered: the collector may have it; never sent again
+    UNSUPPORTED = "unsupported"  # the collector has no endpoint for this signal (HTTP 404/405/415/501, UNIMPLEMENTED)
     RETRY_LATER = "retry_later"  # retryable failure and no time left to retry now: keep it buffered
     BREAKER_OPEN = "breaker_open"  # not attempted: the collector is known down or asked us to wait
     NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
@@ -115,6 +121,8 @@ class OtlpSink:
                     self._last_failure = ""
                 return ExportOutcome(ExportResult.SUCCESS, attempts, rejected_spans=attempt.rejected_spans)
             self.breaker.failure()
+            if attempt.unsupported:  # the flusher says what it means, once
+                return ExportOutcome(ExportResult.UNSUPPORTED, attempts, attempt.detail)
             self._note_failure(attempt.detail)
             if attempt.unconfirmed:
                 return ExportOutcome(ExportResult.UNCONFIRMED, attempts, attempt.detail)
@@ -182,7 +190,8 @@ class SinkLoader:
             self._sink = self._factory()
         except Exception as error:  # reported once; flushes then keep spans until shutdown counts them
             self._failed = error
-            log.error("cannot load the OTLP exporter: %s: %s", type(error).__name__, error)
+            explained = isinstance(error, MissingExtra)  # its message says what to install: no class name
+            log.error("cannot load the OTLP exporter: %s%s", "" if explained else f"{type(error).__name__}: ", error)
         finally:
             self._ready.set()
 

@@ -109,11 +109,21 @@ class FlushJob:
         self.result: ExportResult | None = None  # the last chunk's result; None if there was nothing to send
 
 
+NO_ENDPOINT = "no_endpoint"  # drop reason once the collector said it has no endpoint for the signal
+
+
 class Flusher:
     def __init__(self, buffer: SpanBuffer, loader: SinkLoader, stats: Stats, request_timeout_s: float = 10.0,
-                 chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES, what: str = "spans") -> None:
+                 chunk_spans: int = CHUNK_SPANS, chunk_bytes: int = CHUNK_BYTES, what: str = "spans",
+                 when_unsupported: str | None = None) -> None:
+        """``when_unsupported``: None, an answer saying there is no endpoint for the signal drops the chunk like
+        any refusal; else the one line to log (``{answer}``: the answer) when it comes, after which this flusher stops
+        exporting for good and counts what it is given as dropped (the extension's logs: a collector without a
+        logs endpoint will not grow one during this environment's life)."""
         self.buffer = buffer
         self.what = what  # "spans" or "log records": the same flush serves both signals, each with its own buffer
+        self.when_unsupported = when_unsupported
+        self.stopped = False  # the collector has no endpoint for this signal
         self.request_timeout_s = request_timeout_s
         self.loader = loader
         self._stats = stats
@@ -174,6 +184,9 @@ class Flusher:
 
     def run(self, job: FlushJob) -> None:
         """Export chunks until the buffer is empty, the budget is spent or the sink says stop."""
+        if self.stopped:
+            self.buffer.clear(NO_ENDPOINT, announce=False)
+            return
         sink = self.loader.get(until=job.soft_deadline)
         if sink is None:
             if self.buffer.pending:
@@ -195,7 +208,13 @@ class Flusher:
                 self.buffer.discard(lease, "unconfirmed")
                 log.error("no answer from the collector for %d %s it may have accepted (%s): not sent again, "
                           "counted as unconfirmed", lease.spans, self.what, outcome.detail)
-            elif outcome.result is ExportResult.REJECTED:
+            elif outcome.result is ExportResult.UNSUPPORTED and self.when_unsupported is not None:
+                self.stopped = True
+                log.warning("%s", self.when_unsupported.replace("{answer}", outcome.detail))
+                self.buffer.discard(lease, NO_ENDPOINT, announce=False)
+                self.buffer.clear(NO_ENDPOINT, announce=False)
+                return
+            elif outcome.result in (ExportResult.REJECTED, ExportResult.UNSUPPORTED):
                 self.buffer.discard(lease, "rejected")
                 log.error("the collector rejected %d %s (%s); dropped", lease.spans, self.what, outcome.detail)
             else:

@@ -73,7 +73,8 @@ class InProcessExporter:
         job = FlushJob(now + timeout_s, now + timeout_s, force=False)
         self._flusher.run(job)
         if self.stats.new_drops() or self.buffer.pending:
-            log.warning("%s; %d spans still buffered", self.stats.report_line(), self.buffer.pending)
+            log.warning("afterglow: in-process export: %s; %d spans still buffered", self.stats.report_line(),
+                        self.buffer.pending)
 
     def close(self) -> None:
         """Close the exporter's connection (the tracer calls ``shutdown`` when its process ends)."""

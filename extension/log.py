@@ -1,7 +1,8 @@
 """afterglow's own log lines, without importing ``logging`` into the extension process.
 
 ``logging`` (with ``re``, ``traceback``, ``string``...) costs ~10 ms of a start-up budget of 50 ms. The extension
-process calls ``write_directly()`` once, and lines go straight to stderr as ``[afterglow] LEVEL message``. In any
+process calls ``write_directly()`` once, and lines go straight to stderr as ``[afterglow] LEVEL message`` (the
+self-report as ``[afterglow] spans received=...``). In any
 other process (the in-process exporter inside a function, the test suite), lines go through the standard
 ``logging`` module under the ``afterglow.extension`` logger, so the host's logging configuration applies.
 """
@@ -54,7 +55,8 @@ class Log:
             import traceback
 
             text += "\n" + traceback.format_exc().rstrip()
-        line = text if always else f"[afterglow] {_NAMES.get(level, level)} {text}"  # the report names itself
+        # one prefix, here: CloudWatch shows an extension's lines as they are, among the function's
+        line = f"[afterglow] {text}" if always else f"[afterglow] {_NAMES.get(level, level)} {text}"
         stream = direct.stream or sys.stderr
         stream.write(line + "\n")
         stream.flush()

@@ -1,6 +1,6 @@
 """One Telemetry API ``function`` record -> the parts of an OTLP log record (time, severity, body, ids).
 
-What awslambdaric writes (lambda-platform.md §1):
+What awslambdaric writes (its own source, and what it printed in the sandbox):
 
 - ``logging`` in the text format: ``[LEVEL]\\t<ISO time>Z\\t<request id>\\t<message>``;
 - ``logging`` with ``AWS_LAMBDA_LOG_FORMAT=JSON``: an object with ``timestamp``, ``level``, ``message``,

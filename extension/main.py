@@ -5,7 +5,7 @@ API's ``platform.runtimeDone``, or the deadline (or, without telemetry, a short 
 flush per ``AFTERGLOW_FLUSH`` within ``AFTERGLOW_FLUSH_BUDGET_MS`` -> ``event/next``. At SHUTDOWN: finalise what
 is open, export within the deadline, log the self-report line, exit.
 
-Logs (``AFTERGLOW_LOGS``, issue 8): the function's lines and Lambda's reports arrive through the Telemetry API and
+Logs (``AFTERGLOW_LOGS``): the function's lines and Lambda's reports arrive through the Telemetry API and
 leave as OTLP log records by a second flusher, in parallel with the spans and within the same budget. END comes
 before the runtime's lines (they are delivered at least 25 ms after they are written, with ``runtimeDone``), so
 after END the spans start exporting at once while the extension waits, within the budget, for ``runtimeDone``:
@@ -60,6 +60,15 @@ TELEMETRY_BUFFER_MS_BACKGROUND = 1000  # background export: one delivery a secon
 HIGH_WATER_SHARE = 0.25  # of a buffer's bound: past it, the background export goes at once
 
 
+def read_logs_exporter() -> str:
+    """``OTEL_LOGS_EXPORTER``: ``otlp`` (the default) or ``none``; anything else warns once and means ``otlp``."""
+    text = (config.raw(config.OTEL_LOGS_EXPORTER) or "otlp").lower()
+    if text not in ("otlp", "none"):
+        log.warning("ignoring %s=%r: expected otlp or none; using otlp", config.OTEL_LOGS_EXPORTER, text)
+        return "otlp"
+    return text
+
+
 def read_logs_mode(printing: bool = False) -> str:
     """``AFTERGLOW_LOGS``: ``deferred``, ``true`` or ``false``; ``OTEL_LOGS_EXPORTER=none`` means false.
 
@@ -70,7 +79,7 @@ def read_logs_mode(printing: bool = False) -> str:
     is printed with its own lines.
     """
     default = LOGS_ON if printing else LOGS_DEFERRED
-    if (config.raw("OTEL_LOGS_EXPORTER") or "").lower() == "none":
+    if read_logs_exporter() == "none":
         return LOGS_OFF
     text = config.read_str(config.AFTERGLOW_LOGS, default).lower()
     if text in ("true", "1", "yes", "on"):
@@ -81,6 +90,13 @@ def read_logs_mode(printing: bool = False) -> str:
         return LOGS_DEFERRED
     log.warning("ignoring %s=%r: expected deferred, true or false; using %s", config.AFTERGLOW_LOGS, text, default)
     return default
+
+
+def no_logs_endpoint_line(settings: OtlpSettings) -> str:
+    """The one line logged when the collector answers that it has no logs endpoint (``{answer}``: its answer)."""
+    return (f"the collector has no logs endpoint ({settings.where()} answered {{answer}}): log records are no longer "
+            f"exported in this environment and are counted as dropped; set OTEL_LOGS_EXPORTER=none to stop "
+            f"sending them")
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -165,7 +181,8 @@ class Extension:
         self.log_loader = SinkLoader(factory)
         self.log_flusher = Flusher(buffer, self.log_loader, self.log_stats, what="log records",
                                    request_timeout_s=settings.timeout_s if settings else 10.0,
-                                   chunk_spans=LOG_CHUNK_RECORDS)
+                                   chunk_spans=LOG_CHUNK_RECORDS,
+                                   when_unsupported=no_logs_endpoint_line(settings) if settings else None)
         return logs
 
     @classmethod
@@ -402,6 +419,8 @@ class Extension:
         """Are there log lines of this invocation still on their way? Only asked when END came first."""
         if self.logs_mode != LOGS_ON or not self.telemetry_active or outcome is not Outcome.ENDED:
             return False
+        if self.log_flusher is not None and self.log_flusher.stopped:
+            return False  # the collector takes no logs: nothing to wait for
         if self.assembler.runtime_done_seen(request_id):
             return False  # its lines came before it
         pid, failed = self.assembler.process_of(request_id)

@@ -24,8 +24,12 @@ class OtlpSettings(namedtuple("OtlpSettings", "protocol endpoint headers compres
 
     def describe(self) -> str:
         names = ", ".join(name for name, _ in self.headers) or "none"
-        return f"OTLP {self.protocol} to {_without_credentials(self.endpoint)} (headers: {names}; " \
+        return f"OTLP {self.protocol} to {self.where()} (headers: {names}; " \
                f"compression {self.compression}; timeout {self.timeout_s:g}s)"
+
+    def where(self) -> str:
+        """The endpoint, without credentials."""
+        return _without_credentials(self.endpoint)
 
     def __repr__(self) -> str:  # keep header values out of any accidental log line
         return f"OtlpSettings({self.describe()})"

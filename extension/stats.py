@@ -24,11 +24,16 @@ class Stats:
         with self._lock:
             setattr(self, field, getattr(self, field) + count)
 
-    def drop(self, reason: str, count: int) -> None:
+    def drop(self, reason: str, count: int, announce: bool = True) -> None:
+        """Count ``count`` items dropped for ``reason``. ``announce=False``: a drop already explained in a log
+        line (e.g. a collector without a logs endpoint) that should not repeat the self-report line every flush;
+        it is still in the counts of the next self-report."""
         if count <= 0:
             return
         with self._lock:
             self.dropped[reason] += count
+            if not announce:
+                self._reported_drops += count
 
     def dropped_total(self) -> int:
         with self._lock:
@@ -60,7 +65,7 @@ class Stats:
         spans = self.counts("spans")
         with self._lock:
             line = (
-                f"afterglow: {spans} synthesized={self.synthesized} malformed_frames={self.malformed_frames}"
+                f"{spans} synthesized={self.synthesized} malformed_frames={self.malformed_frames}"
                 f" poisoned_connections={self.poisoned_connections}"
             )
         return line + (f" | {logs.counts('logs')}" if logs is not None else "")

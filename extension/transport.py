@@ -15,6 +15,7 @@ import math
 import time
 import urllib.parse
 
+from extension.exporter import MissingExtra
 from extension.otlp_config import GRPC, OtlpSettings
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing (and dataclasses) would add ~12 ms to the first flush
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
 USER_AGENT = "afterglow-extension/0.1"
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+# No such endpoint here (a collector without this signal): Not Found, Method Not Allowed, Unsupported Media Type,
+# Not Implemented; gRPC's UNIMPLEMENTED.
+UNSUPPORTED_HTTP = frozenset({404, 405, 415, 501})
 _MAX_RETRY_AFTER_S = 300.0
 _ANSWER_SLICE_S = 0.25
 
@@ -55,11 +59,12 @@ def await_answer(sock: Any, timeout_s: float) -> bool:
 class Attempt:
     """How one request went."""
 
-    __slots__ = ("detail", "ok", "rejected_spans", "retry_after_s", "retryable", "status", "unconfirmed")
+    __slots__ = ("detail", "ok", "rejected_spans", "retry_after_s", "retryable", "status", "unconfirmed",
+                 "unsupported")
 
     def __init__(self, ok: bool, retryable: bool = False, status: int | None = None,
                  retry_after_s: float | None = None, detail: str = "", rejected_spans: int = 0,
-                 unconfirmed: bool = False) -> None:
+                 unconfirmed: bool = False, unsupported: bool = False) -> None:
         self.ok = ok
         self.retryable = retryable
         self.status = status  # HTTP status, when there was an answer
@@ -67,6 +72,7 @@ class Attempt:
         self.detail = detail
         self.rejected_spans = rejected_spans  # partial success: spans (or log records) accepted but dropped
         self.unconfirmed = unconfirmed  # sent whole, then no answer: the collector may have it; never sent again
+        self.unsupported = unsupported  # the collector has no endpoint for this signal: asking again will not help
 
     def __repr__(self) -> str:
         return f"Attempt(ok={self.ok}, retryable={self.retryable}, status={self.status}, detail={self.detail!r})"
@@ -163,7 +169,7 @@ class HttpTransport:
             retryable = status in RETRYABLE_HTTP
             retry_after = parse_retry_after(response.getheader("retry-after")) if retryable else None
             return Attempt(False, retryable=retryable, status=status, retry_after_s=retry_after,
-                           detail=f"HTTP {status}")
+                           detail=f"HTTP {status}", unsupported=status in UNSUPPORTED_HTTP)
         return Attempt(False, retryable=True, detail="connection error")  # pragma: no cover - loop always returns
 
 
@@ -181,6 +187,8 @@ def _rejected(data: bytes) -> int:
 
 _GRPC_METHODS = {"traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
                  "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export"}
+GRPC_MISSING = ("OTLP/gRPC export needs the grpc extra, which is not installed: "
+                "pip install 'afterglow-lambda[grpc]' (a layer: afterglow layer build --with-grpc)")
 
 
 class GrpcTransport:
@@ -191,7 +199,12 @@ class GrpcTransport:
     """
 
     def __init__(self, settings: OtlpSettings, signal: str = "traces") -> None:
-        import grpc
+        try:
+            import grpc
+        except ModuleNotFoundError as error:
+            if error.name != "grpc":
+                raise
+            raise MissingExtra(GRPC_MISSING) from None
 
         if signal == "logs":
             from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse as Response
@@ -233,7 +246,8 @@ class GrpcTransport:
             retryable = code in self._retryable or (
                 code is self._grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
             name = code.name if code is not None else "UNKNOWN"
-            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}")
+            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}",
+                           unsupported=code is self._grpc.StatusCode.UNIMPLEMENTED)
         partial = response.partial_success
         return Attempt(True, rejected_spans=int(partial.rejected_log_records if self._signal == "logs"
                                                 else partial.rejected_spans))

@@ -7,7 +7,7 @@
       log  +2.10 ms  INFO   fetching user 42
       log  +40.90 ms ERROR  [ERROR] ValueError: boom (+9 lines)
 
-The log lines of the trace's invocation (issue 8) come from the extension's log pipeline: ``add_logs`` keeps them
+The log lines of the trace's invocation come from the extension's log pipeline: ``add_logs`` keeps them
 until their trace is printed; lines that arrive after it was printed get a short block of their own.
 """
 

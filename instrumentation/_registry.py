@@ -28,11 +28,14 @@ _instrumentors: dict[str, object] = {}  # library -> Instrumentor, created when 
 
 
 def selected(libraries: Iterable[str] | None = None) -> list[str]:
-    """The libraries to instrument: the argument, or AFTERGLOW_INSTRUMENT; minus AFTERGLOW_DISABLE."""
+    """The libraries to instrument: the argument, or AFTERGLOW_INSTRUMENT (``none``: nothing); minus
+    AFTERGLOW_DISABLE."""
     if libraries is None:
         wanted = config.read_list(config.AFTERGLOW_INSTRUMENT, ("all",))
     else:
         wanted = tuple(name.strip().lower() for name in libraries)
+    if wanted == ("none",):
+        return []
     names = list(LIBRARIES) if "all" in wanted else [name for name in wanted if name]
     disabled = set(config.read_list(config.AFTERGLOW_DISABLE, ()))
     if not config.read_bool(config.AFTERGLOW_LOG_CORRELATION, True):

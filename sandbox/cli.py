@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -29,8 +30,9 @@ class LogPrinter:
     def __call__(self, line: LogLine) -> None:
         # awslambdaric joins a traceback's lines with "\r" (one CloudWatch event); a terminal needs newlines
         text = line.text.replace("\r", "\n")
-        if line.source == "extension":
-            text = "\n".join(f"[{line.name}] {part}" for part in text.split("\n"))
+        if line.source == "extension":  # named, unless the extension names itself (as afterglow's lines do)
+            prefix = f"[{line.name}]"
+            text = "\n".join(part if part.startswith(prefix) else f"{prefix} {part}" for part in text.split("\n"))
         with self._lock:
             self._stream.write(text + "\n")
             self._stream.flush()
@@ -39,6 +41,20 @@ class LogPrinter:
 def _fail(command: str, message: str) -> int:
     print(f"afterglow {command}: {message}", file=sys.stderr)
     return 2
+
+
+def _path_problem(args: argparse.Namespace) -> str | None:
+    """A path argument naming nothing, said as such (a usage error) before the sandbox starts."""
+    if not os.path.isdir(args.task_root):
+        reason = "not a directory" if os.path.exists(args.task_root) else "no such directory"
+        return f"--task-root {args.task_root}: {reason}"
+    for layer in args.layer:
+        if not os.path.exists(layer):
+            return f"--layer {layer}: no such file or directory"
+    event = getattr(args, "event", None)
+    if event not in (None, "-") and not os.path.isfile(event):
+        return f"--event {event}: " + ("not a file" if os.path.exists(event) else "no such file")
+    return None
 
 
 def _sandbox_arguments(args: argparse.Namespace) -> dict[str, object]:
@@ -77,6 +93,9 @@ def run_command(args: argparse.Namespace) -> int:
 
     if args.repeat < 1:
         return _fail("run", f"--repeat must be at least 1, got {args.repeat}")
+    problem = _path_problem(args)
+    if problem:
+        return _fail("run", problem)
     try:
         event = _read_event(args.event)
         box = Sandbox(**_sandbox_arguments(args), on_log=LogPrinter(sys.stderr))  # type: ignore[arg-type]
@@ -123,6 +142,10 @@ def run_command(args: argparse.Namespace) -> int:
 def sandbox_command(args: argparse.Namespace) -> int:
     """Serve the invoke endpoint until SIGINT/SIGTERM, then spin down (a second signal cuts it short)."""
     from sandbox.box import Sandbox
+
+    problem = _path_problem(args)
+    if problem:
+        return _fail("sandbox", problem)
 
     def on_report(report: Report) -> None:
         if report.cost is not None:

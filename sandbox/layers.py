@@ -16,6 +16,8 @@ class LayerError(ValueError):
 
 def unpack_layers(layers: Iterable[Path], opt_dir: Path) -> None:
     for layer in layers:
+        if not layer.exists():
+            raise LayerError(f"layer {str(layer)!r}: no such file or directory")
         if layer.is_dir():
             _merge_directory(layer, opt_dir)
         elif zipfile.is_zipfile(layer):

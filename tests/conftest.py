@@ -1,6 +1,6 @@
 """Fixtures shared by the whole suite.
 
-``_swallowed_errors_fail`` turns afterglow's guard the other way (STYLE.md): anything ``tracer._safe``
+``_swallowed_errors_fail`` turns afterglow's guard the other way (CONTRIBUTING.md): anything ``tracer._safe``
 logged and swallowed during a test (in any thread) fails that test, so our bugs cannot hide behind the
 protection users get. Tests that break the tracer on purpose opt out with ``@pytest.mark.tracer_may_fail``
 and can inspect what was swallowed through the ``swallowed`` fixture.
@@ -38,6 +38,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _OWN_BASETEMP = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def library_patches_removed() -> Iterator[None]:
+    """``trace_handler`` turns the library patches on: none outlives the test whose handler made them."""
+    yield
+    import sys
+
+    module = sys.modules.get("instrumentation")
+    if module is not None:
+        module.uninstrument()
 
 
 @pytest.fixture(autouse=True)

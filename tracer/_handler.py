@@ -1,6 +1,6 @@
 """``trace_handler``: the invocation span around a Lambda handler.
 
-Three zones (STYLE.md). The user's handler is called exactly once; its result is returned untouched and
+Three zones (CONTRIBUTING.md). The user's handler is called exactly once; its result is returned untouched and
 its exception re-raised with a bare ``raise``. Everything of ours around it runs under ``safe()``, outside
 the ``try`` that holds the user call, so a tracer failure becomes a log line. Configuration problems warn
 once and fall back to defaults (``tracer.config``).
@@ -84,6 +84,8 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
     options = _Options(name, dict(attributes) if attributes else None, getattr(handler, "__name__", None))
     with safe("setting up tracing"):
         install()
+    with safe("turning on the library patches"):
+        instrument_libraries()
 
     if inspect.iscoroutinefunction(handler):
 
@@ -130,6 +132,21 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
 
     setattr(traced, _MARKER, True)
     return traced  # type: ignore[return-value]
+
+
+def instrument_libraries() -> None:
+    """The library patches a traced handler comes with, as users of the field expect (Powertools' Tracer patches
+    boto3 and requests by default): an import hook per library ``AFTERGLOW_INSTRUMENT`` selects (all by default,
+    minus ``AFTERGLOW_DISABLE``), so a library is patched when the function imports it and costs nothing before.
+    Only ``logging``, which the OpenTelemetry API has already imported, is patched at once (no wrapt): decorating
+    took 1.1-1.3 ms instead of 0.14-0.17 ms (median of 15 fresh interpreters, 2 shared cores, load 4), once, at
+    init. ``AFTERGLOW_INSTRUMENT=none`` leaves them off and ``instrumentation`` unimported. Calling again is
+    harmless."""
+    if config.read_list(config.AFTERGLOW_INSTRUMENT, ("all",)) == ("none",):
+        return
+    import instrumentation  # at decoration, never at import: tracer's own import stays light
+
+    instrumentation.instrument()
 
 
 class _Options:

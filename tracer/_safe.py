@@ -1,6 +1,6 @@
 """The guard around everything afterglow does next to the user's handler: log, count, never raise.
 
-Our code runs in the second of three zones (see STYLE.md): a bug in it must turn into a log line, never
+Our code runs in the second of three zones (see CONTRIBUTING.md): a bug in it must turn into a log line, never
 into a changed result or exception of the handler. The test suite installs a hook that collects what was
 swallowed and fails the test, so bugs still surface there.
 """

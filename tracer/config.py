@@ -52,6 +52,7 @@ AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
 AFTERGLOW_LOGS = "AFTERGLOW_LOGS"
 AFTERGLOW_MAX_BUFFERED_LOGS = "AFTERGLOW_MAX_BUFFERED_LOGS"
 AFTERGLOW_PROFILE = "AFTERGLOW_PROFILE"
+OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -75,7 +76,7 @@ VARS: tuple[Var, ...] = (
         "function"),
     Var(AFTERGLOW_INSTRUMENT, "all",
         "Libraries to instrument, comma-separated: `botocore`, `http.client`, `urllib3`, `requests`, `logging`, "
-        "`threads`; or `all`.", "function"),
+        "`threads`; or `all`; or `none` (no patches, also none from `trace_handler`).", "function"),
     Var(AFTERGLOW_DISABLE, "", "Libraries not to instrument, comma-separated (wins over AFTERGLOW_INSTRUMENT).",
         "function"),
     Var(AFTERGLOW_LOG_CORRELATION, "true",
@@ -144,8 +145,10 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "", "Logs-specific headers.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "", "Logs-specific compression.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "", "Logs-specific timeout in ms.", "extension"),
-    Var("OTEL_LOGS_EXPORTER", "otlp", "`none` turns the export of logs off (same as AFTERGLOW_LOGS=false).",
-        "extension"),
+    Var(OTEL_LOGS_EXPORTER, "otlp",
+        "`otlp`: export log records (see AFTERGLOW_LOGS); `none`: no logs (same as AFTERGLOW_LOGS=false). A collector "
+        "that answers it has no logs endpoint (HTTP 404, 405, 415, 501; gRPC UNIMPLEMENTED) stops the export of logs "
+        "with one line; `none` avoids it.", "extension"),
 )
 
 _BY_NAME = {var.name: var for var in VARS}

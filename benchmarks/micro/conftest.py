@@ -27,7 +27,7 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[$LATEST]bench",
 }
-# Every benchmarked span carries five attributes, as in perf-floor.md's reference figures.
+# Every benchmarked span carries five attributes, as the figures the targets were set against did.
 ATTRIBUTES = {"app.order_id": "o-12345", "app.items": 3, "app.total": 42.5, "app.priority": True, "app.region": "eu"}
 
 

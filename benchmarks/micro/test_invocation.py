@@ -1,6 +1,6 @@
 """What tracing adds to one warm invocation with 10 spans (1 invocation span + 9 children, 5 attributes each).
 
-The issue's target: at most 0.2 ms added (afterglow minus the untraced handler), at least 15x below the
+The target (README, "Benchmarks"): at most 0.2 ms added (afterglow minus the untraced handler), at least 15x below the
 standard OpenTelemetry path (SDK + BatchSpanProcessor + OTLP/HTTP + force_flush) measured in the same run.
 """
 

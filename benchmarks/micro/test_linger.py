@@ -73,7 +73,7 @@ def _measure(handler: Any, gap_s: float) -> dict[str, tuple[float, float]]:
                 kept.append(clock() - started)
                 if gap_s:
                     time.sleep(gap_s)
-    # the median is the p50; the mean also counts the rare invocation the sender thread slowed down
+    # the median is the target's p50; the mean also counts the rare invocation the sender thread slowed down
     return {name: (statistics.median(times) / 1000, statistics.fmean(times) / 1000) for name, times in samples.items()}
 
 

@@ -9,6 +9,9 @@ records flattened with their resource and scope, plus arrival times), and can mi
   with that status (an outage, throttling); failed requests are counted, their spans are not recorded;
 - ``stop()`` / ``start()``: go away and come back on the same port (a dead collector);
 - ``rejecting``: answer every accepted request with a partial success that rejects that many spans or log records.
+- ``OtlpReceiver.refuse(path, status)``: answer every request to ``path`` with ``status`` (a collector without
+  that endpoint: 404, 405...); ``OtlpGrpcReceiver(services=("traces",))``: serve only those services (the others
+  answer UNIMPLEMENTED, as gRPC does).
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class _Recorder:
         self.requests: list[ReceivedRequest] = []
         self._failure: _Failure | None = None
         self.rejecting = 0  # partial success: how many spans or log records each answer says were rejected
+        self._refused: dict[str, int] = {}  # path -> the status every request to it gets
         self._cond = threading.Condition()
         self._stopped = threading.Event()
         self.on_request: Callable[[ReceivedRequest], None] | None = None
@@ -135,6 +139,11 @@ class _Recorder:
     def recover(self) -> None:
         with self._cond:
             self._failure = None
+
+    def refuse(self, path: str, status: int) -> None:
+        """Answer every request to ``path`` (e.g. ``/v1/logs``) with ``status``, for good: no such endpoint."""
+        with self._cond:
+            self._refused[path] = status
 
     def clear(self) -> None:
         with self._cond:
@@ -316,6 +325,11 @@ class _Handler(BaseHTTPRequestHandler):
             owner._record_failed(meta)
             return
         owner._delay()
+        refused = owner._refused.get(self.path.rstrip("/"))
+        if refused is not None:
+            owner._record_failed(meta)
+            self._answer(refused, b"")
+            return
         failure = owner._next_failure()
         if failure is not None:
             owner._record_failed(meta)
@@ -423,9 +437,10 @@ class OtlpReceiver(_Recorder):
 class OtlpGrpcReceiver(_Recorder):
     """OTLP/gRPC collector on 127.0.0.1. ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext)."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0) -> None:
+    def __init__(self, port: int = 0, delay_s: float = 0.0, services: tuple[str, ...] = ("traces", "logs")) -> None:
         super().__init__(delay_s)
         self.port = port
+        self.services = services
         self._server: Any = None
 
     @property
@@ -467,8 +482,10 @@ class OtlpGrpcReceiver(_Recorder):
 
         self._stopped.clear()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), server)
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(), server)
+        if "traces" in self.services:
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), server)
+        if "logs" in self.services:
+            logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(), server)
         self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
         server.start()
         self._server = server

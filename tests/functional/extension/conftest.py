@@ -31,7 +31,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ExtensionProcess]]:
               command: list[str] | None = None) -> ExtensionProcess:
         # These tests follow the extension through each invocation the platform drives: AFTERGLOW_FLUSH=end
         # unless a test says otherwise (test_background.py covers the default, background export).
-        process = ExtensionProcess(platform, tmp_path, {"AFTERGLOW_FLUSH": "end", **(env or {})}, command=command)
+        process = ExtensionProcess(platform, tmp_path, {"AFTERGLOW_FLUSH": "end", **(env or {})}, command)
         started.append(process)
         if ready:
             platform.wait_for("next", 1)

@@ -1,6 +1,6 @@
 """Test doubles around the extension process: the Lambda platform's Extensions + Telemetry APIs, and a function.
 
-``FakePlatform`` answers the Extensions API the way RAPID does (lambda-platform.md §2-§3) on a real loopback
+``FakePlatform`` answers the Extensions API the way RAPID (Lambda's platform) does, on a real loopback
 HTTP server, records every call with its time, and can deliver Telemetry API events to the extension's
 listener. ``FunctionProcess`` writes real wire frames to the extension's real Unix socket. Used where the
 sandbox is more than a test needs (start-up timing, protocol corner cases, hostile input).

@@ -1,4 +1,5 @@
-"""Measure issue 8's costs (not a test): the profile's cost to the handler, and the post-response time of logs.
+"""Measure what logs and the profile cost (not a test): the profile's cost to the handler, and the post-response
+time of logs.
 
     .venv/bin/python -m tests.functional.extension.measure_logs [--invocations 200] [--rounds 3]
 

@@ -1,4 +1,4 @@
-"""Issue 7 on the extension's side: dead functions, hostile input, strangers, outages, floods, shutdown."""
+"""Faults on the extension's side: dead functions, hostile input, strangers, outages, floods, shutdown."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.functional.extension.fake_platform import (
     new_trace_id,
     span_record,
 )
+from tests.helpers.hidden_modules import python_m_without
 from tests.helpers.otlp_receiver import OtlpReceiver
 from tracer import wire
 
@@ -186,6 +187,24 @@ def test_grpc_export(platform: FakePlatform, spawn: Spawn, otlp_grpc_receiver: o
     platform.shutdown()
     assert extension.wait() == 0
     assert "grpc-s3cret" not in extension.stderr + extension.stdout
+
+
+def test_grpc_without_the_grpc_extra_says_which_extra_in_one_line_and_counts_the_spans(
+        platform: FakePlatform, spawn: Spawn) -> None:
+    extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+                                 "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "AFTERGLOW_LOGS": "false"},
+                      command=python_m_without(("grpc",), "extension"))
+    function = FunctionProcess(extension.socket_path)
+    for count in (2, 3):
+        function.invocation(platform.invoke(), children=2)
+        platform.wait_for("next", count, timeout=30)
+    platform.shutdown()
+    assert extension.wait() == 0  # the function's environment lives on: Lambda would fail it on an exit
+    lines = extension.stderr.splitlines()
+    hints = [line for line in lines if "pip install 'afterglow-lambda[grpc]'" in line]
+    assert len(hints) == 1, lines
+    assert hints[0].startswith("[afterglow] ERROR ") and "Traceback" not in extension.stderr
+    assert "spans received=6 exported=0 dropped=6" in extension.stderr
 
 
 def test_periodic_flush_exports_at_a_later_invocation_and_at_shutdown(platform: FakePlatform, spawn: Spawn,

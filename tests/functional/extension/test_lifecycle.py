@@ -22,7 +22,7 @@ def test_registers_as_afterglow_binds_a_private_socket_and_subscribes_to_platfor
     assert register[2]["name"] == "afterglow" and register[2]["events"] == ["INVOKE", "SHUTDOWN"]
     (subscribe,) = platform.of_kind("subscribe")
     body = subscribe[2]["body"]
-    assert body["types"] == ["platform", "function"] and body["destination"]["protocol"] == "HTTP"  # logs: issue 8
+    assert body["types"] == ["platform", "function"] and body["destination"]["protocol"] == "HTTP"  # function: the logs
     assert body["destination"]["URI"].startswith("http://sandbox.localdomain:")
     assert platform.of_kind("subscribe")[0][1] < platform.of_kind("next")[0][1]  # subscribed during init
     socket_stat = os.stat(extension.socket_path)

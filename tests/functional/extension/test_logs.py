@@ -1,4 +1,4 @@
-"""The real extension process exporting function logs and reports (issue 8), against the fake platform: when it
+"""The real extension process exporting function logs and reports, against the fake platform: when it
 waits for an invocation's lines, late lines, outages, bounds, gRPC, opting out."""
 
 from __future__ import annotations
@@ -236,6 +236,30 @@ def test_grpc_log_export(platform: FakePlatform, spawn: Spawn, otlp_grpc_receive
     assert all("x-logs-key" not in request.headers for request in otlp_grpc_receiver.requests
                if "TraceService" in request.path)
     assert "l0gs" not in extension.stderr + extension.stdout
+
+
+def test_a_grpc_collector_without_the_logs_service_stops_the_logs_with_one_line(
+        platform: FakePlatform, spawn: Spawn) -> None:
+    with OtlpGrpcReceiver(services=("traces",)) as collector:
+        extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+                                     "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+        function = FunctionProcess(extension.socket_path)
+        for count in range(1, 4):
+            request_id = started(platform)
+            function.invocation(request_id, children=1)
+            lines_and_done(platform, request_id, f"line of invocation {count}")
+            report(platform, request_id)
+            platform.wait_for("next", count + 1, timeout=30)
+        collector.wait_for_spans(6, timeout=30)
+        platform.shutdown()
+        assert extension.wait() == 0
+    assert len(collector.spans) == 6 and not collector.logs
+    lines = extension.stderr.splitlines()
+    (said,) = [line for line in lines if "OTEL_LOGS_EXPORTER=none" in line]
+    assert said.startswith("[afterglow] WARNING the collector has no logs endpoint") and "UNIMPLEMENTED" in said
+    assert [line for line in lines if "received=" in line] == [lines[-1]]  # the self-report only at SHUTDOWN
+    received = int(lines[-1].split("logs received=")[1].split()[0])
+    assert received >= 3 and f"exported=0 dropped={received} (no_endpoint={received})" in lines[-1]
 
 
 @pytest.mark.parametrize("env", [{"AFTERGLOW_LOGS": "false"}, {"OTEL_LOGS_EXPORTER": "none"},

@@ -107,10 +107,38 @@ NOTHING = dict.fromkeys(EVERYTHING, False)
         ({"AFTERGLOW_DISABLE": "requests,http.client"}, {**EVERYTHING, "requests": False, "http.client": False}),
         ({"AFTERGLOW_LOG_CORRELATION": "false"}, {**EVERYTHING, "logging": False}),
         ({"OTEL_SDK_DISABLED": "true"}, NOTHING),
+        ({"AFTERGLOW_INSTRUMENT": "none"}, NOTHING),
     ],
 )  # fmt: skip
 def test_libraries_are_selected_by_environment(env: dict[str, str], expected: dict[str, bool]) -> None:
     assert run(PATCHED, **env) == expected
+
+
+DECORATED = PATCHED.replace("import instrumentation\ninstrumentation.instrument()\n", """
+import sys
+from tracer import trace_handler
+
+@trace_handler
+def handler(event, context):
+    return event
+
+before = [name for name in ("botocore", "requests", "urllib3", "wrapt") if name in sys.modules]
+assert not before, before
+""")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, EVERYTHING),
+        ({"AFTERGLOW_DISABLE": "botocore"}, {**EVERYTHING, "botocore": False}),
+        ({"AFTERGLOW_INSTRUMENT": "none"}, NOTHING),
+    ],
+)  # fmt: skip
+def test_decorating_a_handler_turns_the_patches_on_without_importing_a_library(
+        env: dict[str, str], expected: dict[str, bool]) -> None:
+    assert DECORATED != PATCHED
+    assert run(DECORATED, **env) == expected
 
 
 def test_unknown_library_names_are_reported_not_fatal() -> None:

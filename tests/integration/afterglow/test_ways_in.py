@@ -43,6 +43,25 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def test_the_wheel_is_afterglow_lambda_with_its_data_files_and_builds_without_setuptools_warnings(
+        tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps",
+                             "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "absent from the `packages` configuration" not in output
+    assert "SetuptoolsDeprecationWarning" not in output and "BuildBackendWarning" not in output
+    (built,) = tmp_path.glob("*.whl")
+    assert built.name.startswith("afterglow_lambda-")
+    with zipfile.ZipFile(built) as archive:
+        names = set(archive.namelist())
+    assert {"afterglow/layer_files/afterglow-instrument", "afterglow/layer_files/extensions/afterglow",
+            "sandbox/managed_runtime/bootstrap.sh", "sandbox/managed_runtime/bootstrap.py",
+            "tracer/py.typed", "instrumentation/py.typed"} <= names
+    assert not any(name.startswith(("tests/", "benchmarks/", "examples/")) or "__pycache__" in name for name in names)
+    assert any(name.startswith("afterglow_lambda-") and name.endswith("/LICENSE") for name in names)
+
+
 def _task_root(tmp_path: Path, source: str) -> Path:
     root = tmp_path / "task"
     root.mkdir()

@@ -1,5 +1,5 @@
 """Zero-code tracing with the built layer zip: AWS_LAMBDA_EXEC_WRAPPER=/opt/afterglow-instrument, awslambdaric,
-the real extension, a loopback collector (issue 4's tests)."""
+the real extension, a loopback collector."""
 
 from __future__ import annotations
 

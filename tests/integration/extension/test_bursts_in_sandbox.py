@@ -1,4 +1,4 @@
-"""Bursts and size (issue 7 item 5), in the sandbox with awslambdaric, the real tracer and the real extension:
+"""Bursts and size, in the sandbox with awslambdaric, the real tracer and the real extension:
 10,000 spans in one invocation, 1 MB attribute values, and a flood against a dead collector."""
 
 from __future__ import annotations

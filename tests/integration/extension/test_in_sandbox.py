@@ -1,4 +1,5 @@
-"""The extension in the local Lambda sandbox, with awslambdaric and the real tracer: spans, failures, collectors."""
+"""The extension in the local Lambda sandbox, with awslambdaric and the real tracer: spans with their parents, a
+slow collector kept from the caller, what a timeout, a crash or an error leaves behind, the waterfall."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 8 in the local Lambda sandbox (awslambdaric, the real tracer, the real extension): function logs and
+"""Logs in the local Lambda sandbox (awslambdaric, the real tracer, the real extension): function logs and
 platform reports as OTLP log records, and the invocation profile on the invocation span."""
 
 from __future__ import annotations
@@ -251,3 +251,24 @@ def test_the_waterfall_shows_the_log_lines_under_their_trace(logs_task_root: Pat
     for expected in ("plain print w1", "DEBUG  debug w1", "INFO   info w1", "WARNING warning w1", "ERROR  error w1"):
         assert expected in waterfall
     assert "init line" not in printed  # a line outside any trace is in the function's own log already
+
+
+@pytest.mark.parametrize("logs", ["deferred", "true"])
+def test_a_collector_without_a_logs_endpoint_gets_the_spans_and_one_line_on_how_to_silence_it(
+        logs_task_root: Path, dev_layer: Path, collector: OtlpReceiver, logs: str) -> None:
+    collector.refuse("/v1/logs", 405)  # a traces-only backend: /v1/traces answers 200
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS=logs) as box:
+        invocations = [box.invoke({"mode": "levels", "tag": f"t{number}"}) for number in range(4)]
+        assert all(invocation.json() == {"ok": True} for invocation in invocations)
+        collector.wait_for_spans(4, timeout=30)
+    assert {span.attributes["faas.invocation_id"] for span in collector.spans} == {
+        invocation.request_id for invocation in invocations}
+    assert not collector.logs
+    assert len([request for request in collector.requests if request.path == "/v1/logs"]) == 1  # never asked again
+    lines = [line.text for line in box.logs if line.source == "extension"]
+    (said,) = [line for line in lines if "OTEL_LOGS_EXPORTER=none" in line]
+    assert said.startswith("[afterglow] WARNING the collector has no logs endpoint") and "HTTP 405" in said
+    (self_report,) = [line for line in lines if "received=" in line]  # at SHUTDOWN, not once per invocation
+    assert self_report.startswith("[afterglow] spans received=4 exported=4 dropped=0")
+    received = int(self_report.split("logs received=")[1].split()[0])
+    assert received >= 4 * 5 and f"exported=0 dropped={received} (no_endpoint={received})" in self_report

@@ -122,3 +122,53 @@ def test_an_api_request_traced_without_code_changes(box: Sandbox, otlp_receiver:
     record = json.loads(line[line.index("{") :])
     assert record["otelTraceID"] == _hex(root.trace_id)
     assert record["otelSpanID"] == _hex(root.span_id)
+
+
+DECORATED = """
+import os
+import urllib.request
+
+import requests
+
+from tracer import trace_handler
+
+
+@trace_handler
+def handler(event, context):
+    with urllib.request.urlopen(os.environ["PARTNER_URL"] + "/stock", timeout=5) as answer:
+        stock = answer.status
+    return {"stock": stock, "pet": requests.get(os.environ["PARTNER_URL"] + "/pets/7", timeout=5).status_code}
+"""
+
+
+@pytest.mark.parametrize("patches", ["on by default", "AFTERGLOW_INSTRUMENT=none"])
+def test_a_decorated_handler_has_its_http_calls_in_its_trace_unless_patches_are_off(
+        tmp_path: Path, layer: Path, otlp_receiver: Any, http_server: Any, patches: str) -> None:
+    """The decorator alone, no exec wrapper: what Powertools' Tracer users expect from decorating the handler."""
+    task_root = tmp_path / "function"
+    task_root.mkdir()
+    (task_root / "app.py").write_text(textwrap.dedent(DECORATED))
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "PARTNER_URL": http_server.url}
+    if patches != "on by default":
+        env["AFTERGLOW_INSTRUMENT"] = "none"
+    with Sandbox(task_root, "app.handler", layers=[layer], env=env, timeout=20, function_name="shop") as box:
+        assert box.invoke({}).json() == {"stock": 200, "pet": 200}
+    # the sandbox has shut down: the extension exported everything it had
+    spans = otlp_receiver.spans
+    (root,) = [span for span in spans if span.kind == 2]  # SERVER: the invocation span
+    clients = sorted((span for span in spans if span.kind == 3), key=lambda span: span.attributes["url.full"])
+    if patches != "on by default":
+        assert len(spans) == 1 and not clients
+        assert all(request.header("traceparent") is None for request in http_server.requests)
+        return
+    assert [(span.name, span.attributes["url.full"]) for span in clients] == [
+        ("GET", f"{http_server.url}/pets/7"), ("GET", f"{http_server.url}/stock")]
+    assert len(spans) == 3  # requests goes through urllib3 and http.client: still one span per call
+    for span in clients:
+        assert _hex(span.parent_span_id) == _hex(root.span_id) and _hex(span.trace_id) == _hex(root.trace_id)
+        assert span.attributes["http.response.status_code"] == 200
+    seen = {request.path: request.all("traceparent") for request in http_server.requests}
+    by_path = {span.attributes["url.full"].removeprefix(http_server.url): span for span in clients}
+    for path, span in by_path.items():  # the partner saw the HTTP span as its parent, sampled
+        (header,) = seen[path]
+        assert header.startswith(f"00-{_hex(root.trace_id)}-{_hex(span.span_id)}-") and int(header[-2:], 16) & 1

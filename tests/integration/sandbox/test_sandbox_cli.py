@@ -110,7 +110,7 @@ def test_run_reads_the_event_from_stdin_and_refuses_bad_input(tmp_path: Path) ->
     assert "not valid JSON" in bad.stderr.decode()
     missing = afterglow("run", "--task-root", str(tmp_path / "absent"), "--handler", "app.handler")
     assert missing.returncode == 2
-    assert "not a directory" in missing.stderr.decode()
+    assert f"--task-root {tmp_path / 'absent'}: no such directory" in missing.stderr.decode()
     reserved = afterglow("run", "--task-root", str(EXAMPLE), "--handler", "app.handler", "--env", "_HANDLER=x")
     assert reserved.returncode == 2 and "reserved" in reserved.stderr.decode()
 

@@ -1,4 +1,4 @@
-"""Spans reach the collector only after the runtime has posted the response (issue 3), in the sandbox with
+"""Spans reach the collector only after the runtime has posted the response, in the sandbox with
 awslambdaric and the real extension: END waits for awslambdaric's post, so the export never competes with it."""
 
 from __future__ import annotations

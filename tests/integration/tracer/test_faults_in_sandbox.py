@@ -1,4 +1,4 @@
-"""Issue 7, item 1, as the issue words it, in the local Lambda sandbox (awslambdaric, the real extension, a
+"""A handler that dies after its spans, in the local Lambda sandbox (awslambdaric, the real extension, a
 loopback OTLP collector): a function that ends three child spans and then runs past its timeout, crashes or
 raises, with nothing else happening after the third child (no other span opens: only the hand-off's own
 linger can send the children). Each test counts the spans created, exported and dropped.
@@ -175,7 +175,7 @@ def test_extension_killed_while_an_invocation_is_in_flight(open_box: Any, otlp_r
     os.kill(box.extension_pids["afterglow"], signal.SIGKILL)
     invocation = in_flight.result(30)
     # Lambda's rule, not ours: an extension that exits during an invoke fails that invoke and resets the
-    # environment, runtime included (lambda-platform.md, "Crashes"). The caller is answered at once.
+    # environment, runtime included (Lambda's documented Extension.Crash). The caller is answered at once.
     assert invocation.status == 200 and invocation.json()["errorType"] == "Extension.Crash"
     assert invocation.latency_ms < 3000  # a hang detector: a caller held until the handler's end waits 3 s
     function_output = [line.text for line in box.logs if line.source == "function"]

@@ -106,12 +106,21 @@ def test_retryable_answers_are_retried_within_the_budget(receiver: OtlpReceiver,
     assert len(receiver.requests) == 3 and len(receiver.spans) == 3  # delivered once
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 500])
+@pytest.mark.parametrize("status", [400, 401, 403, 413, 500])
 def test_other_answers_are_not_retried(receiver: OtlpReceiver, status: int) -> None:
     receiver.fail(status, count=1)
     outcome = sink_for(receiver.traces_url).export([batch(1)], soon(5), soon(10))
     assert outcome.result is ExportResult.REJECTED and outcome.attempts == 1
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("status", [404, 405, 415, 501])
+def test_an_answer_that_there_is_no_such_endpoint_is_unsupported_and_not_retried(
+        receiver: OtlpReceiver, status: int) -> None:
+    receiver.fail(status)
+    outcome = sink_for(receiver.traces_url).export([batch(1)], soon(5), soon(10))
+    assert outcome.result is ExportResult.UNSUPPORTED and outcome.attempts == 1
+    assert outcome.detail == f"HTTP {status}" and len(receiver.requests) == 1
 
 
 def test_retry_after_is_honoured(receiver: OtlpReceiver) -> None:
@@ -161,10 +170,40 @@ def test_a_dead_collector_opens_the_breaker_and_later_flushes_do_not_try() -> No
         assert len(receiver.spans) == 2
 
 
-def flusher_for(receiver: OtlpReceiver, buffer: SpanBuffer, stats: Stats) -> Flusher:
+def flusher_for(receiver: OtlpReceiver, buffer: SpanBuffer, stats: Stats, when_unsupported: str | None = None
+                ) -> Flusher:
     settings = OtlpSettings(HTTP, receiver.traces_url, (), "none", 5.0)
     loader = SinkLoader(lambda: build_otlp_sink(settings))
-    return Flusher(buffer, loader, stats, request_timeout_s=5.0, chunk_spans=4)
+    return Flusher(buffer, loader, stats, request_timeout_s=5.0, chunk_spans=4, when_unsupported=when_unsupported)
+
+
+def test_without_an_endpoint_for_its_signal_a_flusher_says_so_once_stops_and_counts_the_rest_quietly(
+        receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    flusher = flusher_for(receiver, buffer, stats, when_unsupported="no endpoint at 100% here ({answer})")
+    receiver.fail(405)
+    for invocation in range(3):
+        buffer.add({"service.name": "svc"}, f"r{invocation}", batch(6).spans, [100] * 6)
+        flusher.run(FlushJob(soon(5), soon(10), force=False))
+        assert buffer.held == 0 and not stats.new_drops()  # no self-report line per flush: the line said it all
+    assert len(receiver.requests) == 1 and flusher.stopped
+    assert stats.dropped == {"no_endpoint": 18} and stats.exported == 0
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("afterglow")]
+    assert lines == ["no endpoint at 100% here (HTTP 405)"]
+
+
+def test_a_flusher_not_told_what_to_do_without_an_endpoint_drops_the_chunk_as_rejected_and_keeps_trying(
+        receiver: OtlpReceiver) -> None:
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    flusher = flusher_for(receiver, buffer, stats)
+    receiver.fail(404, count=1)
+    buffer.add({"service.name": "svc"}, "r1", batch(2).spans, [100] * 2)
+    flusher.run(FlushJob(soon(5), soon(10), force=False))
+    buffer.add({"service.name": "svc"}, "r2", batch(3).spans, [100] * 3)
+    flusher.run(FlushJob(soon(5), soon(10), force=False))
+    assert stats.dropped == {"rejected": 2} and stats.exported == 3 and not flusher.stopped
 
 
 def test_a_flush_sends_the_buffer_in_chunks_and_empties_it(receiver: OtlpReceiver) -> None:

@@ -63,10 +63,29 @@ def test_printing_waterfalls_waits_for_the_lines_by_default(
     assert read_logs_mode(printing=True) == mode
 
 
-def test_the_standard_way_to_turn_logs_off_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("value", ["none", "NONE", " none "])
+def test_the_standard_way_to_turn_logs_off_wins(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("AFTERGLOW_LOGS", "true")
-    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", value)
     assert read_logs_mode() == LOGS_OFF
+
+
+@pytest.mark.parametrize("value", ["otlp", "OTLP"])
+def test_otlp_is_the_logs_exporter_afterglow_has(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                 value: str) -> None:
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", value)
+    assert read_logs_mode() == LOGS_DEFERRED
+    assert not caplog.records
+
+
+def test_an_unknown_logs_exporter_warns_once_and_means_otlp(monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "console")
+    monkeypatch.setenv("AFTERGLOW_LOGS", "true")
+    assert read_logs_mode() == LOGS_ON
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "OTEL_LOGS_EXPORTER='console'" in record.getMessage()
+    assert "otlp or none" in record.getMessage()
 
 
 def test_the_self_report_line_counts_log_records_apart() -> None:
@@ -76,7 +95,7 @@ def test_the_self_report_line_counts_log_records_apart() -> None:
     logs.add("received", 5)
     logs.add("exported", 4)
     logs.drop("buffer_full", 1)
-    assert spans.report_line() == ("afterglow: spans received=3 exported=3 dropped=0 synthesized=0 malformed_frames=0"
+    assert spans.report_line() == ("spans received=3 exported=3 dropped=0 synthesized=0 malformed_frames=0"
                                    " poisoned_connections=0")
     assert spans.report_line(logs).endswith(
         "poisoned_connections=0 | logs received=5 exported=4 dropped=1 (buffer_full=1)")

@@ -1,4 +1,4 @@
-"""Hostile input against the wire decoder (issue 7, item 7): over 100,000 generated inputs in total.
+"""Hostile input against the wire decoder: over 100,000 generated inputs in total.
 
 Whatever the bytes, ``FrameReader.frames`` / ``decode_payload`` return frames or ``WireError`` and raise nothing
 else, and nothing is allocated from a length field beyond what was actually received (``MAX_PAYLOAD`` caps it).

@@ -91,3 +91,8 @@ def test_not_a_layer(tmp_path: Path) -> None:
     bogus.write_text("not a zip")
     with pytest.raises(LayerError, match="neither"):
         unpack_layers([bogus], tmp_path)
+
+
+def test_a_missing_layer_is_named_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match=r"'.*gone\.zip': no such file or directory"):
+        unpack_layers([tmp_path / "gone.zip"], tmp_path / "opt")

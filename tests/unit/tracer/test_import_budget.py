@@ -18,7 +18,12 @@ NEVER_ON_THE_DEFAULT_PATH = (
     "boto3",
     "requests",
     "urllib3",
-    "instrumentation",
+    # trace_handler turns the library patches on as import hooks: a library's patch loads with the library
+    "instrumentation.botocore",
+    "instrumentation.requests",
+    "instrumentation.urllib3",
+    "instrumentation.http_client",
+    "instrumentation.threads",
     "extension",
     "tracer._capture",  # payload capture, off unless AFTERGLOW_CAPTURE_PAYLOAD
 )
@@ -54,8 +59,8 @@ print(json.dumps(stages))
 """
 
 
-def _modules_by_stage(program: str) -> dict[str, list[str]]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+def _modules_by_stage(program: str, **extra_env: str) -> dict[str, list[str]]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", **extra_env}
     done = subprocess.run(
         [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60, check=True
     )
@@ -73,6 +78,14 @@ def test_importing_decorating_and_invoking_stay_off_heavy_packages() -> None:
         heavy = {package: _loaded(modules, package) for package in NEVER_ON_THE_DEFAULT_PATH}
         assert not any(heavy.values()), f"{stage} loaded {({k: v for k, v in heavy.items() if v})}"
     assert "msgpack" in stages["decorate"] and "tracer.triggers" in stages["invoke"]
+    # the patches are on from the decorator: hooks, and log correlation (logging is already there; no wrapt)
+    assert not _loaded(stages["import"], "instrumentation")
+    assert {"instrumentation._hooks", "instrumentation.log_correlation"} <= set(stages["decorate"])
+
+
+def test_with_the_library_patches_off_the_decorator_does_not_import_instrumentation() -> None:
+    stages = _modules_by_stage(PROGRAM, AFTERGLOW_INSTRUMENT="none")
+    assert not any(_loaded(modules, "instrumentation") for modules in stages.values())
 
 
 def test_what_the_extension_imports_from_tracer_is_tiny() -> None:
