@@ -177,7 +177,8 @@ def test_grpc_export(platform: FakePlatform, spawn: Spawn, otlp_grpc_receiver: o
     assert isinstance(otlp_grpc_receiver, OtlpGrpcReceiver)
     extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_receiver.endpoint,
                                  "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                                 "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=grpc-s3cret"})
+                                 "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=grpc-s3cret",
+                                 "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})  # loading grpc must fit the first flush
     function = FunctionProcess(extension.socket_path)
     sent = function.invocation(platform.invoke())
     platform.wait_for("next", 2, timeout=30)

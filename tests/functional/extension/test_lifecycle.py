@@ -45,7 +45,10 @@ def test_prints_each_trace_and_reports_at_shutdown_without_an_endpoint(platform:
 
 def test_exports_each_invocation_before_its_next_with_parents_and_resource(platform: FakePlatform, spawn: Spawn,
                                                                           otlp_receiver: OtlpReceiver) -> None:
-    extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint})
+    # The first flush also waits for the exporter to load (~0.1 s idle, over the default 250 ms budget on a loaded
+    # machine): a budget a slow test machine cannot run out of, as the order is what this test checks.
+    extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+                                 "AFTERGLOW_FLUSH_BUDGET_MS": "5000"})
     function = FunctionProcess(extension.socket_path, resource={"service.name": "checkout", "cloud.provider": "aws"})
     for count in range(1, 4):
         request_id = platform.invoke()
