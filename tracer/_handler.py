@@ -17,11 +17,11 @@ from typing import Any, TypeVar, overload
 from opentelemetry import context as context_api
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanKind
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import Span, SpanContext
 from opentelemetry.trace.status import Status, StatusCode
 
 from tracer import _profile, _response_hook, config
+from tracer._context_keys import SPAN_KEY
 from tracer._headers import extract_traceparent, extract_xray
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
@@ -225,7 +225,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     parent = _parent(runtime.parent_sources, trigger, event)
     span = runtime.tracer.start_span(
         name or "handler",
-        context=Context({_SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
+        context=Context({SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
         kind=SpanKind.SERVER,
         attributes=attributes,
         links=links,
