@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def tests(session: nox.Session, deps: str) -> None:
     constraints = FLOOR if deps == "floor" else LAYER_CONSTRAINTS
     session.install("-c", str(constraints), "-e", ".[test]")
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
-    session.run("pytest", "-q", "-x", "-p", "no:cacheprovider", *(session.posargs or TESTS),
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or TESTS),
                 env={"AFTERGLOW_MATRIX": deps})
 
 
@@ -70,10 +71,10 @@ def lock(session: nox.Session) -> None:
                 "--report", str(report), "--target", str(ROOT / "build" / "lock-target"),
                 "--platform", target.platform_tag, "--python-version", python, "--implementation", "cp",
                 "--abi", target.abi, "--only-binary=:all:", *BASE_REQUIREMENTS, *GRPC_REQUIREMENTS,
-                env={"PIP_CONSTRAINT": ""},
             )
             for item in json.loads(report.read_text())["install"]:
-                name, version = item["metadata"]["name"].lower(), item["metadata"]["version"]
+                name = re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower()
+                version = item["metadata"]["version"]
                 # the lowest of the per-target newest: a version every target can install
                 if name not in chosen or Version(version) < Version(chosen[name]):
                     chosen[name] = version
