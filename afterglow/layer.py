@@ -8,9 +8,10 @@ Layout of the zip::
 
 Dependencies come from pip for the *target* platform (``--platform manylinux2014_<arch> --python-version
 X.Y --only-binary=:all:``), so a build on x86_64 for arm64 gets arm64 wheels, at the versions pinned in
-``layer-constraints.txt``: the ones the dependency matrix (``nox``, deps='newest') tested; ``nox -s lock`` renews them. Bytecode is compiled with
-the target interpreter when one is installed here (hash-based pycs: the zip's fixed timestamps would
-otherwise invalidate timestamp-based ones, and /opt is read-only, so every cold start would recompile).
+``layer-constraints.txt``: the ones the dependency matrix (``nox``, deps='newest') tested; ``nox -s lock`` renews
+them. Bytecode is compiled with the target interpreter when one is installed here (hash-based pycs: the zip's
+fixed timestamps would otherwise invalidate timestamp-based ones, and /opt is read-only, so every cold start
+would recompile).
 The zip is deterministic: sorted entries, fixed timestamps and modes, so the same inputs give the same bytes.
 """
 

@@ -37,6 +37,7 @@ class ExportResult(enum.Enum):
     RETRY_LATER = "retry_later"  # retryable failure and no time left to retry now: keep it buffered
     BREAKER_OPEN = "breaker_open"  # not attempted: the collector is known down or asked us to wait
     NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
+    NOT_EXPORTED = "not_exported"  # the signal's settings cannot work (said once at start): drop and count
 
 
 class ExportOutcome:
@@ -62,6 +63,21 @@ class PrintSink:
                force: bool = False) -> ExportOutcome:
         self._write(batches)
         return ExportOutcome(ExportResult.SUCCESS, attempts=1)
+
+    def close(self) -> None:
+        pass
+
+
+class UnusableSettingsSink:
+    """A signal whose OTLP settings cannot work (``OtlpSettings.problems``, one line each at start): its chunks are
+    dropped and counted at once, without a connection, a DNS lookup or the exporter's imports."""
+
+    def __init__(self, settings: OtlpSettings) -> None:
+        self.settings = settings
+
+    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+               force: bool = False) -> ExportOutcome:
+        return ExportOutcome(ExportResult.NOT_EXPORTED, detail="; ".join(self.settings.problems))
 
     def close(self) -> None:
         pass
@@ -135,8 +151,10 @@ class OtlpSink:
         self.transport.close()
 
 
-def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> Sink:
     """Import the heavy parts (SDK, encoder, protobuf, maybe gRPC) and build the sink; slow the first time."""
+    if settings.problems:
+        return UnusableSettingsSink(settings)
     from extension.convert import Converter
     from extension.transport import make_transport
 
@@ -144,8 +162,10 @@ def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = Non
     return OtlpSink(settings, make_transport(settings), converter.request, cancel=cancel)
 
 
-def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> Sink:
     """The same for log records: the SDK's logs module and encoder, its own connection and circuit breaker."""
+    if settings.problems:
+        return UnusableSettingsSink(settings)
     from extension.log_convert import LogConverter
     from extension.transport import make_transport
 

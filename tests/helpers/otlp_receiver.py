@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -344,19 +345,38 @@ class _Server(ThreadingHTTPServer):
     owner: OtlpReceiver
 
 
-class OtlpReceiver(_Recorder):
-    """OTLP/HTTP collector on 127.0.0.1. ``endpoint`` is the base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS collector: its key and certificate chain, and (mutual TLS) the CA its clients need."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0) -> None:
+    key: str
+    certificate_chain: str
+    client_ca: str | None = None
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate_chain, self.key)
+        if self.client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca)
+        return context
+
+
+class OtlpReceiver(_Recorder):
+    """OTLP/HTTP collector on 127.0.0.1. ``endpoint`` is the base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``); with
+    ``tls``, it speaks HTTPS only."""
+
+    def __init__(self, port: int = 0, delay_s: float = 0.0, tls: TlsFiles | None = None) -> None:
         super().__init__(delay_s)
         self.port = port
+        self.tls = tls
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def traces_url(self) -> str:
@@ -371,6 +391,8 @@ class OtlpReceiver(_Recorder):
             return self
         self._stopped.clear()
         server = _Server(("127.0.0.1", self.port), _Handler)
+        if self.tls is not None:  # the handshake happens at accept; one that fails drops that connection only
+            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
         server.owner = self
         self.port = server.server_address[1]
         self._server = server
@@ -405,16 +427,18 @@ class OtlpReceiver(_Recorder):
 
 
 class OtlpGrpcReceiver(_Recorder):
-    """OTLP/gRPC collector on 127.0.0.1. ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext)."""
+    """OTLP/gRPC collector on 127.0.0.1. ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext), or with ``tls``
+    ``https://127.0.0.1:PORT``."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0) -> None:
+    def __init__(self, port: int = 0, delay_s: float = 0.0, tls: TlsFiles | None = None) -> None:
         super().__init__(delay_s)
         self.port = port
+        self.tls = tls
         self._server: Any = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> OtlpGrpcReceiver:
         import grpc
@@ -453,7 +477,18 @@ class OtlpGrpcReceiver(_Recorder):
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(), server)
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if self.tls is None:
+            self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        else:
+            def read(path: str) -> bytes:
+                with open(path, "rb") as file:
+                    return file.read()
+
+            credentials = grpc.ssl_server_credentials(
+                [(read(self.tls.key), read(self.tls.certificate_chain))],
+                root_certificates=read(self.tls.client_ca) if self.tls.client_ca else None,
+                require_client_auth=self.tls.client_ca is not None)
+            self.port = server.add_secure_port(f"127.0.0.1:{self.port}", credentials)
         server.start()
         self._server = server
         return self
@@ -488,6 +523,7 @@ __all__ = [
     "ReceivedLog",
     "ReceivedRequest",
     "ReceivedSpan",
+    "TlsFiles",
     "any_value",
     "attributes",
 ]

@@ -67,8 +67,8 @@ def _loaded(modules: list[str], package: str) -> list[str]:
     return [name for name in modules if name == package or name.startswith(package + ".")]
 
 
-# What the OpenTelemetry API loads by itself is the API's cost, not ours (older opentelemetry-api, 1.27 among them, imports
-# `deprecated`, hence wrapt); whatever the installed API needs is taken off before counting.
+# What the OpenTelemetry API loads by itself is the API's cost, not ours (older opentelemetry-api, 1.27 among them,
+# imports `deprecated`, hence wrapt); whatever the installed API needs is taken off before counting.
 API_ALONE = """
 import json, sys
 import opentelemetry.context, opentelemetry.propagators.textmap, opentelemetry.trace
