@@ -64,9 +64,9 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_MAX_BUFFERED_SPANS, "20000",
         "Spans the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
         "extension"),
-    Var(AFTERGLOW_TRACE_PARENT, "tracecontext,xray",
-        "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray`, or `none`.",
-        "function"),
+    Var(AFTERGLOW_TRACE_PARENT, "tracecontext",
+        "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray` (Lambda's "
+        "X-Ray segment, which is otherwise a link: an OTLP backend never receives it), or `none`.", "function"),
     Var(AFTERGLOW_LOG_LEVEL, "WARNING", "Level of afterglow's own log lines (function and extension).", "both"),
     Var(AFTERGLOW_HANDLER, "set by afterglow-instrument",
         "The user's handler, kept by the zero-code wrapper, which points `_HANDLER` at afterglow's entry handler.",
@@ -101,8 +101,8 @@ VARS: tuple[Var, ...] = (
         "`false` leaves out the invocation profile (CPU time, peak resident memory, network bytes) on the "
         "invocation span.", "both"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
-        "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
-        "AFTERGLOW_TRACE_PARENT.", "function"),
+        "X-Ray trace header; with `Sampled=1`, a link of the invocation span (attribute `aws.xray.lambda_segment`), "
+        "or its parent when `xray` is in AFTERGLOW_TRACE_PARENT.", "function"),
     Var("AWS_REGION", "set by Lambda",
         "Resource `cloud.region` when the invoked function ARN does not name the region.", "function"),
     Var("AWS_LAMBDA_RUNTIME_API", "set by Lambda",
