@@ -45,7 +45,7 @@ nox.options.sessions = ["tests"]
 @nox.parametrize("deps", ["floor", "newest"])
 def tests(session: nox.Session, deps: str) -> None:
     constraints = FLOOR if deps == "floor" else LAYER_CONSTRAINTS
-    session.install("-c", str(constraints), "-e", ".[test]")
+    session.install("-c", str(constraints), "-e", ".[test,bench]")  # bench: the benchmarks' smoke test
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or TESTS),
                 env={"AFTERGLOW_MATRIX": deps})

@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 
 def any_value(value: AnyValue) -> Any:
@@ -237,17 +238,21 @@ class _Recorder:
 
     def _record_logs(self, request: ExportLogsServiceRequest, meta: ReceivedRequest) -> None:
         with self._cond:
+            has_event_name = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
             for resource_logs in request.resource_logs:
                 resource = attributes(resource_logs.resource.attributes)
                 for scope_logs in resource_logs.scope_logs:
                     for record in scope_logs.log_records:
+                        # before OTLP had the field (opentelemetry-proto 1.27), the name was the event.name attribute
+                        event_name = record.event_name if has_event_name else attributes(record.attributes).get(
+                            "event.name", "")
                         self.logs.append(ReceivedLog(
                             body=any_value(record.body), severity_text=record.severity_text,
                             severity_number=record.severity_number, time_ns=record.time_unix_nano,
                             attributes=attributes(record.attributes), trace_id=record.trace_id.hex(),
                             span_id=record.span_id.hex(), resource=resource, scope_name=scope_logs.scope.name,
                             arrived_at=meta.arrived_at, observed_time_ns=record.observed_time_unix_nano,
-                            flags=record.flags, event_name=record.event_name,
+                            flags=record.flags, event_name=event_name,
                         ))
                         meta.log_records += 1
             self.requests.append(meta)
