@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext
@@ -66,3 +67,27 @@ def test_without_awslambdarics_loader_the_wrapper_loads_the_handler_itself(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'echo': {'n': 1}}"
+
+
+@pytest.mark.parametrize("private_module", ["opentelemetry.sdk._logs",
+                                            "opentelemetry.exporter.otlp.proto.common._log_encoder"])
+def test_without_the_sdks_private_logs_modules_only_logs_stop_with_one_line(private_module: str) -> None:
+    result = _run(
+        f"""
+        import logging, sys
+        logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+        sys.modules[{private_module!r}] = None  # an SDK that moved it
+        from extension.exporter import SinkLoader, build_otlp_log_sink, build_otlp_sink
+        from extension.otlp_config import HTTP, OtlpSettings
+
+        settings = OtlpSettings(HTTP, "http://127.0.0.1:9/v1/logs", (), "none", 1.0)
+        logs = SinkLoader(lambda: build_otlp_log_sink(settings))
+        assert logs.get(None) is None and isinstance(logs.failed, ImportError)
+        traces = SinkLoader(lambda: build_otlp_sink(settings._replace(endpoint="http://127.0.0.1:9/v1/traces")))
+        assert traces.get(None) is not None, traces.failed
+        traces.close()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("ERROR cannot load the OTLP exporter: ModuleNotFoundError") and private_module in line
