@@ -26,7 +26,6 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13", "3.14"]
 TESTS = ["tests/unit", "tests/functional"]
 
 
-
 def _pyenv_interpreters_on_path() -> None:
     """pyenv's shims answer only for its selected versions: put every installed X.Y of ours on PATH directly."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
@@ -47,8 +46,7 @@ def tests(session: nox.Session, deps: str) -> None:
     constraints = FLOOR if deps == "floor" else LAYER_CONSTRAINTS
     session.install("-c", str(constraints), "-e", ".[test,bench]")  # bench: the benchmarks' smoke test
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or TESTS),
-                env={"AFTERGLOW_MATRIX": deps})
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or TESTS))
 
 
 @nox.session(python=False)
