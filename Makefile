@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench matrix
 
 # One stamp per set of extras: the demo needs only the sandbox extra; the tests and benchmarks need the full
 # set (test, bench), which includes the sandbox's, so its stamp stands for both. `make test` after `make demo`
@@ -32,6 +32,11 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+## matrix: unit and functional tests against the lowest and the newest allowed dependencies, on every Python
+## installed (noxfile.py; one cell: .venv/bin/nox -s "tests-3.10(deps='floor')")
+matrix: $(BIN)/.installed
+	$(BIN)/nox
 
 ## bench: the side-by-side benchmarks (python -m benchmarks)
 bench: $(BIN)/.installed

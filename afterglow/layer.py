@@ -7,9 +7,11 @@ Layout of the zip::
     afterglow-instrument     the AWS_LAMBDA_EXEC_WRAPPER script for zero-code instrumentation
 
 Dependencies come from pip for the *target* platform (``--platform manylinux2014_<arch> --python-version
-X.Y --only-binary=:all:``), so a build on x86_64 for arm64 gets arm64 wheels. Bytecode is compiled with
-the target interpreter when one is installed here (hash-based pycs: the zip's fixed timestamps would
-otherwise invalidate timestamp-based ones, and /opt is read-only, so every cold start would recompile).
+X.Y --only-binary=:all:``), so a build on x86_64 for arm64 gets arm64 wheels, at the versions pinned in
+``layer-constraints.txt``: the ones the dependency matrix (``nox``, deps='newest') tested; ``nox -s lock`` renews
+them. Bytecode is compiled with the target interpreter when one is installed here (hash-based pycs: the zip's
+fixed timestamps would otherwise invalidate timestamp-based ones, and /opt is read-only, so every cold start
+would recompile).
 The zip is deterministic: sorted entries, fixed timestamps and modes, so the same inputs give the same bytes.
 """
 
@@ -32,6 +34,7 @@ from afterglow.extras import DISTRIBUTION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
+LAYER_CONSTRAINTS = Path(__file__).resolve().parent / "layer-constraints.txt"
 
 # Our packages that run inside Lambda; `sandbox` and the CLI stay out of the layer.
 RUNTIME_PACKAGES = ("tracer", "instrumentation", "extension")
@@ -153,6 +156,7 @@ def _pip_install(site: Path, target: Target, requirements: Iterable[str]) -> Non
         "--implementation", "cp",
         "--abi", target.abi,
         "--only-binary=:all:",
+        "--constraint", str(LAYER_CONSTRAINTS),
         *requirements,
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)

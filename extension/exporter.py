@@ -44,6 +44,7 @@ class ExportResult(enum.Enum):
     RETRY_LATER = "retry_later"  # retryable failure and no time left to retry now: keep it buffered
     BREAKER_OPEN = "breaker_open"  # not attempted: the collector is known down or asked us to wait
     NOT_READY = "not_ready"  # the exporter was still loading when the flush ran out of time
+    NOT_EXPORTED = "not_exported"  # the signal's settings cannot work (said once at start): drop and count
 
 
 class ExportOutcome:
@@ -69,6 +70,21 @@ class PrintSink:
                force: bool = False) -> ExportOutcome:
         self._write(batches)
         return ExportOutcome(ExportResult.SUCCESS, attempts=1)
+
+    def close(self) -> None:
+        pass
+
+
+class UnusableSettingsSink:
+    """A signal whose OTLP settings cannot work (``OtlpSettings.problems``, one line each at start): its chunks are
+    dropped and counted at once, without a connection, a DNS lookup or the exporter's imports."""
+
+    def __init__(self, settings: OtlpSettings) -> None:
+        self.settings = settings
+
+    def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
+               force: bool = False) -> ExportOutcome:
+        return ExportOutcome(ExportResult.NOT_EXPORTED, detail="; ".join(self.settings.problems))
 
     def close(self) -> None:
         pass
@@ -147,16 +163,20 @@ class OtlpSink:
         self.transport.close()
 
 
-def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> Sink:
     """The span encoder and the transport (``http.client``; ``grpc`` when that protocol is chosen)."""
+    if settings.problems:
+        return UnusableSettingsSink(settings)
     from extension.span_encoder import SpanEncoder
     from extension.transport import make_transport
 
     return OtlpSink(settings, make_transport(settings), SpanEncoder().request, cancel=cancel)
 
 
-def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> OtlpSink:
+def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> Sink:
     """The same for log records: the log encoder, its own connection and circuit breaker."""
+    if settings.problems:
+        return UnusableSettingsSink(settings)
     from extension.log_encoder import LogEncoder
     from extension.transport import make_transport
 

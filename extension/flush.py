@@ -204,6 +204,8 @@ class Flusher:
                 if outcome.rejected_spans:
                     self._stats.drop("collector_rejected", outcome.rejected_spans)
                     self._stats.add("exported", -outcome.rejected_spans)
+            elif outcome.result is ExportResult.NOT_EXPORTED:  # said once at start, not at every flush
+                self.buffer.discard(lease, "not_exported")
             elif outcome.result is ExportResult.UNCONFIRMED:
                 self.buffer.discard(lease, "unconfirmed")
                 log.error("no answer from the collector for %d %s it may have accepted (%s): not sent again, "
@@ -216,7 +218,7 @@ class Flusher:
                 return
             elif outcome.result in (ExportResult.REJECTED, ExportResult.UNSUPPORTED):
                 self.buffer.discard(lease, "rejected")
-                log.error("the collector rejected %d %s (%s); dropped", lease.spans, self.what, outcome.detail)
+                log.error("could not deliver %d %s, for good (%s); dropped", lease.spans, self.what, outcome.detail)
             else:
                 self.buffer.release(lease)
                 return

@@ -16,7 +16,7 @@ from extension.buffer import SpanBuffer
 from extension.exporter import PrintSink, SinkLoader, build_otlp_sink
 from extension.flush import Flusher, FlushJob
 from extension.log import log
-from extension.otlp_config import OtlpSettings, read_otlp_settings
+from extension.otlp_config import OtlpSettings, read_otlp_settings, report_problems
 from extension.receiver import dispatch
 from extension.stats import Stats
 from extension.waterfall import WaterfallPrinter
@@ -37,6 +37,8 @@ class InProcessExporter:
                  max_spans: int | None = None) -> None:
         """``settings`` default to the ``OTEL_EXPORTER_OTLP_*`` variables; ``stream`` is where waterfalls go."""
         resolved = settings if settings is not None else read_otlp_settings()
+        if settings is None:
+            report_problems({"traces": resolved})
         self.stats = Stats()
         limit = max_spans or config.read_int(config.AFTERGLOW_MAX_BUFFERED_SPANS, 20000, minimum=1)
         self.buffer = SpanBuffer(limit, self.stats)

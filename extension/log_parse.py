@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 SEVERITY = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "NOTICE": 10, "WARN": 13, "WARNING": 13, "ERROR": 17, "CRITICAL": 21,
             "FATAL": 21}
 _TRACEBACK = "Traceback (most recent call last):"
+_RUNTIME_WARNING = "LAMBDA_WARNING: "
 _MAX_LEVEL_LENGTH = 10
 _MAX_REQUEST_ID = 256
 # JSON keys that become fields of the record rather than attributes.
@@ -138,6 +139,11 @@ def _from_object(document: dict[str, Any]) -> ParsedLine:
 
 
 def _from_text(line: str) -> ParsedLine:
+    if line.startswith(_RUNTIME_WARNING) and "\r[" in line:
+        # awslambdaric 3.x writes its note about runtime updates and the unhandled error as one record
+        parsed = _from_text(line.partition("\r")[2])
+        parsed.body = line.replace("\r", "\n")
+        return parsed
     if line.startswith("["):
         close = line.find("]", 1, _MAX_LEVEL_LENGTH + 2)
         level = line[1:close] if close > 0 else ""

@@ -32,7 +32,7 @@ from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
 from extension.lambda_api import ExtensionsApi, LambdaApiError
 from extension.log import log
 from extension.logs import LogCollector, platform_resource
-from extension.otlp_config import OtlpSettings, read_otlp_settings
+from extension.otlp_config import OtlpSettings, read_otlp_settings, report_problems
 from extension.profile import RuntimeWatch
 from extension.receiver import Receiver, SocketSetupError, bind_socket
 from extension.stats import Stats
@@ -97,6 +97,10 @@ def no_logs_endpoint_line(settings: OtlpSettings) -> str:
     return (f"the collector has no logs endpoint ({settings.where()} answered {{answer}}): log records are no longer "
             f"exported in this environment and are counted as dropped; set OTEL_LOGS_EXPORTER=none to stop "
             f"sending them")
+
+
+def _describe(settings: OtlpSettings) -> str:
+    return "nowhere (the OTLP settings cannot work, see above)" if settings.problems else settings.describe()
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -192,6 +196,8 @@ class Extension:
             raise LambdaApiError("start", None, "AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda")
         settings = read_otlp_settings()
         logs = read_logs_mode(printing=settings is None)
+        log_settings = read_otlp_settings("logs") if logs != LOGS_OFF else None
+        report_problems({"traces": settings, "logs": log_settings})
         return cls(
             address,
             settings=settings,
@@ -199,7 +205,7 @@ class Extension:
             budget_s=config.read_int(config.AFTERGLOW_FLUSH_BUDGET_MS, 250) / 1000,
             max_spans=config.read_int(config.AFTERGLOW_MAX_BUFFERED_SPANS, 20000, minimum=1),
             logs=logs,
-            log_settings=read_otlp_settings("logs") if logs != LOGS_OFF else None,
+            log_settings=log_settings,
             max_logs=config.read_int(config.AFTERGLOW_MAX_BUFFERED_LOGS, 10000, minimum=1),
             profile=config.read_bool(config.AFTERGLOW_PROFILE, True),
         )
@@ -258,7 +264,7 @@ class Extension:
         if not self.telemetry_active and self.telemetry is not None:
             self.telemetry.stop()
             self.telemetry = None
-        target = self.settings.describe() if self.settings else "the log (no OTLP endpoint: printing waterfalls)"
+        target = _describe(self.settings) if self.settings else "the log (no OTLP endpoint: printing waterfalls)"
         if self.collector is None:
             logs = "off" if self._logs_requested == LOGS_OFF else "off (traces are exported, logs have no endpoint)"
         elif not self.telemetry_active:  # the lines come only through the Telemetry API: nothing to export
@@ -268,7 +274,7 @@ class Extension:
         else:
             assert self.log_flusher is not None
             self.log_flusher.start()
-            logs = ("under each waterfall" if self.log_settings is None else self.log_settings.describe()) + (
+            logs = ("under each waterfall" if self.log_settings is None else _describe(self.log_settings)) + (
                 ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED and not background else "")
         if background:
             self._start_background()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import math
+import ssl
 import time
 import urllib.parse
 
@@ -106,6 +107,7 @@ class HttpTransport:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"unsupported OTLP/HTTP endpoint {settings.describe()}")
         self._https = url.scheme == "https"
+        self._tls = tls_context(settings) if self._https else None
         self._host = url.hostname
         self._port = url.port or (443 if self._https else 80)
         self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
@@ -130,8 +132,10 @@ class HttpTransport:
 
     def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=timeout_s)
+            if self._tls is not None:
+                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout_s, context=self._tls)
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout_s)
         else:
             self._conn.timeout = timeout_s
             if self._conn.sock is not None:
@@ -158,6 +162,13 @@ class HttpTransport:
                 if reused and first_try:
                     continue  # the collector closed our idle keep-alive connection: reconnect once, no backoff
                 return Attempt(False, retryable=True, detail=f"connection error: {type(error).__name__}")
+            except ssl.SSLCertVerificationError as error:  # retrying cannot fix it: the CA or the name is wrong
+                self.close()
+                return Attempt(False, detail=f"TLS: the collector's certificate was not accepted: "
+                                             f"{error.verify_message or error.reason}")
+            except ssl.SSLError as error:  # e.g. the collector refused our client certificate
+                self.close()
+                return Attempt(False, retryable=True, detail=f"TLS: {error.reason or error}")
             except (OSError, http.client.HTTPException) as error:
                 self.close()
                 return Attempt(False, retryable=True, detail=f"connection error: {type(error).__name__}: {error}")
@@ -171,6 +182,21 @@ class HttpTransport:
             return Attempt(False, retryable=retryable, status=status, retry_after_s=retry_after,
                            detail=f"HTTP {status}", unsupported=status in UNSUPPORTED_HTTP)
         return Attempt(False, retryable=True, detail="connection error")  # pragma: no cover - loop always returns
+
+
+def tls_context(settings: OtlpSettings) -> ssl.SSLContext:
+    """Server verification with the system's CAs or ``certificate``; a client certificate for mutual TLS."""
+    context = ssl.create_default_context(cafile=settings.certificate)
+    if settings.client_certificate:
+        context.load_cert_chain(settings.client_certificate, settings.client_key)
+    return context
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def _rejected(data: bytes) -> int:
@@ -220,7 +246,9 @@ class GrpcTransport:
         if "@" in target:
             target = target.rsplit("@", 1)[1]
         if url.scheme == "https":
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(
+                root_certificates=_read(settings.certificate), private_key=_read(settings.client_key),
+                certificate_chain=_read(settings.client_certificate)))
         else:
             self._channel = grpc.insecure_channel(target)
         self._export = self._channel.unary_unary(_GRPC_METHODS[signal], request_serializer=None,
@@ -242,11 +270,14 @@ class GrpcTransport:
         except self._grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             retry_after = _grpc_retry_delay(error)
-            # RESOURCE_EXHAUSTED is retryable only when the server says when (OTLP spec).
-            retryable = code in self._retryable or (
+            details = error.details() if hasattr(error, "details") else None  # e.g. why the TLS handshake failed
+            # RESOURCE_EXHAUSTED is retryable only when the server says when (OTLP spec); a collector whose
+            # certificate we do not accept stays so, like over HTTP.
+            retryable = (code in self._retryable and "CERTIFICATE_VERIFY_FAILED" not in str(details)) or (
                 code is self._grpc.StatusCode.RESOURCE_EXHAUSTED and retry_after is not None)
             name = code.name if code is not None else "UNKNOWN"
-            return Attempt(False, retryable=retryable, retry_after_s=retry_after, detail=f"gRPC {name}",
+            return Attempt(False, retryable=retryable, retry_after_s=retry_after,
+                           detail=f"gRPC {name}" + (f": {str(details)[:300]}" if details else ""),
                            unsupported=code is self._grpc.StatusCode.UNIMPLEMENTED)
         partial = response.partial_success
         return Attempt(True, rejected_spans=int(partial.rejected_log_records if self._signal == "logs"

@@ -10,9 +10,9 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from tracer._context_keys import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from tracer._safe import swallowed
 
 _VERSION = "0.1.0"
@@ -25,19 +25,19 @@ def tracer(library: str) -> Tracer:
 
 def suppressed() -> bool:
     """Instrumentation is off for this call (OpenTelemetry's suppression key)."""
-    return bool(_get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+    return bool(_get_value(SUPPRESS_INSTRUMENTATION_KEY))
 
 
 def http_suppressed() -> bool:
     """An outer layer (requests, urllib3, botocore, a contrib instrumentation) already traces this request."""
-    return bool(_get_value(_SUPPRESS_INSTRUMENTATION_KEY) or _get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY))
+    return bool(_get_value(SUPPRESS_INSTRUMENTATION_KEY) or _get_value(SUPPRESS_HTTP_INSTRUMENTATION_KEY))
 
 
 def start_client(tracer: Tracer, name: str, attributes: dict[str, Any]) -> tuple[Span, object]:
     """Start a CLIENT span and make it current, with inner HTTP layers suppressed; returns (span, token)."""
     span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
     current = trace.set_span_in_context(span)
-    current = otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, current)
+    current = otel_context.set_value(SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, current)
     return span, otel_context.attach(current)
 
 

@@ -17,11 +17,11 @@ from typing import Any, TypeVar, overload
 from opentelemetry import context as context_api
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanKind
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import Span, SpanContext
 from opentelemetry.trace.status import Status, StatusCode
 
 from tracer import _profile, _response_hook, config
+from tracer._context_keys import SPAN_KEY
 from tracer._headers import extract_traceparent, extract_xray
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
@@ -36,6 +36,7 @@ _MARKER = "__afterglow_traced__"
 EVENT_ATTRIBUTE = "faas.invocation.event"
 RESPONSE_ATTRIBUTE = "faas.invocation.response"
 _NO_RESULT = object()
+XRAY_LINK_ATTRIBUTE = "aws.xray.lambda_segment"  # marks the link to Lambda's X-Ray segment among message links
 
 # The invocation open in this context: a handler traced twice (the zero-code wrapper around a handler
 # the user decorated too) gets one invocation span, from the outer application.
@@ -239,10 +240,12 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         function_name = getattr(context, "function_name", None)
         name = function_name if isinstance(function_name, str) and function_name else options.function_name
     links = _links(trigger)
+    if "xray" not in runtime.parent_sources:
+        links = _with_xray_link(links)
     parent = _parent(runtime.parent_sources, trigger, event)
     span = runtime.tracer.start_span(
         name or "handler",
-        context=Context({_SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
+        context=Context({SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
         kind=SpanKind.SERVER,
         attributes=attributes,
         links=links,
@@ -292,6 +295,17 @@ def _links(trigger: Any) -> list[Any] | None:
         span_context = SpanContext(link.trace_id, link.span_id, True, TraceFlags(link.trace_flags), state)
         links.append(Link(span_context, link.attributes or None))
     return links
+
+
+def _with_xray_link(links: list[Any] | None) -> list[Any] | None:
+    """Lambda's X-Ray segment as a link, not the parent: an OTLP backend never receives that segment, so a child of
+    it would show as a trace without a root. Only a sampled segment (X-Ray active tracing on) exists to link to."""
+    xray = extract_xray(config.raw("_X_AMZN_TRACE_ID"), require_sampled=True)
+    if xray is None:
+        return links
+    from opentelemetry.trace import Link
+
+    return [*(links or ()), Link(xray, {XRAY_LINK_ATTRIBUTE: True})]
 
 
 def _parent(sources: tuple[str, ...], trigger: Any, event: object) -> SpanContext | None:

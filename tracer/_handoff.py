@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 from opentelemetry import context as context_api
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.context import Context
 
 from tracer import __version__, wire
+from tracer._context_keys import SUPPRESS_INSTRUMENTATION_KEY
 from tracer._safe import log, swallowed, warn_once
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ OVERSIZED = "oversized"  # one span larger than a frame may be
 DISCONNECTED_DROP = "disconnected"  # lost with a broken connection, or ended while there was none
 
 _BROKEN = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ECONNREFUSED, errno.EBADF, errno.ESHUTDOWN)
-_SUPPRESSED = Context({_SUPPRESS_INSTRUMENTATION_KEY: True})  # our own I/O is never traced
+_SUPPRESSED = Context({SUPPRESS_INSTRUMENTATION_KEY: True})  # our own I/O is never traced
 
 
 _live: weakref.WeakSet[Handoff] = weakref.WeakSet()

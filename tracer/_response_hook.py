@@ -6,6 +6,10 @@ So, when the runtime is awslambdaric (Lambda's own Python runtime client, and th
 its client's ``wait_next_invocation`` (an invocation from the runtime has begun) and
 ``post_invocation_result`` / ``post_invocation_error`` (its answer is out). Nothing is imported for this:
 if awslambdaric has not been imported by the time the handler is decorated, we are not under it.
+
+awslambdaric 4 defines the three methods on ``BaseLambdaRuntimeClient`` (shared by its single and
+multi-concurrent clients); 3.x has only ``LambdaRuntimeClient``. An awslambdaric with neither costs one
+warning line: END then leaves when the handler returns.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tracer._safe import swallowed
+from tracer._safe import swallowed, warn_once
 
 _MODULE = "awslambdaric.lambda_runtime_client"
-_CLASS = "BaseLambdaRuntimeClient"
+_CLASSES = ("BaseLambdaRuntimeClient", "LambdaRuntimeClient")  # the first that has the methods, base class first
+_METHODS = ("wait_next_invocation", "post_invocation_result", "post_invocation_error")
 _MARK = "__afterglow_wrapped__"
 
 
@@ -56,8 +61,11 @@ def install() -> bool:
     """Wrap awslambdaric's client methods (once per process). False when awslambdaric is not running us."""
     hook = HOOK
     module = sys.modules.get(_MODULE)
-    client = getattr(module, _CLASS, None)
+    if module is None:
+        return False
+    client = _client_class(module)
     if client is None:
+        _cannot_hook(f"no {' or '.join(_CLASSES)} with {', '.join(_METHODS)}")
         return False
     try:
         _wrap(client, "wait_next_invocation", after=hook._invocation_started)
@@ -65,8 +73,23 @@ def install() -> bool:
         _wrap(client, "post_invocation_error", after=hook._response_posted)
     except Exception as error:  # an awslambdaric we do not know: END simply leaves inside the handler
         swallowed("hooking awslambdaric's response", error)
+        _cannot_hook(f"{type(error).__name__}: {error}")
         return False
     return True
+
+
+def _client_class(module: object) -> type | None:
+    for name in _CLASSES:
+        candidate = getattr(module, name, None)
+        if isinstance(candidate, type) and all(callable(getattr(candidate, method, None)) for method in _METHODS):
+            return candidate
+    return None
+
+
+def _cannot_hook(reason: str) -> None:
+    version = getattr(sys.modules.get("awslambdaric"), "__version__", "?")
+    warn_once("response_hook", "afterglow: cannot hook awslambdaric %s (%s): END leaves when the handler returns, "
+              "so the export may compete with the runtime's posting of the response", version, reason)
 
 
 def _wrap(owner: type, name: str, after: Callable[[], None]) -> None:

@@ -110,7 +110,7 @@ def current() -> Runtime | None:
 
 
 def _parent_sources() -> tuple[str, ...]:
-    sources = config.read_list(config.AFTERGLOW_TRACE_PARENT, ("tracecontext", "xray"))
+    sources = config.read_list(config.AFTERGLOW_TRACE_PARENT, ("tracecontext",))
     unknown = [source for source in sources if source not in _PARENT_SOURCES]
     if unknown:
         warn_once(

@@ -20,10 +20,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace import Tracer as ApiTracer
 from opentelemetry.trace import TracerProvider as ApiTracerProvider
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.span import NonRecordingSpan, Span, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
+from tracer._context_keys import SPAN_KEY
 from tracer._limits import SpanLimits
 from tracer._span import LeanSpan, Scope, SpanSink
 
@@ -73,7 +73,7 @@ class LeanTracer(ApiTracer):
         sink = self._scope.sink
         if sink is not None:
             sink.poke()  # a span starting is a moment to send spans that waited too long for company
-        parent = (context_api.get_current() if context is None else context).get(_SPAN_KEY)
+        parent = (context_api.get_current() if context is None else context).get(SPAN_KEY)
         trace_state: TraceState | None
         if type(parent) is LeanSpan:  # the common case: our own span, read without a SpanContext
             trace_id = parent._trace_id
@@ -155,7 +155,7 @@ class LeanTracer(ApiTracer):
 def attach_span(span: Span) -> object:
     """Make ``span`` current; returns the token for ``context_api.detach``."""
     current = context_api.get_current()
-    return context_api.attach(Context({**current, _SPAN_KEY: span}))
+    return context_api.attach(Context({**current, SPAN_KEY: span}))
 
 
 class CurrentSpan:

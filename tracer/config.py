@@ -67,9 +67,9 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_MAX_BUFFERED_SPANS, "20000",
         "Spans the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
         "extension"),
-    Var(AFTERGLOW_TRACE_PARENT, "tracecontext,xray",
-        "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray`, or `none`.",
-        "function"),
+    Var(AFTERGLOW_TRACE_PARENT, "tracecontext",
+        "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray` (Lambda's "
+        "X-Ray segment, which is otherwise a link: an OTLP backend never receives it), or `none`.", "function"),
     Var(AFTERGLOW_LOG_LEVEL, "WARNING", "Level of afterglow's own log lines (function and extension).", "both"),
     Var(AFTERGLOW_HANDLER, "set by afterglow-instrument",
         "The user's handler, kept by the zero-code wrapper, which points `_HANDLER` at afterglow's entry handler.",
@@ -104,8 +104,8 @@ VARS: tuple[Var, ...] = (
         "`false` leaves out the invocation profile (CPU time, peak resident memory, network bytes) on the "
         "invocation span.", "both"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
-        "X-Ray trace header; a parent for the invocation span (with `Sampled=1`) when `xray` is in "
-        "AFTERGLOW_TRACE_PARENT.", "function"),
+        "X-Ray trace header; with `Sampled=1`, a link of the invocation span (attribute `aws.xray.lambda_segment`), "
+        "or its parent when `xray` is in AFTERGLOW_TRACE_PARENT.", "function"),
     Var("AWS_REGION", "set by Lambda",
         "Resource `cloud.region` when the invoked function ARN does not name the region.", "function"),
     Var("AWS_LAMBDA_RUNTIME_API", "set by Lambda",
@@ -127,7 +127,9 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_SPAN_EVENT_COUNT_LIMIT", "128", "Most events kept per span.", "function"),
     Var("OTEL_SPAN_LINK_COUNT_LIMIT", "128", "Most links kept per span.", "function"),
     Var("OTEL_EXPORTER_OTLP_ENDPOINT", "unset: print traces to the extension's log",
-        "OTLP base endpoint; `/v1/traces` is appended for http/protobuf.", "extension"),
+        "OTLP base endpoint, `http(s)://host:port[/path]` (`/v1/traces` is appended for http/protobuf), or "
+        "`host:port`; `https` (or no scheme) means TLS. A value that is not a URL stops the export: one line at "
+        "start, drops counted.", "extension"),
     Var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "Full OTLP traces endpoint, used as is.", "extension"),
     Var("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "`http/protobuf` or `grpc`.", "extension"),
     Var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "", "Traces-specific override of the protocol.", "extension"),
@@ -139,12 +141,31 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "Per-request timeout in ms (capped by the flush budget).",
         "extension"),
     Var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "", "Traces-specific timeout in ms.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_INSECURE", "false",
+        "`true`: no TLS for an endpoint without a scheme (`host:port`); an `http://` endpoint never uses TLS, an "
+        "`https://` one always does.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "", "Traces-specific override of the insecure flag.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_CERTIFICATE", "the system's CAs",
+        "PEM file of the CA(s) that verify the collector's certificate (http/protobuf and grpc).", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "", "Traces-specific CA file.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_CLIENT_KEY", "",
+        "PEM file of the private key for mutual TLS (with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE).", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "", "Traces-specific client key file.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "",
+        "PEM file of the client certificate (chain) for mutual TLS. A certificate or key file that cannot be read "
+        "stops the export of its signals: one line at start, drops counted.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "", "Traces-specific client certificate file.",
+        "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "",
         "Full OTLP logs endpoint, used as is (else the base endpoint plus `/v1/logs`).", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "", "Logs-specific override of the protocol.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "", "Logs-specific headers.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "", "Logs-specific compression.", "extension"),
     Var("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "", "Logs-specific timeout in ms.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "", "Logs-specific override of the insecure flag.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "", "Logs-specific CA file.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "", "Logs-specific client key file.", "extension"),
+    Var("OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", "", "Logs-specific client certificate file.", "extension"),
     Var(OTEL_LOGS_EXPORTER, "otlp",
         "`otlp`: export log records (see AFTERGLOW_LOGS); `none`: no logs (same as AFTERGLOW_LOGS=false). A collector "
         "that answers it has no logs endpoint (HTTP 404, 405, 415, 501; gRPC UNIMPLEMENTED) stops the export of logs "

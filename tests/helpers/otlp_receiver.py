@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -37,6 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 
 def any_value(value: AnyValue) -> Any:
@@ -247,17 +249,21 @@ class _Recorder:
 
     def _record_logs(self, request: ExportLogsServiceRequest, meta: ReceivedRequest) -> None:
         with self._cond:
+            has_event_name = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
             for resource_logs in request.resource_logs:
                 resource = attributes(resource_logs.resource.attributes)
                 for scope_logs in resource_logs.scope_logs:
                     for record in scope_logs.log_records:
+                        # before OTLP had the field (opentelemetry-proto 1.27), the name was the event.name attribute
+                        event_name = record.event_name if has_event_name else attributes(record.attributes).get(
+                            "event.name", "")
                         self.logs.append(ReceivedLog(
                             body=any_value(record.body), severity_text=record.severity_text,
                             severity_number=record.severity_number, time_ns=record.time_unix_nano,
                             attributes=attributes(record.attributes), trace_id=record.trace_id.hex(),
                             span_id=record.span_id.hex(), resource=resource, scope_name=scope_logs.scope.name,
                             arrived_at=meta.arrived_at, observed_time_ns=record.observed_time_unix_nano,
-                            flags=record.flags, event_name=record.event_name,
+                            flags=record.flags, event_name=event_name,
                         ))
                         meta.log_records += 1
             self.requests.append(meta)
@@ -374,19 +380,38 @@ class _Server(ThreadingHTTPServer):
     owner: OtlpReceiver
 
 
-class OtlpReceiver(_Recorder):
-    """OTLP/HTTP collector on 127.0.0.1. ``endpoint`` is the base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS collector: its key and certificate chain, and (mutual TLS) the CA its clients need."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0) -> None:
+    key: str
+    certificate_chain: str
+    client_ca: str | None = None
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate_chain, self.key)
+        if self.client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca)
+        return context
+
+
+class OtlpReceiver(_Recorder):
+    """OTLP/HTTP collector on 127.0.0.1. ``endpoint`` is the base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``); with
+    ``tls``, it speaks HTTPS only."""
+
+    def __init__(self, port: int = 0, delay_s: float = 0.0, tls: TlsFiles | None = None) -> None:
         super().__init__(delay_s)
         self.port = port
+        self.tls = tls
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def traces_url(self) -> str:
@@ -401,6 +426,8 @@ class OtlpReceiver(_Recorder):
             return self
         self._stopped.clear()
         server = _Server(("127.0.0.1", self.port), _Handler)
+        if self.tls is not None:  # the handshake happens at accept; one that fails drops that connection only
+            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
         server.owner = self
         self.port = server.server_address[1]
         self._server = server
@@ -435,17 +462,20 @@ class OtlpReceiver(_Recorder):
 
 
 class OtlpGrpcReceiver(_Recorder):
-    """OTLP/gRPC collector on 127.0.0.1. ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext)."""
+    """OTLP/gRPC collector on 127.0.0.1. ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext), or with ``tls``
+    ``https://127.0.0.1:PORT``."""
 
-    def __init__(self, port: int = 0, delay_s: float = 0.0, services: tuple[str, ...] = ("traces", "logs")) -> None:
+    def __init__(self, port: int = 0, delay_s: float = 0.0, services: tuple[str, ...] = ("traces", "logs"),
+                 tls: TlsFiles | None = None) -> None:
         super().__init__(delay_s)
         self.port = port
         self.services = services
+        self.tls = tls
         self._server: Any = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> OtlpGrpcReceiver:
         import grpc
@@ -486,7 +516,18 @@ class OtlpGrpcReceiver(_Recorder):
             trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), server)
         if "logs" in self.services:
             logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsServicer(), server)
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if self.tls is None:
+            self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        else:
+            def read(path: str) -> bytes:
+                with open(path, "rb") as file:
+                    return file.read()
+
+            credentials = grpc.ssl_server_credentials(
+                [(read(self.tls.key), read(self.tls.certificate_chain))],
+                root_certificates=read(self.tls.client_ca) if self.tls.client_ca else None,
+                require_client_auth=self.tls.client_ca is not None)
+            self.port = server.add_secure_port(f"127.0.0.1:{self.port}", credentials)
         server.start()
         self._server = server
         return self
@@ -521,6 +562,7 @@ __all__ = [
     "ReceivedLog",
     "ReceivedRequest",
     "ReceivedSpan",
+    "TlsFiles",
     "any_value",
     "attributes",
 ]

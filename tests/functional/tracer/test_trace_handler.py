@@ -193,7 +193,33 @@ def test_parent_order(
     assert (f"{int.from_bytes(parent, 'big'):016x}" if parent else None) == expected_parent
 
 
-def test_xray_parent_when_there_are_no_headers(env: SpanReader, monkeypatch: pytest.MonkeyPatch) -> None:
+def _xray_links(span: list[Any]) -> list[tuple[str, str]]:
+    return [(link[0].hex(), link[1].hex()) for link in span[wire.LINKS] or ()
+            if (link[4] or {}).get("aws.xray.lambda_segment")]
+
+
+@pytest.mark.parametrize("sampled_xray", ["1", "0"])
+def test_lambdas_xray_segment_is_a_link_by_default(
+    env: SpanReader, monkeypatch: pytest.MonkeyPatch, sampled_xray: str
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", XRAY.format(sampled_xray))
+
+    @trace_handler
+    def handler(event: Any, context: Any) -> None:
+        return None
+
+    handler({}, lambda_context())
+    span = invocation_span(env, "req-1")
+    # a root of its own: the OTLP backend never receives the X-Ray segment, so it cannot be the parent
+    assert span[wire.PARENT_SPAN_ID] is None
+    assert span[wire.TRACE_ID].hex() != "5759e988bd862e3fe1be46a994272793"
+    # linked when X-Ray active tracing recorded it (Sampled=1); Sampled=0 is a segment that exists nowhere
+    expected = [("5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8")] if sampled_xray == "1" else []
+    assert _xray_links(span) == expected
+
+
+def test_xray_parent_when_asked_for_and_there_are_no_headers(env: SpanReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERGLOW_TRACE_PARENT", "tracecontext,xray")
     monkeypatch.setenv("_X_AMZN_TRACE_ID", XRAY.format("1"))
 
     @trace_handler
@@ -203,6 +229,7 @@ def test_xray_parent_when_there_are_no_headers(env: SpanReader, monkeypatch: pyt
     handler({}, lambda_context())
     span = invocation_span(env, "req-1")
     assert f"{int.from_bytes(span[wire.TRACE_ID], 'big'):032x}" == "5759e988bd862e3fe1be46a994272793"
+    assert span[wire.PARENT_SPAN_ID].hex() == "53995c3f42cd8ad8" and _xray_links(span) == []
 
 
 def test_unsampled_invocation_sends_only_end(env: SpanReader) -> None:

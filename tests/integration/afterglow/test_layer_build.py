@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from afterglow.layer import Target, build_layer, this_machine
+from afterglow.layer import LAYER_CONSTRAINTS, Target, build_layer, this_machine
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,20 @@ def test_layout_has_the_wrapper_the_launcher_and_our_packages(native_layer: Path
     assert "python/afterglow/instrument.py" in names
     assert "python/sandbox/__init__.py" not in names, "the sandbox is a development tool, not part of the layer"
     assert not [name for name in names if "/tests/" in name or name.endswith(".pyi")]
+
+
+def test_ships_the_dependency_versions_the_matrix_proved(native_layer: Path) -> None:
+    pinned = dict(line.lower().split("==") for line in LAYER_CONSTRAINTS.read_text().splitlines()
+                  if line and not line.startswith("#"))
+    shipped = {}
+    with zipfile.ZipFile(native_layer) as archive:
+        for name in archive.namelist():
+            if name.startswith("python/") and name.endswith(".dist-info/METADATA") and "afterglow-" not in name:
+                header = archive.read(name).decode().split("\n\n", 1)[0]
+                fields = dict(line.split(": ", 1) for line in header.splitlines() if ": " in line)
+                shipped[fields["Name"].lower().replace("_", "-")] = fields["Version"]
+    assert shipped
+    assert {name: pinned.get(name) for name in shipped} == shipped
 
 
 def test_ships_bytecode_for_the_target_interpreter(native_layer: Path) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 
 import requests
 from opentelemetry import context as otel_context
+from opentelemetry import trace as trace_api
 
 import instrumentation
 
@@ -54,6 +56,35 @@ def test_pool_workers_do_not_leak_one_tasks_context_into_the_next(tracing: Any) 
             pool.submit(lambda: None).result()
         pool.submit(lambda: seen.append(otel_context.get_current().get("current-span-key"))).result()
     assert seen == [None]
+
+
+USER_VARIABLE: ContextVar[str] = ContextVar("user_variable", default="unset")
+
+
+def _user_variable_in_workers() -> tuple[str, str]:
+    """What a worker sees of the submitter's user context variable, and what a second task sees of the first's."""
+    token = USER_VARIABLE.set("submitter")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            in_worker = pool.submit(USER_VARIABLE.get).result()
+            pool.submit(USER_VARIABLE.set, "first task").result()
+            after_first_task = pool.submit(USER_VARIABLE.get).result()
+    finally:
+        USER_VARIABLE.reset(token)
+    return in_worker, after_first_task
+
+
+def test_only_opentelemetrys_context_travels_the_users_variables_behave_as_without_afterglow(tracing: Any) -> None:
+    tracer = tracing.tracer()
+    instrumentation.uninstrument()
+    without = _user_variable_in_workers()
+    instrumentation.instrument()
+    with tracer.start_as_current_span("handler") as handler:
+        patched = _user_variable_in_workers()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            parent = pool.submit(lambda: trace_api.get_current_span().get_span_context().span_id).result()
+    assert patched == without
+    assert parent == handler.get_span_context().span_id  # while the span still reaches the worker
 
 
 def test_asyncio_tasks_keep_their_parent(tracing: Any) -> None:

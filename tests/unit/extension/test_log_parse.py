@@ -55,6 +55,16 @@ def test_an_unhandled_error_is_one_record_with_its_traceback() -> None:
     assert parsed.request_id is None  # the runtime's error line names no request: the collector knows it
 
 
+def test_awslambdaric_3s_runtime_warning_before_the_error_keeps_the_errors_severity() -> None:
+    # awslambdaric 3.x: its note about runtime updates and the unhandled error arrive as one record
+    line = ("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code.\r"
+            "[ERROR] ValueError: boom\rTraceback (most recent call last):\r\xa0\xa0raise ValueError(\"boom\")")
+    parsed = parse_line(line)
+    assert parsed.severity_text == "ERROR" and parsed.severity_number == 17
+    assert parsed.body.split("\n") == line.split("\r")
+    assert parsed.attributes == {"exception.type": "ValueError", "exception.message": "boom"}
+
+
 def test_an_error_with_a_dotted_type_and_no_message() -> None:
     parsed = parse_line("[ERROR] botocore.exceptions.NoCredentialsError\rTraceback (most recent call last):\r  x")
     assert parsed.attributes == {"exception.type": "botocore.exceptions.NoCredentialsError"}

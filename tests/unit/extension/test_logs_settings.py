@@ -9,9 +9,7 @@ from extension.otlp_config import GRPC, HTTP, read_otlp_settings
 from extension.stats import Stats
 from tests.unit.extension.test_otlp_config import ALL
 
-LOGS = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_LOGS_EXPORTER",
-        "AFTERGLOW_LOGS")
+LOGS = (*(name for name in ALL if "_LOGS_" in name), "OTEL_LOGS_EXPORTER", "AFTERGLOW_LOGS")
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +37,9 @@ def test_logs_specific_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "2500")
     logs = read_otlp_settings("logs")
     assert logs is not None
-    assert (logs.protocol, logs.endpoint, logs.compression, logs.timeout_s) == (GRPC, "logs.example:4317", "gzip",
-                                                                                2.5)
+    # no scheme: TLS, unless OTEL_EXPORTER_OTLP_(LOGS_)INSECURE says otherwise
+    assert (logs.protocol, logs.endpoint, logs.compression, logs.timeout_s) == (GRPC, "https://logs.example:4317",
+                                                                                "gzip", 2.5)
     assert logs.headers == (("api-key", "secret"),) and "secret" not in repr(logs)
     traces = read_otlp_settings()
     assert traces is not None and traces.protocol == HTTP and traces.compression == "none"
