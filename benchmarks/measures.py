@@ -183,7 +183,7 @@ def _every_span_exported(rows: Sequence[dict[str, Any]], cold_spans: dict[str, t
     lost: list[str] = []
     total = 0
     for row in rows:
-        if not row["config"].startswith("afterglow") and row["config"] != "periodic":
+        if not row["config"].startswith("afterglow"):
             continue
         total += row["spans_created"]
         if row["failure"] or row["spans_exported"] != row["spans_created"] or row["duplicates"]:
@@ -191,7 +191,7 @@ def _every_span_exported(rows: Sequence[dict[str, Any]], cold_spans: dict[str, t
                         + (f", {row['duplicates']} duplicates" if row["duplicates"] else "")
                         + (f" ({row['failure']})" if row["failure"] else ""))
     for name, (created, exported) in cold_spans.items():
-        if name.startswith("afterglow") or name == "periodic":
+        if name.startswith("afterglow"):
             total += created
             if created != exported:
                 lost.append(f"{name}/cold starts: {exported} of {created}")

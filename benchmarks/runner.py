@@ -9,6 +9,7 @@ one starts, so no configuration's post-response work overlaps another's measurem
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import threading
@@ -102,7 +103,6 @@ class Harness:
         except BaseException:
             self.close()
             raise
-        self._foreign_instrumentors: str | None = None
 
     def close(self) -> None:
         for collector in self.collectors.values():
@@ -111,22 +111,13 @@ class Harness:
     # --- one sandbox -----------------------------------------------------------------------------------
 
     def _env(self, config: Config) -> dict[str, str]:
-        env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
+        env = function_env(config, self.layers)
         collector = self.collectors.get(config.name)
         if collector is not None and collector.kind == "otlp":
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.address
         elif collector is not None and collector.kind == "xray":
             env["AWS_XRAY_DAEMON_ADDRESS"] = collector.address
-        if config.layer == "otel-standard":
-            env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = self._otel_disabled()
         return env
-
-    def _otel_disabled(self) -> str:
-        if self._foreign_instrumentors is None:
-            from benchmarks.layers import foreign_instrumentors
-
-            self._foreign_instrumentors = ",".join(foreign_instrumentors(self.layers["otel-standard"] / "python"))
-        return self._foreign_instrumentors
 
     def open_sandbox(self, config: Config) -> Any:
         from sandbox import Sandbox
@@ -178,7 +169,7 @@ class Harness:
     def _one_cold_start(self, config: Config, box: Any) -> None:
         cold = self.results.cold[config.name]
         try:
-            invocation = box.invoke(COLD_START_EVENT, headers=_trace_header())
+            invocation = box.invoke(COLD_START_EVENT, headers=trace_header())
             report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
         except Exception as error:
             _note_error(cold, f"invoke: {error}")
@@ -226,7 +217,7 @@ class Harness:
             _shutdown_all(boxes.values())
         for config in active:
             samples = self.results.samples[(config.name, scenario.name)]
-            samples.extension_report = _last_drop_report(boxes[config.name])
+            samples.extension_report = last_drop_report(boxes[config.name])
             distinct_before, duplicates_before = exported_before[config.name]
             distinct_after, duplicates_after = self._exported(config)
             samples.spans_exported = distinct_after - distinct_before
@@ -237,7 +228,7 @@ class Harness:
         samples = self.results.samples[(config.name, scenario.name)]
         samples.invocations += 1
         try:
-            invocation = box.invoke(event, headers=_trace_header())
+            invocation = box.invoke(event, headers=trace_header())
             report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
         except Exception as error:
             _note_error(samples, f"invoke: {error}")
@@ -270,7 +261,22 @@ class Harness:
             samples.extension_rss_hwm_mb = _sum_known(hwm for _, hwm in extensions)
 
 
-def _last_drop_report(box: Any) -> str | None:
+def function_env(config: Config, layers: dict[str, Path]) -> dict[str, str]:
+    """The function's variables for ``config``, all but the collector's address."""
+    env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
+    if config.layer == "otel-standard":
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = _foreign_instrumentors(layers["otel-standard"])
+    return env
+
+
+@functools.cache
+def _foreign_instrumentors(layer: Path) -> str:
+    from benchmarks.layers import foreign_instrumentors
+
+    return ",".join(foreign_instrumentors(layer / "python"))
+
+
+def last_drop_report(box: Any) -> str | None:
     """An extension's own account of what it dropped (its last log line saying ``dropped=``), kept verbatim."""
     lines = [line.text for line in box.logs if line.source == "extension" and "dropped=" in line.text]
     return lines[-1][:400] if lines else None
@@ -292,7 +298,7 @@ def _rotated(items: Sequence[Config], shift: int) -> list[Config]:
     return [*items[shift:], *items[:shift]]
 
 
-def _trace_header() -> dict[str, str]:
+def trace_header() -> dict[str, str]:
     """A fresh, sampled X-Ray header per invocation, as Lambda passes with active tracing on (the X-Ray SDK
     records nothing otherwise); every configuration gets the same kind of header."""
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
