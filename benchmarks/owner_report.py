@@ -54,11 +54,12 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
                   "time are the bill. *CPU* = user + system time of the runtime and each extension from the thaw "
                   "that began the invocation to the freeze that ended it (the sandbox's cgroups); *beyond untraced* "
                   f"= minus `{BASELINE}` (the same function, untraced, printing the same line) in the same phase; "
-                  f"*x below {REFERENCE}* = {REFERENCE}'s figure beyond untraced divided by this one. "
+                  f"*{REFERENCE}'s CPU / this* = {REFERENCE}'s CPU beyond untraced divided by this one's (above 1: "
+                  f"cheaper than {REFERENCE}). "
                   f"Untraced itself: environment CPU {_num(base.get('cpu_env_mean_ms'))} ms and billed "
                   f"{_num(base.get('billed_mean_ms'))} ms per invocation (mean, collector {first:g} ms phase).", ""]
     header = ["config", f"env. CPU/inv. beyond untraced, mean (p99), ms, collector {first:g} ms",
-              "runtime / extension CPU, mean ms", f"x below {REFERENCE}"]
+              "runtime / extension CPU, mean ms", f"{REFERENCE}'s CPU / this"]
     header += [f"billed beyond untraced, mean / p99 ms, collector {delay:g} ms" for delay in delays]
     header += ["busy share (" + " / ".join(f"{delay:g}" for delay in delays) + " ms)",
                f"freshness p50 / p99 s ({first:g} ms)", "spans lost / duplicates (all phases)"]
@@ -86,6 +87,8 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
                                             f"{sum(p['duplicates'] for p in phases):,}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_floor_lines(by_delay, first)]
+    if plan and plan.get("cpu_limit"):
+        lines += ["", *_cpu_limit_lines(by_delay, delays, plan)]
     if chart_name:
         lines += ["", f"![what the owner pays]({chart_name})"]
     if notices:
@@ -112,6 +115,26 @@ def _floor_lines(by_delay: dict[tuple[str, Any], dict[str, Any]], first: float) 
             f"({theirs_env - floor_env:+.2f} ms above it)."]
 
 
+def _cpu_limit_lines(by_delay: dict[tuple[str, Any], dict[str, Any]], delays: Sequence[float],
+                     plan: dict[str, Any]) -> list[str]:
+    """With Lambda's CPU share, exporting competes with the handler: its own latency, beyond untraced."""
+    parts = []
+    for name in (SUBJECT, "afterglow-wrapper", REFERENCE, FLOOR):
+        figures = []
+        for delay in delays:
+            row = by_delay.get((name, delay))
+            if row and not row.get("failure") and row.get("added_runtime_p50_ms") is not None:
+                figures.append(f"{row['added_runtime_p50_ms']:+.2f} ms (caller {row['added_latency_p50_ms']:+.2f} ms) "
+                               f"at {delay:g} ms")
+        if figures:
+            parts.append(f"`{name}` " + ", ".join(figures))
+    if not parts:
+        return []
+    return [f"With the CPU limit ({plan['memory']} MB: Lambda's CPU share for that size), what exporting does to the "
+            "handler's own latency (the runtime's part of the invoke phase, p50 beyond untraced): "
+            + "; ".join(parts) + "."]
+
+
 def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, Any]]) -> list[str]:
     lines = ["", "## Steady load, in detail", "",
              "Per collector delay (all configurations ran at once in each phase). *busy* = billed time / wall time "
@@ -119,10 +142,12 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
              "post-runtime time of the first invocation after the cold start; *freshness* = a span's arrival at the "
              "collector minus its end time; *lost* = spans the function made that never arrived, counted by span id "
              "after the sandbox shut down (SHUTDOWN's flush counts), with the extension's own count of what it "
-             "dropped in brackets.", ""]
+             "dropped in brackets; *handler* = the runtime's part of the invoke phase (platform.runtimeDone: "
+             "the handler and whatever the tracer does in the runtime before its next), the figure a CPU limit "
+             "stretches when exporting competes with the handler.", ""]
     header = ["config", "collector ms", "n", "inv./s", "busy", "env. CPU mean / p99", "runtime CPU mean / p99",
               "extension CPU mean / p99", "billed mean / p99", "post-runtime mean / p99",
-              "caller p50 / p99 (added p50)",
+              "caller p50 / p99 (added p50)", "handler p50 (added)",
               "first warm post-runtime", "init", "RSS runtime / ext. MB", "spans made / received",
               "lost (reported) / dup.", "freshness p50 / p99 / max s", "errors"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -147,6 +172,7 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
             f"{_num(row['post_runtime_mean_ms'])} / {_num(row['post_runtime_p99_ms'])}",
             f"{_num(row['latency_p50_ms'])} / {_num(row['latency_p99_ms'])} "
             f"({_num(row['added_latency_p50_ms'], sign=True)})",
+            f"{_num(row['runtime_p50_ms'])} ({_num(row['added_runtime_p50_ms'], sign=True)})",
             _num(row.get("first_warm_post_runtime_ms")), _num(row.get("init_ms"), 0),
             f"{_num(row['runtime_rss_mb'], 1)} / {_num(row['extension_rss_mb'], 1)}",
             f"{row['spans_created']:,} / " + ("-" if row.get("spans_received") is None
@@ -228,8 +254,8 @@ def chart(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, Any]], p
     cpu_axes.set_title(f"environment CPU (runtime, then extension hatched), collector {first:g} ms", fontsize=9)
     cpu_axes.grid(axis="x", alpha=0.3)
     # 2. billed beyond untraced, per collector delay
-    exporting = [name for name in names if any((row := by_delay.get((name, delay))) and row.get("exports")
-                                               for delay in delays)] + [name for name in names if name == FLOOR]
+    exporting = [name for name in names if name == FLOOR] + [
+        name for name in names if any((row := by_delay.get((name, delay))) and row.get("exports") for delay in delays)]
     width = 0.8 / max(len(exporting), 1)
     for index, name in enumerate(exporting):
         xs, values = [], []

@@ -79,11 +79,11 @@ class CostPlan:
 
 FULL_COST = CostPlan(rate_per_s=20.0, warmup=40, spans=10,
                      steady=(SteadyPhase(0.0, 1000, 120.0), SteadyPhase(50.0, 300, 40.0),
-                             SteadyPhase(200.0, 150, 40.0)),
+                             SteadyPhase(200.0, 300, 40.0)),
                      scaling=(ScalingPhase(100, 150, 60.0), ScalingPhase(1000, 40, 60.0)))
-QUICK_COST = CostPlan(rate_per_s=20.0, warmup=10, spans=10,
-                      steady=(SteadyPhase(0.0, 200, 30.0), SteadyPhase(50.0, 60, 10.0), SteadyPhase(200.0, 30, 10.0)),
-                      scaling=(ScalingPhase(100, 30, 20.0), ScalingPhase(1000, 10, 20.0)))
+QUICK_COST = CostPlan(rate_per_s=20.0, warmup=5, spans=10,
+                      steady=(SteadyPhase(0.0, 150, 20.0), SteadyPhase(50.0, 40, 6.0), SteadyPhase(200.0, 30, 6.0)),
+                      scaling=(ScalingPhase(100, 20, 10.0), ScalingPhase(1000, 5, 10.0)))
 
 
 @dataclass
