@@ -79,6 +79,10 @@ def build_rows(results: RunResults, configs: Sequence[Config], scenarios: Sequen
                 "added_init_ms": _round(_minus(init.get(config.name), init.get(BASELINE)), 1),
                 "init_samples": len(cold.init_ms) if cold else 0,
                 "cold_first_latency_ms": _round(median(cold.first_latency_ms), 1) if cold else None,
+                "first_warm_post_runtime_p50_ms": _round(median(cold.first_warm_post_runtime_ms)) if cold else None,
+                "first_warm_post_runtime_max_ms": _round(max(cold.first_warm_post_runtime_ms, default=None))
+                if cold else None,
+                "first_warm_samples": len(cold.first_warm_post_runtime_ms) if cold else 0,
                 "rss_hwm_mb": _round(samples.rss_hwm_mb, 1),
                 "extension_rss_hwm_mb": _round(samples.extension_rss_hwm_mb, 1),
                 "duplicates": samples.duplicates,

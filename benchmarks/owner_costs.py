@@ -281,7 +281,7 @@ def check_targets(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, 
                                   f"{_fmt(value, ' us')}{split}{theirs_text}",
                                   _verdict(None if value is None else value <= TARGET_US_PER_SPAN)))
     checks.append(_nothing_dropped(scaling))
-    checks.append(_first_warm(steady, first))
+    checks.append(_first_warm(steady, latency_rows, first))
     checks.append(_freshness(steady))
     checks.append(_duplicates(steady, scaling))
     checks.append(_silent_losses(steady, scaling))
@@ -315,19 +315,28 @@ def _nothing_dropped(scaling: Sequence[dict[str, Any]]) -> TargetCheck:
     return TargetCheck(target, "; ".join(parts) + note, _verdict(ok))
 
 
-def _first_warm(steady: Sequence[dict[str, Any]], first: float) -> TargetCheck:
-    values = [row["first_warm_post_runtime_ms"] for row in steady if row["config"] == SUBJECT
-              and not row.get("failure") and row.get("first_warm_post_runtime_ms") is not None]
-    at_first = next((row["first_warm_post_runtime_ms"] for row in steady if row["config"] == SUBJECT
-                     and row.get("collector_delay_ms") == first and not row.get("failure")), None)
+def _first_warm(steady: Sequence[dict[str, Any]], latency_rows: Sequence[dict[str, Any]], first: float
+                ) -> TargetCheck:
+    """From the dedicated cold starts (one environment at a time) when they ran, else the cost phases' one each."""
     target = f"first warm invocation after a cold start: post-runtime time at most {TARGET_FIRST_WARM_MS:g} ms"
-    if at_first is None:
-        return TargetCheck(target, "n/a", "n/a")
-    others = ", ".join(f"{row['collector_delay_ms']:g} ms: {_fmt(row['first_warm_post_runtime_ms'])}"
+    phases = ", ".join(f"{row['collector_delay_ms']:g} ms: {_fmt(row['first_warm_post_runtime_ms'])}"
                        for row in steady if row["config"] == SUBJECT and not row.get("failure")
                        and row.get("first_warm_post_runtime_ms") is not None)
-    return TargetCheck(target, f"{_fmt(at_first)} with the collector at {first:g} ms (by collector delay: {others}; "
-                               f"one cold start each)", _verdict(at_first <= TARGET_FIRST_WARM_MS and bool(values)))
+    dedicated = next((row for row in latency_rows if row["config"] == SUBJECT
+                      and row.get("first_warm_post_runtime_p50_ms") is not None), None)
+    if dedicated is not None:
+        value = dedicated["first_warm_post_runtime_p50_ms"]
+        measured = (f"{_fmt(value)} median over {dedicated['first_warm_samples']} dedicated cold starts (max "
+                    f"{_fmt(dedicated['first_warm_post_runtime_max_ms'])}); in the cost phases, all environments "
+                    f"starting at once, by collector delay: {phases or 'n/a'}")
+        return TargetCheck(target, measured, _verdict(value <= TARGET_FIRST_WARM_MS))
+    at_first = next((row["first_warm_post_runtime_ms"] for row in steady if row["config"] == SUBJECT
+                     and row.get("collector_delay_ms") == first and not row.get("failure")), None)
+    if at_first is None:
+        return TargetCheck(target, "n/a", "n/a")
+    return TargetCheck(target, f"{_fmt(at_first)} with the collector at {first:g} ms (one cold start per cost phase, "
+                               f"all environments starting at once; by collector delay: {phases})",
+                       _verdict(at_first <= TARGET_FIRST_WARM_MS))
 
 
 def _freshness(steady: Sequence[dict[str, Any]]) -> TargetCheck:
