@@ -324,14 +324,17 @@ def _first_warm(steady: Sequence[dict[str, Any]], latency_rows: Sequence[dict[st
                        and row.get("first_warm_post_runtime_ms") is not None)
     dedicated = next((row for row in latency_rows if row["config"] == SUBJECT
                       and row.get("first_warm_post_runtime_p50_ms") is not None), None)
+    at_first = next((row["first_warm_post_runtime_ms"] for row in steady if row["config"] == SUBJECT
+                     and row.get("collector_delay_ms") == first and not row.get("failure")), None)
     if dedicated is not None:
+        # judged on both: the dedicated cold starts' median and the one beside every other environment starting
         value = dedicated["first_warm_post_runtime_p50_ms"]
         measured = (f"{_fmt(value)} median over {dedicated['first_warm_samples']} dedicated cold starts (max "
                     f"{_fmt(dedicated['first_warm_post_runtime_max_ms'])}); in the cost phases, all environments "
                     f"starting at once, by collector delay: {phases or 'n/a'}")
-        return TargetCheck(target, measured, _verdict(value <= TARGET_FIRST_WARM_MS))
-    at_first = next((row["first_warm_post_runtime_ms"] for row in steady if row["config"] == SUBJECT
-                     and row.get("collector_delay_ms") == first and not row.get("failure")), None)
+        worst = max(value, at_first if at_first is not None else value)
+        return TargetCheck(target + f" (the median and the collector-{first:g}-ms cost phase's)", measured,
+                           _verdict(worst <= TARGET_FIRST_WARM_MS))
     if at_first is None:
         return TargetCheck(target, "n/a", "n/a")
     return TargetCheck(target, f"{_fmt(at_first)} with the collector at {first:g} ms (one cold start per cost phase, "
