@@ -181,7 +181,7 @@ def _ratio(reference: dict[str, Any] | None, row: dict[str, Any], key: str) -> f
     theirs, ours = reference.get(key), row.get(key)
     if theirs is None or ours is None or ours <= 0 or theirs <= 0:
         return None
-    return round(theirs / ours, 1)
+    return round(float(theirs) / float(ours), 1)
 
 
 def scaling_rows(results: CostResults, configs: Sequence[Config]) -> list[dict[str, Any]]:

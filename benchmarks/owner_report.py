@@ -30,6 +30,10 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value / 1000:.2f}"
 
 
+def _ratio_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
 def _by(rows: Sequence[dict[str, Any]], key: str) -> dict[tuple[str, Any], dict[str, Any]]:
     return {(row["config"], row.get(key)): row for row in rows}
 
@@ -54,13 +58,14 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
                   "time are the bill. *CPU* = user + system time of the runtime and each extension from the thaw "
                   "that began the invocation to the freeze that ended it (the sandbox's cgroups); *beyond untraced* "
                   f"= minus `{BASELINE}` (the same function, untraced, printing the same line) in the same phase; "
-                  f"*{REFERENCE}'s CPU / this* = {REFERENCE}'s CPU beyond untraced divided by this one's (above 1: "
-                  f"cheaper than {REFERENCE}). "
+                  f"*{REFERENCE}'s CPU / this* (and billed) = {REFERENCE}'s figure beyond untraced divided by this "
+                  f"one's (above 1: cheaper than {REFERENCE}). "
                   f"Untraced itself: environment CPU {_num(base.get('cpu_env_mean_ms'))} ms and billed "
                   f"{_num(base.get('billed_mean_ms'))} ms per invocation (mean, collector {first:g} ms phase).", ""]
     header = ["config", f"env. CPU/inv. beyond untraced, mean (p99), ms, collector {first:g} ms",
               "runtime / extension CPU, mean ms", f"{REFERENCE}'s CPU / this"]
     header += [f"billed beyond untraced, mean / p99 ms, collector {delay:g} ms" for delay in delays]
+    header += [f"{REFERENCE}'s billed / this (" + " / ".join(f"{delay:g}" for delay in delays) + " ms)"]
     header += ["busy share (" + " / ".join(f"{delay:g}" for delay in delays) + " ms)",
                f"freshness p50 / p99 s ({first:g} ms)", "spans lost / duplicates (all phases)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -73,12 +78,14 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
         cells = [f"`{name}`", f"{_num(row['added_cpu_env_mean_ms'], sign=True)} "
                               f"({_num(row['added_cpu_env_p99_ms'], sign=True)})",
                  f"{_num(row['added_cpu_runtime_mean_ms'], sign=True)} / {_num(row['cpu_extension_mean_ms'])}",
-                 "-" if row.get("cpu_ratio_to_reference") is None else f"{row['cpu_ratio_to_reference']:.1f}x"]
+                 _ratio_cell(row.get("cpu_ratio_to_reference"))]
         for delay in delays:
             other = by_delay.get((name, delay))
             cells.append("-" if other is None or other.get("failure") else
                          f"{_num(other['added_billed_mean_ms'], sign=True)} / "
                          f"{_num(other['added_billed_p99_ms'], 0, sign=True)} (n={other['n']:,})")
+        cells.append(" / ".join(_ratio_cell((by_delay.get((name, delay)) or {}).get("billed_ratio_to_reference"))
+                                for delay in delays))
         cells.append(" / ".join(_share((by_delay.get((name, delay)) or {}).get("busy_share")) for delay in delays))
         cells.append("-" if row.get("freshness_p50_ms") is None else
                      f"{_seconds(row['freshness_p50_ms'])} / {_seconds(row['freshness_p99_ms'])}")
@@ -107,7 +114,7 @@ def _floor_lines(by_delay: dict[tuple[str, Any], dict[str, Any]], first: float) 
         return []
     theirs_ext, floor_ext = ours.get("cpu_extension_mean_ms"), floor.get("cpu_extension_mean_ms")
     theirs_env, floor_env = ours.get("added_cpu_env_mean_ms"), floor.get("added_cpu_env_mean_ms")
-    if None in (theirs_ext, floor_ext, theirs_env, floor_env) or not floor_ext:
+    if theirs_ext is None or floor_ext is None or theirs_env is None or floor_env is None or not floor_ext:
         return []
     return [f"Distance to the floor (collector {first:g} ms): `{SUBJECT}`'s extension uses {theirs_ext:.2f} ms of CPU "
             f"per invocation, the floor extension {floor_ext:.2f} ms ({theirs_ext / floor_ext:.1f}x the floor); the "
@@ -183,7 +190,8 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
         lines += ["", "## Scaling: many spans per invocation, back to back", "",
                   "Invocations with 100 and 1,000 child spans (and the log line), each as soon as the previous "
                   "invoke phase ended, the collector answering at once. *per span* = environment CPU beyond untraced "
-                  "divided by the spans each invocation made (the children and the invocation span).", ""]
+                  "divided by the spans each invocation made (the children and the invocation span); a configuration "
+                  "that dropped spans spent nothing exporting them, so its figure flatters it (see *lost*).", ""]
         header = ["config", "spans/inv.", "n", "inv./s", "env. CPU mean / p99 ms", "beyond untraced, mean ms",
                   "per span: total / runtime / extension, us", "billed mean ms (beyond untraced)",
                   "spans made / received", "lost (reported) / dup."]
