@@ -1,8 +1,11 @@
-"""``python -m benchmarks``: every configuration times every scenario, side by side, in one run.
+"""``python -m benchmarks``: what the function's owner pays, then what the caller waits, every configuration side
+by side in one run.
 
-Writes ``results.md``, ``added_latency.png`` and ``results.json`` to the output directory
-(``benchmarks/results/`` for a full run, ``benchmarks/results/quick/`` with ``--quick``), and the JSON rows
-to ``--json PATH`` as well when given.
+The cost measurement (``benchmarks.steady``) runs first and leads the results; the latency scenarios
+(``benchmarks.runner``) follow. Writes ``results.md``, ``owner_cost.png``, ``added_latency.png`` and
+``results.json`` to the output directory (``benchmarks/results/`` for a full run, ``benchmarks/results/quick/``
+with ``--quick``, ``.../cpu-limit/`` with ``--cpu-limit``), and the JSON document to ``--json PATH`` as well
+when given.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks import configs as configs_module
 from benchmarks import scenarios as scenarios_module
-from benchmarks.configs import BASELINE, Config
+from benchmarks.configs import BASELINE, COST, LATENCY, Config
 from benchmarks.runner import FULL, QUICK, Plan
 from benchmarks.scenarios import Scenario
+from benchmarks.steady import FULL_COST, QUICK_COST, CostPlan, ScalingPhase, SteadyPhase
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SLOW_PHASE_SHARE = 0.3  # --cost-invocations N: the slow-collector phases measure this share of N
+SMALL_SCALING_FACTOR = 4  # --scaling-invocations N: N invocations with 1,000 spans, 4N with 100
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
@@ -33,30 +39,51 @@ def _names(values: Sequence[str] | None) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer invocations and cold starts (under 3 minutes)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the JSON rows to PATH")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the JSON document to PATH")
     parser.add_argument("--configs", nargs="+", metavar="NAME",
                         help=f"configurations to run (default all): {', '.join(configs_module.BY_NAME)}; "
                              f"{BASELINE} is always added, as the baseline")
     parser.add_argument("--scenarios", nargs="+", metavar="NAME",
-                        help=f"scenarios to run (default all): {', '.join(scenarios_module.BY_NAME)}")
+                        help=f"latency scenarios to run (default all): {', '.join(scenarios_module.BY_NAME)}")
     parser.add_argument("--output-dir", type=Path, metavar="DIR",
-                        help="where results.md, added_latency.png and results.json go")
-    parser.add_argument("--cold-starts", type=int, metavar="N", help="dedicated cold-start rounds per configuration")
-    parser.add_argument("--warmup", type=int, metavar="N", help="warm-up invocations per sandbox")
-    parser.add_argument("--batches", type=int, metavar="N", help="measured batches per scenario (light ones)")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="invocations per configuration per batch")
-    parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+                        help="where results.md, the charts and results.json go")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG charts")
+    cost = parser.add_argument_group("what the owner pays (steady load)")
+    cost.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
+    cost.add_argument("--delays", nargs="+", metavar="MS",
+                      help="collector delays, one steady-load phase each (default 0 50 200)")
+    cost.add_argument("--rate", type=float, metavar="N", help="invocations per second per configuration (default 20)")
+    cost.add_argument("--cost-invocations", type=int, metavar="N",
+                      help=f"measured invocations per configuration at the first collector delay (the slower ones "
+                           f"measure {SLOW_PHASE_SHARE:.0%} of N)")
+    cost.add_argument("--cost-warmup", type=int, metavar="N", help="warm-up invocations per configuration and phase")
+    cost.add_argument("--scaling-invocations", type=int, metavar="N",
+                      help=f"back-to-back invocations with 1,000 spans ({SMALL_SCALING_FACTOR}N with 100); 0: none")
+    cost.add_argument("--flush-policies", nargs="+", metavar="POLICY",
+                      help="AFTERGLOW_FLUSH values to measure (default: every form AFTERGLOW_FLUSH's description in "
+                           "tracer/config.py names)")
+    cost.add_argument("--cpu-limit", action="store_true",
+                      help="give each environment Lambda's CPU share for 128 MB (the sandbox's CPU limit) in the cost "
+                           "measurement, and report what exporting does to the handler's own latency")
+    latency = parser.add_argument_group("what the caller waits (latency scenarios)")
+    latency.add_argument("--no-latency", action="store_true", help="skip the latency scenarios and cold starts")
+    latency.add_argument("--cold-starts", type=int, metavar="N", help="dedicated cold-start rounds per configuration")
+    latency.add_argument("--warmup", type=int, metavar="N", help="warm-up invocations per sandbox")
+    latency.add_argument("--batches", type=int, metavar="N", help="measured batches per scenario (light ones)")
+    latency.add_argument("--batch-size", type=int, metavar="N", help="invocations per configuration per batch")
     return parser
 
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[Config], list[Scenario]]:
-    wanted = _names(args.configs) or list(configs_module.BY_NAME)
-    unknown = [name for name in wanted if name not in configs_module.BY_NAME]
+    known = configs_module.all_configs(_names(args.flush_policies)) if args.flush_policies else configs_module.CONFIGS
+    by_name = {config.name: config for config in known}
+    wanted = _names(args.configs) or list(by_name)
+    unknown = [name for name in wanted if name not in by_name]
     if unknown:
-        parser.error(f"unknown configuration(s): {', '.join(unknown)}; choose from {', '.join(configs_module.BY_NAME)}")
+        parser.error(f"unknown configuration(s): {', '.join(unknown)}; choose from {', '.join(by_name)}")
     if BASELINE not in wanted:
         wanted.insert(0, BASELINE)
-    chosen = [config for config in configs_module.CONFIGS if config.name in wanted]
+    chosen = [config for config in known if config.name in wanted]
     wanted_scenarios = _names(args.scenarios) or list(scenarios_module.BY_NAME)
     unknown = [name for name in wanted_scenarios if name not in scenarios_module.BY_NAME]
     if unknown:
@@ -74,20 +101,75 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan:
     return replace(plan, **overrides)
 
 
+def _cost_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> CostPlan:
+    plan = QUICK_COST if args.quick else FULL_COST
+    rate = plan.rate_per_s if args.rate is None else args.rate
+    if rate < 0:
+        parser.error("--rate must not be negative (0: back to back)")
+    try:
+        delays = [float(delay) for delay in _names(args.delays)] or [phase.collector_delay_ms for phase in plan.steady]
+    except ValueError:
+        parser.error(f"--delays takes numbers of milliseconds, got {args.delays}")
+    if any(delay < 0 for delay in delays):
+        parser.error("--delays must not be negative")
+    templates = {phase.collector_delay_ms: phase for phase in plan.steady}
+    steady: list[SteadyPhase] = []
+    for index, delay in enumerate(delays):
+        template = templates.get(delay) or (plan.steady[0] if index == 0 else plan.steady[-1])
+        count = template.count
+        if args.cost_invocations is not None:
+            if args.cost_invocations < 1:
+                parser.error("--cost-invocations must be at least 1")
+            count = args.cost_invocations if index == 0 else max(1, round(args.cost_invocations * SLOW_PHASE_SHARE))
+        max_seconds = template.max_seconds
+        if index == 0 and rate:  # the first phase is where every configuration must reach its count
+            max_seconds = max(max_seconds, 1.5 * count / rate + 5)
+        steady.append(SteadyPhase(delay, count, max_seconds))
+    scaling = plan.scaling
+    if args.scaling_invocations is not None:
+        if args.scaling_invocations < 0:
+            parser.error("--scaling-invocations must not be negative")
+        count = args.scaling_invocations
+        scaling = () if count == 0 else tuple(
+            ScalingPhase(phase.spans, count if phase.spans >= 1000 else SMALL_SCALING_FACTOR * count,
+                         phase.max_seconds) for phase in plan.scaling)
+    warmup = plan.warmup if args.cost_warmup is None else args.cost_warmup
+    if warmup < 0:
+        parser.error("--cost-warmup must not be negative")
+    return replace(plan, rate_per_s=rate, steady=tuple(steady), scaling=scaling, warmup=warmup,
+                   cpu_limit=args.cpu_limit)
+
+
+_CUSTOM = ("cold_starts", "warmup", "batches", "batch_size", "delays", "rate", "cost_invocations", "cost_warmup",
+           "scaling_invocations", "flush_policies")
+
+
 def _overridden(args: argparse.Namespace) -> bool:
-    return any(getattr(args, key) is not None for key in ("cold_starts", "warmup", "batches", "batch_size"))
+    return any(getattr(args, key) is not None for key in _CUSTOM) or args.no_cost or args.no_latency
 
 
 def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _output_dir(args: argparse.Namespace) -> Path:
+    if args.output_dir is not None:
+        return Path(args.output_dir)
+    name = "-".join(part for part, wanted in (("quick", args.quick), ("cpu-limit", args.cpu_limit)) if wanted)
+    return RESULTS / name if name else RESULTS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.no_cost and args.no_latency:
+        parser.error("--no-cost and --no-latency leave nothing to run")
     configs, scenarios = _select(parser, args)
     plan = _plan(parser, args)
-    output_dir = args.output_dir or (RESULTS / "quick" if args.quick else RESULTS)
+    cost_plan = _cost_plan(parser, args)
+    output_dir = _output_dir(args)
+    latency_configs = [] if args.no_latency else [config for config in configs if LATENCY in config.phases]
+    cost_configs = [] if args.no_cost else [config for config in configs if COST in config.phases]
 
     from benchmarks import machine as machine_module
 
@@ -100,40 +182,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.layers import CACHE
 
     CACHE.mkdir(parents=True, exist_ok=True)
+    cost_results = None
+    results: Any = None
+    moto_error: str | None = None
     with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as scratch:
-        layers, versions, skipped = _prepare_layers(configs, Path(scratch))
-        runnable = [config for config in configs if config.name not in skipped]
-        results, moto_error = _run(runnable, scenarios, layers, plan)
-    for name, why in skipped.items():
-        results.skipped[name] = why
+        layers, versions, skipped = _prepare_layers([*cost_configs, *latency_configs], Path(scratch))
+        cost_configs = [config for config in cost_configs if config.name not in skipped]
+        latency_configs = [config for config in latency_configs if config.name not in skipped]
+        if cost_configs:
+            from benchmarks.steady import run_cost
 
-    from benchmarks import measures, report
+            _log(f"what the owner pays: {cost_plan.describe()}")
+            cost_results = run_cost(cost_configs, layers, cost_plan, Path(scratch), _log)
+        if latency_configs:
+            results, moto_error = _run(latency_configs, scenarios, layers, plan)
+    if results is not None:
+        for name, why in skipped.items():
+            results.skipped[name] = why
 
-    rows = measures.build_rows(results, runnable, scenarios)
-    cold_spans = {name: (cold.spans_created, cold.spans_exported) for name, cold in results.cold.items()}
-    checks = measures.check_targets(rows, cold_spans)
+    from benchmarks import measures, owner_costs, report
+
+    rows = measures.build_rows(results, latency_configs, scenarios) if results is not None else []
+    cold_spans = ({name: (cold.spans_created, cold.spans_exported) for name, cold in results.cold.items()}
+                  if results is not None else {})
+    checks = measures.check_targets(rows, cold_spans) if rows else []
     command = "python -m benchmarks" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    mode = ("quick" if args.quick else "full") + (" with custom counts" if _overridden(args) else "")
+    mode += ", CPU-limited cost measurement" if args.cpu_limit else ""
     meta: dict[str, Any] = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "mode": ("quick" if args.quick else "full") + (" with custom counts" if _overridden(args) else ""),
+        "mode": mode,
         "elapsed_s": time.monotonic() - clock,
         "load_end": machine_module.load(),
         "command": command.strip(),
         "skipped": {**skipped, **({"aws-sdk": moto_error} if moto_error else {})},
         "versions": versions,
-        "plan": plan.__dict__,
+        "plan": plan.__dict__ if rows else None,
         "code": code,
+        "machine": machine,
     }
-    text = report.markdown(rows, checks, machine, runnable, meta)
+    title = f"afterglow benchmarks ({meta['mode']} run, {meta['started']}): {_machine_line(machine)}"
+    cost_section: dict[str, Any] | None = None
+    if cost_results is not None:
+        steady_rows = owner_costs.steady_rows(cost_results, cost_configs)
+        scaling_rows = owner_costs.scaling_rows(cost_results, cost_configs)
+        delays = [phase.collector_delay_ms for phase in cost_plan.steady]
+        cost_checks = owner_costs.check_targets(steady_rows, scaling_rows, rows, delays)
+        cost_section = {"plan": {**asdict(cost_plan), "memory": cost_plan.memory, "describe": cost_plan.describe()},
+                        "steady": steady_rows, "scaling": scaling_rows, "checks": cost_checks,
+                        "notices": cost_results.notices, "chart": None if args.no_chart else "owner_cost.png"}
+    if rows and not args.no_chart:
+        meta["latency_chart"] = "added_latency.png"
+    ran = {config.name for config in [*cost_configs, *latency_configs]}
+    runnable = [config for config in configs if config.name in ran]
+    text = report.markdown(rows, checks, machine, runnable, meta, cost_section)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "results.md").write_text(text)
-    report.write_json(rows, output_dir / "results.json")
+    document = {
+        "meta": meta,
+        "owner_cost": None if cost_section is None else {
+            **{key: value for key, value in cost_section.items() if key != "checks"},
+            "targets": [asdict(check) for check in cost_section["checks"]]},
+        "latency": {"rows": rows, "targets": [asdict(check) for check in checks]} if rows else None,
+    }
+    report.write_json(document, output_dir / "results.json")
     if args.json is not None:
-        report.write_json(rows, args.json)
+        report.write_json(document, args.json)
     if not args.no_chart:
-        title = f"afterglow benchmarks ({meta['mode']} run, {meta['started']}): {_machine_line(machine)}"
-        report.chart(rows, runnable, [scenario.name for scenario in scenarios], output_dir / "added_latency.png",
-                     title)
+        if cost_section is not None:
+            from benchmarks import owner_report
+
+            owner_report.chart(cost_section["steady"], cost_section["scaling"], output_dir / "owner_cost.png", title)
+        if rows:
+            report.chart(rows, latency_configs, [scenario.name for scenario in scenarios],
+                         output_dir / "added_latency.png", title)
     print(text)
     _log(f"done in {meta['elapsed_s']:.0f} s; results in {output_dir}")
     return 0
@@ -168,11 +290,12 @@ def _prepare_layers(configs: Sequence[Config], workdir: Path
     from benchmarks import layers as layers_module
 
     builders = {"afterglow": layers_module.afterglow_layer, "otel-standard": layers_module.otel_standard_layer,
-                "xray-sdk": layers_module.xray_layer, "noop-extension": layers_module.noop_extension_layer}
+                "xray-sdk": layers_module.xray_layer, "noop-extension": layers_module.noop_extension_layer,
+                "floor-extension": layers_module.floor_extension_layer}
     paths: dict[str, Path] = {}
     versions: dict[str, dict[str, str]] = {}
     failed: dict[str, str] = {}
-    for name in dict.fromkeys(config.layer for config in configs if config.layer):
+    for name in dict.fromkeys(config.layer for config in configs if config.layer):  # each layer once
         try:
             layer = builders[name](workdir, _log)
         except layers_module.LayerError as error:

@@ -6,13 +6,16 @@ relays every response, and so colour the very latencies being measured. Here it 
 ``otlp [--delay-ms N]`` runs the project's loopback OTLP/HTTP receiver (``tests/helpers/otlp_receiver.py``,
 official protobuf decoding, optional late answers); ``xray`` a UDP sink that decodes X-Ray daemon datagrams.
 The first stdout line is the address to send to. Then, for each ``count`` line on stdin, one line of JSON
-``{"distinct": n, "received": n, "rejected": n}`` (span ids are kept, so duplicates show). EOF ends it.
+``{"distinct": n, "received": n, "rejected": n}`` (span ids are kept, so duplicates show); for each ``stats``
+line the same plus ``freshness_ms`` (each distinct span's first arrival minus its end time: p50, p99, max, n;
+``null`` before any) and ``log_records`` (OTLP only). EOF ends it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import socket
 import sys
 import threading
@@ -29,15 +32,25 @@ class _OtlpCounts:
         self.seen: set[str] = set()
         self.received = 0
         self.rejected = 0
+        self.log_records = 0
+        self.freshness_ms: list[float] = []  # per distinct span: first arrival - end
 
     def counts(self) -> dict[str, int]:
         # Swapping the lists keeps a concurrent append: it lands in the list taken here or in the fresh one.
         spans, self.receiver.spans = self.receiver.spans, []
         requests, self.receiver.requests = self.receiver.requests, []
-        self.seen.update(span.span_id for span in spans)
+        logs, self.receiver.logs = self.receiver.logs, []
+        for span in spans:
+            if span.span_id not in self.seen:
+                self.seen.add(span.span_id)
+                self.freshness_ms.append(span.arrived_at * 1000.0 - span.end_ns / 1e6)
         self.received += len(spans)
         self.rejected += sum(1 for request in requests if not request.accepted)
+        self.log_records += len(logs)
         return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.counts(), "freshness_ms": _summary(self.freshness_ms), "log_records": self.log_records}
 
     def stop(self) -> None:
         self.receiver.stop()
@@ -79,8 +92,22 @@ class _XRayCounts:
         with self._lock:
             return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
 
+    def stats(self) -> dict[str, Any]:
+        return {**self.counts(), "freshness_ms": None, "log_records": 0}  # X-Ray segments carry no arrival
+
     def stop(self) -> None:
         self._socket.close()
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def rank(fraction: float) -> float:  # nearest rank
+        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1], "n": len(ordered)}
 
 
 def _segment_ids(document: dict[str, Any]) -> Iterator[str]:
@@ -99,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     print(collector.address, flush=True)
     try:
         for line in sys.stdin:
-            if line.strip() == "count":
+            command = line.strip()
+            if command == "count":
                 print(json.dumps(collector.counts()), flush=True)
+            elif command == "stats":
+                print(json.dumps(collector.stats()), flush=True)
     finally:
         collector.stop()
     return 0

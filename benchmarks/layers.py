@@ -109,6 +109,10 @@ def noop_extension_layer(workdir: Path, log: Log = print) -> Layer:
     return Layer("noop-extension", LAYER_FILES / "noop-extension", {})
 
 
+def floor_extension_layer(workdir: Path, log: Log = print) -> Layer:
+    return Layer("floor-extension", LAYER_FILES / "floor-extension", {})
+
+
 def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log) -> Layer:
     """Install once per (requirements, interpreter) into the cache; concurrent runs each install into a private
     directory and the first to finish publishes it with an atomic rename."""

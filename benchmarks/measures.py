@@ -79,6 +79,10 @@ def build_rows(results: RunResults, configs: Sequence[Config], scenarios: Sequen
                 "added_init_ms": _round(_minus(init.get(config.name), init.get(BASELINE)), 1),
                 "init_samples": len(cold.init_ms) if cold else 0,
                 "cold_first_latency_ms": _round(median(cold.first_latency_ms), 1) if cold else None,
+                "first_warm_post_runtime_p50_ms": _round(median(cold.first_warm_post_runtime_ms)) if cold else None,
+                "first_warm_post_runtime_max_ms": _round(max(cold.first_warm_post_runtime_ms, default=None))
+                if cold else None,
+                "first_warm_samples": len(cold.first_warm_post_runtime_ms) if cold else 0,
                 "rss_hwm_mb": _round(samples.rss_hwm_mb, 1),
                 "extension_rss_hwm_mb": _round(samples.extension_rss_hwm_mb, 1),
                 "duplicates": samples.duplicates,
@@ -183,7 +187,7 @@ def _every_span_exported(rows: Sequence[dict[str, Any]], cold_spans: dict[str, t
     lost: list[str] = []
     total = 0
     for row in rows:
-        if not row["config"].startswith("afterglow") and row["config"] != "periodic":
+        if not row["config"].startswith("afterglow"):
             continue
         total += row["spans_created"]
         if row["failure"] or row["spans_exported"] != row["spans_created"] or row["duplicates"]:
@@ -191,7 +195,7 @@ def _every_span_exported(rows: Sequence[dict[str, Any]], cold_spans: dict[str, t
                         + (f", {row['duplicates']} duplicates" if row["duplicates"] else "")
                         + (f" ({row['failure']})" if row["failure"] else ""))
     for name, (created, exported) in cold_spans.items():
-        if name.startswith("afterglow") or name == "periodic":
+        if name.startswith("afterglow"):
             total += created
             if created != exported:
                 lost.append(f"{name}/cold starts: {exported} of {created}")

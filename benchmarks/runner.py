@@ -9,6 +9,7 @@ one starts, so no configuration's post-response work overlaps another's measurem
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.configs import Config
-from benchmarks.scenarios import COLD_START_EVENT, Scenario
+from benchmarks.scenarios import COLD_START_EVENT, FIRST_WARM_EVENT, Scenario
 from benchmarks.services import AwsTarget, Collector
 
 FUNCTION_DIR = Path(__file__).resolve().parent / "function"
@@ -41,8 +42,10 @@ class Plan:
         return max(min(self.batches, 3), round(self.batches / math.sqrt(scenario.weight)))
 
 
-FULL = Plan(cold_starts=20, warmup=20, batches=80, batch_size=5)
-QUICK = Plan(cold_starts=5, warmup=5, batches=16, batch_size=3)
+# Sized so that the whole run, with the cost measurement before it, fits in about 15 minutes (--quick: 3) on
+# two shared cores.
+FULL = Plan(cold_starts=12, warmup=10, batches=50, batch_size=5)
+QUICK = Plan(cold_starts=2, warmup=3, batches=8, batch_size=2)
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Samples:
 class ColdStarts:
     init_ms: list[float] = field(default_factory=list)  # REPORT Init Duration
     first_latency_ms: list[float] = field(default_factory=list)  # caller-observed, init + first invocation
+    first_warm_post_runtime_ms: list[float] = field(default_factory=list)  # the next invocation's (10 spans, a line)
+    first_warm_billed_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
     spans_created: int = 0
@@ -102,7 +107,6 @@ class Harness:
         except BaseException:
             self.close()
             raise
-        self._foreign_instrumentors: str | None = None
 
     def close(self) -> None:
         for collector in self.collectors.values():
@@ -111,22 +115,13 @@ class Harness:
     # --- one sandbox -----------------------------------------------------------------------------------
 
     def _env(self, config: Config) -> dict[str, str]:
-        env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
+        env = function_env(config, self.layers)
         collector = self.collectors.get(config.name)
         if collector is not None and collector.kind == "otlp":
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.address
         elif collector is not None and collector.kind == "xray":
             env["AWS_XRAY_DAEMON_ADDRESS"] = collector.address
-        if config.layer == "otel-standard":
-            env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = self._otel_disabled()
         return env
-
-    def _otel_disabled(self) -> str:
-        if self._foreign_instrumentors is None:
-            from benchmarks.layers import foreign_instrumentors
-
-            self._foreign_instrumentors = ",".join(foreign_instrumentors(self.layers["otel-standard"] / "python"))
-        return self._foreign_instrumentors
 
     def open_sandbox(self, config: Config) -> Any:
         from sandbox import Sandbox
@@ -151,7 +146,8 @@ class Harness:
 
     def cold_starts(self, rounds: int) -> None:
         """Each round opens a fresh sandbox per configuration, invokes them one at a time (nothing else runs
-        meanwhile: a sandbox has no processes before its first invoke), then shuts them all down together."""
+        meanwhile: a sandbox has no processes before its first invoke), then once more (the first warm
+        invocation), then shuts them all down together."""
         for config in self.configs:
             self.results.cold.setdefault(config.name, ColdStarts())
         for round_index in range(rounds):
@@ -178,7 +174,7 @@ class Harness:
     def _one_cold_start(self, config: Config, box: Any) -> None:
         cold = self.results.cold[config.name]
         try:
-            invocation = box.invoke(COLD_START_EVENT, headers=_trace_header())
+            invocation = box.invoke(COLD_START_EVENT, headers=trace_header())
             report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
         except Exception as error:
             _note_error(cold, f"invoke: {error}")
@@ -189,6 +185,20 @@ class Harness:
         cold.init_ms.append(report.init_duration_ms)
         cold.first_latency_ms.append(invocation.latency_ms)
         cold.spans_created += self._spans_made(config, invocation.json())
+        # The first warm invocation, with real work: what an extension defers out of init is billed here.
+        try:
+            warm = box.invoke(FIRST_WARM_EVENT, headers=trace_header())
+            warm_report = warm.report(timeout=FUNCTION_TIMEOUT_S + 10)
+        except Exception as error:
+            _note_error(cold, f"invoke: {error}")
+            return
+        if warm.function_error or warm_report.status != "success":
+            _note_error(cold, _describe_failure(warm, warm_report))
+            return
+        cold.spans_created += self._spans_made(config, warm.json())
+        if warm_report.post_runtime_extensions_ms is not None:
+            cold.first_warm_post_runtime_ms.append(warm_report.post_runtime_extensions_ms)
+        cold.first_warm_billed_ms.append(float(warm_report.billed_duration_ms))
 
     # --- warm invocations ------------------------------------------------------------------------------
 
@@ -226,7 +236,7 @@ class Harness:
             _shutdown_all(boxes.values())
         for config in active:
             samples = self.results.samples[(config.name, scenario.name)]
-            samples.extension_report = _last_drop_report(boxes[config.name])
+            samples.extension_report = last_drop_report(boxes[config.name])
             distinct_before, duplicates_before = exported_before[config.name]
             distinct_after, duplicates_after = self._exported(config)
             samples.spans_exported = distinct_after - distinct_before
@@ -237,7 +247,7 @@ class Harness:
         samples = self.results.samples[(config.name, scenario.name)]
         samples.invocations += 1
         try:
-            invocation = box.invoke(event, headers=_trace_header())
+            invocation = box.invoke(event, headers=trace_header())
             report = invocation.report(timeout=FUNCTION_TIMEOUT_S + 10)
         except Exception as error:
             _note_error(samples, f"invoke: {error}")
@@ -270,7 +280,22 @@ class Harness:
             samples.extension_rss_hwm_mb = _sum_known(hwm for _, hwm in extensions)
 
 
-def _last_drop_report(box: Any) -> str | None:
+def function_env(config: Config, layers: dict[str, Path]) -> dict[str, str]:
+    """The function's variables for ``config``, all but the collector's address."""
+    env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
+    if config.layer == "otel-standard":
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = _foreign_instrumentors(layers["otel-standard"])
+    return env
+
+
+@functools.cache
+def _foreign_instrumentors(layer: Path) -> str:
+    from benchmarks.layers import foreign_instrumentors
+
+    return ",".join(foreign_instrumentors(layer / "python"))
+
+
+def last_drop_report(box: Any) -> str | None:
     """An extension's own account of what it dropped (its last log line saying ``dropped=``), kept verbatim."""
     lines = [line.text for line in box.logs if line.source == "extension" and "dropped=" in line.text]
     return lines[-1][:400] if lines else None
@@ -292,7 +317,7 @@ def _rotated(items: Sequence[Config], shift: int) -> list[Config]:
     return [*items[shift:], *items[:shift]]
 
 
-def _trace_header() -> dict[str, str]:
+def trace_header() -> dict[str, str]:
     """A fresh, sampled X-Ray header per invocation, as Lambda passes with active tracing on (the X-Ray SDK
     records nothing otherwise); every configuration gets the same kind of header."""
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"

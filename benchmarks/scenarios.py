@@ -34,3 +34,4 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 COLD_START_EVENT = {"scenario": "cold-start", "spans": 0}
+FIRST_WARM_EVENT = {"scenario": "first-warm", "spans": 10, "log": True}  # the cost measurement's invocation

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,15 +49,38 @@ class Collector:
 
     def snapshot(self) -> tuple[int, int]:
         """(distinct spans, duplicate deliveries) received so far."""
+        counts = self._ask("count")
+        self.rejected = counts["rejected"]
+        return counts["distinct"], counts["received"] - counts["distinct"]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts plus ``freshness_ms`` (first arrival minus end time per distinct span: p50, p99, max, n) and
+        ``log_records``; see ``benchmarks.collector_process``."""
+        stats: dict[str, Any] = self._ask("stats")
+        self.rejected = stats["rejected"]
+        return stats
+
+    def settled_stats(self, quiet_s: float, timeout_s: float = 30.0) -> dict[str, Any]:
+        """``stats()`` once nothing new has arrived for ``quiet_s`` (requests still held by a slow collector
+        are recorded only when it answers), or after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        last = self.stats()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            current = self.stats()
+            if (current["received"], current["log_records"]) == (last["received"], last["log_records"]):
+                return current
+            last = current
+        return last
+
+    def _ask(self, command: str) -> Any:
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write("count\n")
+        self._process.stdin.write(command + "\n")
         self._process.stdin.flush()
         line = self._process.stdout.readline()
         if not line:
             raise RuntimeError(f"the {self.kind} collector process is gone (status {self._process.poll()})")
-        counts = json.loads(line)
-        self.rejected = counts["rejected"]
-        return counts["distinct"], counts["received"] - counts["distinct"]
+        return json.loads(line)
 
     def stop(self) -> None:
         if self._process.poll() is None:

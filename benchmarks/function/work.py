@@ -2,7 +2,8 @@
 
 A scenario is described by the event: ``{"spans": N}`` makes N child spans (each with five attributes,
 made current, as user code does), ``{"aws": {...}}`` makes real AWS SDK calls to the endpoint it names
-(moto in server mode). The handler reports what it made, so the harness can check every span arrived.
+(moto in server mode), ``{"log": true}`` prints one line, as real functions log (every configuration prints
+the same line, ``bare`` included). The handler reports what it made, so the harness can check every span arrived.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def do_work(event: dict[str, Any], start_span: StartSpan) -> dict[str, int]:
             span.set_attribute("bench.ok", True)
             span.set_attribute("bench.ratio", 0.5)
     aws_calls = _aws_calls(event["aws"]) if event.get("aws") else 0
+    if event.get("log"):
+        print(f"processed {children} items")
     return {"children": children, "aws_calls": aws_calls}
 
 

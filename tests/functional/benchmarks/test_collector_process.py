@@ -69,3 +69,19 @@ def test_xray_sink_counts_segments_and_their_nested_subsegments() -> None:
         assert collector.rejected == 1
     finally:
         collector.stop()
+
+
+def test_otlp_collector_reports_each_span_s_freshness(otlp: Collector) -> None:
+    exporter = OTLPSpanExporter(endpoint=f"{otlp.address}/v1/traces", timeout=10)
+    spans = _finished_spans(3)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert exporter.export(spans[:1]) is SpanExportResult.SUCCESS  # a duplicate keeps its first arrival
+    finally:
+        exporter.shutdown()
+    stats = otlp.settled_stats(quiet_s=0.1)
+    assert (stats["distinct"], stats["received"], stats["log_records"]) == (3, 4, 0)
+    freshness = stats["freshness_ms"]
+    assert freshness["n"] == 3
+    # ended before they were sent, so each arrived after its end, and within the test's own lifetime
+    assert 0 <= freshness["p50"] <= freshness["p99"] <= freshness["max"] < 60_000
