@@ -99,7 +99,7 @@ def parse_headers(text: str, name: str = _PREFIX + "HEADERS") -> tuple[tuple[str
         if sep and key and all(c.isalnum() or c in "-_." for c in key):
             headers.append((key, unquote(value).strip()))
         else:
-            _warn_once("ignoring item %d of %s: not key=value with a header name (letters, digits, - _ .)",
+            _warn_once("ignoring entry %d of %s: not key=value with a header name (letters, digits, - _ .)",
                        position, name)
     return tuple(headers)
 

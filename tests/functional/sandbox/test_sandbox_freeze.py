@@ -58,7 +58,7 @@ def test_each_process_pays_its_own_cpu_on_the_cost_line(functions: Path, make_la
         assert 19.5 <= runtime.cpu_ms < 60  # the handler's 20 ms and the runtime client's bit
         assert 9.5 <= burner.cpu_ms < 40
         assert runtime.peak_rss_mb > 5 and burner.peak_rss_mb > 5
-        assert cost.billed_duration_ms >= 30  # the extension's 10 ms after the response is billed too
+        assert cost.billed_duration_ms >= 20  # a 20 ms burn in one thread takes at least that long
         assert cost.cpu_ms == pytest.approx(runtime.cpu_ms + burner.cpu_ms)
 
 

@@ -260,7 +260,7 @@ def test_a_collector_without_a_logs_endpoint_gets_the_spans_and_one_line_on_how_
     with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_LOGS=logs) as box:
         invocations = [box.invoke({"mode": "levels", "tag": f"t{number}"}) for number in range(4)]
         assert all(invocation.json() == {"ok": True} for invocation in invocations)
-        collector.wait_for_spans(4, timeout=30)
+    collector.wait_for_spans(4, timeout=30)
     assert {span.attributes["faas.invocation_id"] for span in collector.spans} == {
         invocation.request_id for invocation in invocations}
     assert not collector.logs

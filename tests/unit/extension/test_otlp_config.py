@@ -183,4 +183,4 @@ def test_unusable_values_stop_their_signals_with_one_line_each(
 def test_bad_header_items_are_named_by_position_never_by_value(caplog: pytest.LogCaptureFixture) -> None:
     assert parse_headers("api-key=s3cret,token hunter2,x=1", "OTEL_EXPORTER_OTLP_TRACES_HEADERS") == (
         ("api-key", "s3cret"), ("x", "1"))
-    assert "item 2 of OTEL_EXPORTER_OTLP_TRACES_HEADERS" in caplog.text and "hunter2" not in caplog.text
+    assert "entry 2 of OTEL_EXPORTER_OTLP_TRACES_HEADERS" in caplog.text and "hunter2" not in caplog.text
