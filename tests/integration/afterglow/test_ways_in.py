@@ -1,4 +1,4 @@
-"""The other ways in (README "Ways in"): a container image's /opt, pip installs, and the deployment snippets."""
+"""The other ways in (docs/ways-in.md): a container image's /opt, pip installs, and the deployment snippets."""
 
 from __future__ import annotations
 
