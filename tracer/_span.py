@@ -34,8 +34,6 @@ class SpanSink(Protocol):
 
     def on_end(self, span: LeanSpan) -> None: ...
 
-    def poke(self) -> None: ...
-
 
 class Scope:
     """What a tracer shares with its spans: instrumentation scope, limits and the sink."""

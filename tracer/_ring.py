@@ -1,0 +1,141 @@
+"""The ring: frames written into memory the function shares with the extension.
+
+A span is handed over once its frame is in the ring, with no system call: the memory belongs to a file (a
+memfd, else an unlinked temporary file) whose descriptor the extension receives with HELLO, so what is written
+here survives the function's process, whatever kills it. The layout is ``tracer.wire``'s (``RING_*``).
+
+One writer (the function process, under its hand-off's lock) stores the written position after each whole
+frame; one reader (the extension, or the in-process fallback) stores the read position after each read. Each
+side only reads the other's position. A write that would pass the read position fails: the caller counts it.
+
+Memory order: on arm64 another core may see the written position before the frame's bytes unless a barrier
+sits between them. Python has no barrier of its own, so ``fence()`` releases and re-acquires a lock (a
+release-acquire pair of atomic operations in the C library). On x86 it costs the same ~0.1 us and is not needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import threading
+
+from tracer import wire
+
+DEFAULT_CAPACITY = 8 * 1024 * 1024  # spans the extension has not read yet (a burst), beyond which they are counted
+
+_fence_lock = threading.Lock()
+_fence_lock.acquire()
+
+
+def fence() -> None:
+    """A full memory barrier between the stores before it and the stores after it (see the module's doc)."""
+    _fence_lock.release()
+    _fence_lock.acquire()
+
+
+def _after_fork_in_child() -> None:
+    global _fence_lock
+    _fence_lock = threading.Lock()  # a parent thread may have been between release and acquire
+    _fence_lock.acquire()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _shared_file(size: int) -> int | None:
+    """A descriptor of ``size`` bytes another process can map: a memfd, else an unlinked file in TMPDIR."""
+    try:
+        fd = os.memfd_create("afterglow-ring", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or a kernel without memfd
+        try:
+            import tempfile
+
+            with tempfile.TemporaryFile() as handle:  # unlinked already (O_TMPFILE where available)
+                fd = os.dup(handle.fileno())
+            os.set_inheritable(fd, False)
+        except OSError:
+            return None
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+class Ring:
+    """The function's side of the ring: ``put`` frames, ``take`` them back (the in-process fallback's reading)."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity <= 0 or capacity & (capacity - 1):
+            raise ValueError(f"the ring's capacity must be a power of two, not {capacity}")
+        size = wire.RING_DATA_OFFSET + capacity
+        self.capacity = capacity
+        self.fd = _shared_file(size)  # None: private memory, which only the in-process fallback can read
+        self._map = mmap.mmap(self.fd if self.fd is not None else -1, size)
+        self._words = memoryview(self._map)[: wire.RING_DATA_OFFSET].cast("Q")
+        self._data = memoryview(self._map)[wire.RING_DATA_OFFSET :]
+        self._words[wire.RING_CAPACITY_WORD] = capacity
+        self._words[wire.RING_MAGIC_WORD] = wire.RING_MAGIC
+        self._mask = capacity - 1
+        self.written = 0  # bytes ever written (only this process writes it)
+        self._header = wire.HEADER
+
+    @property
+    def unread(self) -> int:
+        """Bytes written that the reader has not taken yet."""
+        return self.written - self._words[wire.RING_READ_WORD]
+
+    @property
+    def read(self) -> int:
+        return int(self._words[wire.RING_READ_WORD])
+
+    def put(self, kind: int, body: bytes) -> bool:
+        """Write one frame of ``body``; False when the reader has not made room for it (nothing is written)."""
+        size = len(body) + 8
+        written = self.written
+        if size > self.capacity - (written - self._words[wire.RING_READ_WORD]):
+            return False
+        offset = written & self._mask
+        data = self._data
+        if offset + size <= self.capacity:
+            self._header.pack_into(data, offset, wire.MAGIC, wire.VERSION, kind, size - 8)
+            data[offset + 8 : offset + size] = body
+        else:  # the frame wraps around the end
+            frame = self._header.pack(wire.MAGIC, wire.VERSION, kind, size - 8) + body
+            first = self.capacity - offset
+            data[offset:] = frame[:first]
+            data[: size - first] = frame[first:]
+        fence()  # the frame's bytes before the position that publishes them
+        self.written = written = written + size
+        self._words[wire.RING_WRITTEN_WORD] = written
+        return True
+
+    def take(self) -> bytes:
+        """Everything written and not read yet, marked read (for a reader in this same process)."""
+        end = self.written
+        chunk = wire.ring_bytes(self._data, self.read, end)
+        self._words[wire.RING_READ_WORD] = end
+        return chunk
+
+    def unread_frames(self, kind: int) -> int:
+        """How many frames of ``kind`` wait unread (to count what a lost reader never took)."""
+        position, count = min(max(self.read, self.written - self.capacity), self.written), 0
+        data = self._data
+        while position < self.written:
+            _, _, frame_kind, length = self._header.unpack(wire.ring_bytes(data, position, position + 8))
+            count += frame_kind == kind
+            position += 8 + length
+        return count
+
+    def close(self) -> None:
+        """Unmap and close this process's view; the extension's own descriptor keeps the memory alive."""
+        with contextlib.suppress(Exception):
+            self._words.release()
+            self._data.release()
+            self._map.close()
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
