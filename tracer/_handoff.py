@@ -23,11 +23,9 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
 from tracer import __version__, wire
 from tracer._connection import Connection, ConnectionLost
-from tracer._ring import DEFAULT_CAPACITY, Ring
+from tracer._ring import DEFAULT_CAPACITY, NO_ROOM, TOO_BIG, Ring
 from tracer._safe import log, swallowed, warn_once
 
 if TYPE_CHECKING:
@@ -72,13 +70,12 @@ class Handoff:
         self.writes = 0  # socket writes made, for tests and benchmarks
         self._fallback = fallback
         self._lock = threading.Lock()
-        self._packer = msgpack.Packer(use_bin_type=True)
         self._ring: Ring | None = None
         self._connection: Connection | None = None
         self._high_water = ring_capacity // HIGH_WATER_SHARE
         self._drain_asked_at = 0  # ring position of the last DRAIN: another only once the extension read past it
         self._forked = False  # a forked child: connects at its first span, never falls back
-        self._start_body: bytes | None = None  # the open invocation's START, written again into a new ring
+        self._start: list[Any] | None = None  # the open invocation's START, written again into a new ring
         self._deferred_end: tuple[str, bool] | None = None  # END held until the runtime posted the response
         self._may_reconnect = True  # once per invocation
         self._drops: dict[str, int] = {}
@@ -94,7 +91,7 @@ class Handoff:
             if self._deferred_end is not None:  # the runtime never told us it answered: END goes now
                 self._finish_locked(*self._deferred_end)
             self._may_reconnect = True
-            self._start_body = None
+            self._start = None
             if self.mode == SOCKET and self._connection is not None and self._connection.peer_closed():
                 # The extension restarted since the last write: learn it before this invocation's spans go into a
                 # ring nobody reads.
@@ -102,17 +99,9 @@ class Handoff:
             if self.mode in (NEW, DISCONNECTED):
                 self._may_reconnect = self.mode == NEW
                 self._connect_locked()
-            if span is None or self.mode in (DISCONNECTED, CLOSED):
-                return
-            try:
-                body = self._packer.pack([request_id, span.to_record()])
-            except Exception as error:
-                self._packer.reset()
-                swallowed("encoding the invocation span's START", error)
-                return
-            if len(body) <= wire.MAX_PAYLOAD:  # else the invocation span itself is counted when it ends
-                self._start_body = body
-                self._put_locked(wire.START, body)
+            if span is not None and self.mode not in (DISCONNECTED, CLOSED):
+                self._start = [request_id, span.to_record()]
+                self._put_start_locked()
 
     def finish(
         self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False
@@ -139,23 +128,24 @@ class Handoff:
     # --- the sink (called as spans end) ---------------------------------------------------------
 
     def on_end(self, span: LeanSpan) -> None:
+        # The hot path (~1 us beyond packing the span): no system call, nothing woken.
         try:
             record = span.to_record()
-            with self._lock:
-                if (self._ring is None or self.mode == DISCONNECTED or self.mode == CLOSED) and (
-                    not self._ring_needed_locked()
-                ):
+            lock = self._lock
+            lock.acquire()  # not ``with``: measurably slower here
+            try:
+                ring = self._ring
+                if ring is None and (ring := self._ring_for_spans_locked()) is None:
                     return
                 try:
-                    body = self._packer.pack((record,))  # a SPANS frame of one span
+                    unread = ring.put_span(record)
                 except Exception:
-                    self._packer.reset()
                     self._count_locked(ENCODE_ERROR)
                     return
-                if len(body) > wire.MAX_PAYLOAD:
-                    self._count_locked(OVERSIZED)
-                    return
-                self._put_locked(wire.SPANS, body)
+                if unread >= self._high_water or unread < 0:
+                    self._not_plain_locked(ring, unread)
+            finally:
+                lock.release()
         except Exception as error:
             swallowed("handing a span over", error)
 
@@ -188,7 +178,7 @@ class Handoff:
             self._connection.close()  # our copy of the descriptor: the parent's connection stays open
             self._connection = None
         self._drops, self._logged_drops = {}, {}
-        self._deferred_end = self._start_body = None
+        self._deferred_end = self._start = None
         self._drain_asked_at = 0
         if self.mode in (NEW, SOCKET, DISCONNECTED):
             self.mode = NEW
@@ -214,17 +204,17 @@ class Handoff:
 
     # --- internals (all under self._lock) -------------------------------------------------------
 
-    def _ring_needed_locked(self) -> bool:
-        """on_end's slow path: is there a ring to write into (creating it, or connecting a forked child)?"""
+    def _ring_for_spans_locked(self) -> Ring | None:
+        """on_end's slow path: the ring to write into, creating it (or connecting a forked child) first."""
         if self.mode == NEW and self._forked:
             self._connect_locked()
         if self.mode in (DISCONNECTED, CLOSED):
             self._count_locked(DISCONNECTED_DROP)
-            return False
-        if self._ring is None and self._open_ring_locked() is None:
+            return None
+        ring = self._open_ring_locked()
+        if ring is None:
             self._count_locked(NO_MEMORY)
-            return False
-        return True
+        return ring
 
     def _open_ring_locked(self) -> Ring | None:
         if self._ring is None:
@@ -236,20 +226,39 @@ class Handoff:
             self._drain_asked_at = 0
         return self._ring
 
-    def _put_locked(self, kind: int, body: bytes) -> None:
-        ring = self._ring
-        if ring is None:
-            return
-        if not ring.put(kind, body):
+    def _not_plain_locked(self, ring: Ring, unread: int) -> None:
+        """on_end's other outcomes: the span did not fit (counted), or the ring is past its high-water mark."""
+        if unread == NO_ROOM:
             self._count_locked(BUFFER_FULL)
-        if self.mode == SOCKET and ring.unread >= self._high_water and ring.read >= self._drain_asked_at:
-            # A long invocation: the one moment the extension is woken while the handler runs.
+        elif unread == TOO_BIG:
+            self._count_locked(OVERSIZED)
+        self._high_water_locked(ring)
+
+    def _put_start_locked(self) -> None:
+        """The open invocation's START into the ring. Not a span: when it does not fit, nothing is counted (the
+        invocation span itself is, if it does not fit either)."""
+        ring, start = self._ring, self._start
+        if ring is None or start is None:
+            return
+        try:
+            ring.put(wire.START, start)
+        except Exception as error:
+            self._start = None
+            swallowed("encoding the invocation span's START", error)
+            return
+        if ring.written - ring.seen_read >= self._high_water:
+            self._high_water_locked(ring)
+
+    def _high_water_locked(self, ring: Ring) -> None:
+        """A long invocation filled the ring past its mark: ask the extension to read it (DRAIN), once until it has
+        read up to there. The one moment the extension is woken while the handler runs."""
+        if self.mode == SOCKET and ring.unread >= self._high_water and ring.seen_read >= self._drain_asked_at:
             self._drain_asked_at = ring.written
             self._send_locked(wire.frame(wire.DRAIN, [ring.written]))
 
     def _finish_locked(self, request_id: str, sampled: bool) -> InProcessFallback | None:
         self._deferred_end = None
-        self._start_body = None
+        self._start = None
         if self.mode == FALLBACK:
             drops, self._drops = self._drops, {}
             ring = self._open_ring_locked()
@@ -290,7 +299,7 @@ class Handoff:
         first = self.mode == NEW and not self._forked
         ring = self._open_ring_locked()
         if ring is None:
-            self.mode = DISCONNECTED
+            self.mode = FALLBACK if first else DISCONNECTED
             self._lost_because = "no memory for the span ring"
             return
         hello = {"tracer": f"afterglow-python {__version__}", "pid": os.getpid(), "resource": self.resource,
@@ -304,15 +313,17 @@ class Handoff:
                 self.mode = FALLBACK
                 self._fallback_announce(error, hello)
             else:
-                self.mode = DISCONNECTED
+                self.mode = DISCONNECTED  # without a ring: spans are counted, not kept for nobody
                 self._lost_because = f"cannot reconnect: {error.strerror or error}"
                 log.debug("afterglow: cannot connect to the extension at %s (%s)", self.path, error)
+                ring.close()
+                self._ring = None
             return
         self.writes += 1
         self.mode = SOCKET
         self._lost_because = None
-        if self._start_body is not None and ring.written == 0:  # a reconnect within an invocation
-            self._put_locked(wire.START, self._start_body)
+        if ring.written == 0:  # a reconnect within an invocation: its START goes into the new ring
+            self._put_start_locked()
 
     def _lost_locked(self, error: OSError) -> None:
         """The extension went away: what it had not read from the ring is lost with it (counted)."""
