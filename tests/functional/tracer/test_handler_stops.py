@@ -117,7 +117,6 @@ def extension_process(lambda_env: str) -> Iterator[Any]:
     """A stand-in for the extension's end of the socket in its own process, so that it can be SIGKILLed."""
     import subprocess
     import sys
-
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[3]
