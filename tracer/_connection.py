@@ -69,15 +69,6 @@ class Connection:
         if len(self._unsent) > _MAX_UNSENT_BYTES:
             raise ConnectionLost(errno.ENOBUFS, "the extension stopped reading")
 
-    def peer_closed(self) -> bool:
-        """Has the extension closed its end? (It never writes, so any readable state means it went.)"""
-        try:
-            return self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
-
     def finish(self, timeout_s: float) -> None:
         """Write what is still unsent, waiting at most ``timeout_s`` (at exit, not on the handler's path); close."""
         if self._unsent:

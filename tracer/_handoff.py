@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracer import __version__, wire
 from tracer._connection import Connection, ConnectionLost
-from tracer._ring import DEFAULT_CAPACITY, NO_ROOM, TOO_BIG, Ring
+from tracer._ring import DEFAULT_CAPACITY, NO_ROOM, TOO_BIG, Ring, count_frames
 from tracer._safe import log, swallowed, warn_once
 
 if TYPE_CHECKING:
@@ -75,7 +75,9 @@ class Handoff:
         self._high_water = ring_capacity // HIGH_WATER_SHARE
         self._drain_asked_at = 0  # ring position of the last DRAIN: another only once the extension read past it
         self._forked = False  # a forked child: connects at its first span, never falls back
-        self._start: list[Any] | None = None  # the open invocation's START, written again into a new ring
+        self._start: list[Any] | None = None  # the open invocation's START
+        self._invocation_at = 0  # ring position where the current invocation's frames begin
+        self._carried = b""  # the current invocation's frames from a lost connection's ring, for the next ring
         self._deferred_end: tuple[str, bool] | None = None  # END held until the runtime posted the response
         self._may_reconnect = True  # once per invocation
         self._drops: dict[str, int] = {}
@@ -92,13 +94,13 @@ class Handoff:
                 self._finish_locked(*self._deferred_end)
             self._may_reconnect = True
             self._start = None
-            if self.mode == SOCKET and self._connection is not None and self._connection.peer_closed():
-                # The extension restarted since the last write: learn it before this invocation's spans go into a
-                # ring nobody reads.
-                self._lost_locked(ConnectionLost(errno.ECONNRESET, "the extension closed the connection"))
+            # No look at the connection here (a system call per invocation): an extension that went away is
+            # noticed by the next write, and this invocation's frames move into the next extension's ring.
             if self.mode in (NEW, DISCONNECTED):
                 self._may_reconnect = self.mode == NEW
                 self._connect_locked()
+            ring = self._ring
+            self._invocation_at = ring.written if ring is not None else 0
             if span is not None and self.mode not in (DISCONNECTED, CLOSED):
                 self._start = [request_id, span.to_record()]
                 self._put_start_locked()
@@ -179,7 +181,8 @@ class Handoff:
             self._connection = None
         self._drops, self._logged_drops = {}, {}
         self._deferred_end = self._start = None
-        self._drain_asked_at = 0
+        self._drain_asked_at = self._invocation_at = 0
+        self._carried = b""
         if self.mode in (NEW, SOCKET, DISCONNECTED):
             self.mode = NEW
             self._forked = True
@@ -318,21 +321,30 @@ class Handoff:
                 log.debug("afterglow: cannot connect to the extension at %s (%s)", self.path, error)
                 ring.close()
                 self._ring = None
+                carried, self._carried = self._carried, b""
+                if carried:
+                    self._count_locked(DISCONNECTED_DROP, count_frames(carried, wire.SPANS))
             return
         self.writes += 1
         self.mode = SOCKET
         self._lost_because = None
-        if ring.written == 0:  # a reconnect within an invocation: its START goes into the new ring
-            self._put_start_locked()
+        carried, self._carried = self._carried, b""
+        if carried and not ring.put_frames(carried):  # a reconnect within an invocation: its frames move along
+            self._count_locked(DISCONNECTED_DROP, count_frames(carried, wire.SPANS))
 
     def _lost_locked(self, error: OSError) -> None:
-        """The extension went away: what it had not read from the ring is lost with it (counted)."""
-        if self._ring is not None:
-            lost = self._ring.unread_frames(wire.SPANS)
+        """The extension went away. What it had not read of earlier invocations is lost with it (counted); the
+        current invocation's frames are still in our ring, and move to the next connection's."""
+        ring = self._ring
+        if ring is not None:
+            self._carried = ring.unread_since(self._invocation_at)
+            earlier = ring.unread_since(0)[: -len(self._carried) or None]
+            lost = count_frames(earlier, wire.SPANS)
             if lost:
                 self._count_locked(DISCONNECTED_DROP, lost)
-            self._ring.close()
+            ring.close()
             self._ring = None
+            self._invocation_at = 0
         if self._connection is not None:
             self._connection.close()
             self._connection = None

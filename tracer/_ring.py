@@ -59,6 +59,16 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def count_frames(frames: bytes, kind: int) -> int:
+    """How many frames of ``kind`` a run of whole frames holds (to count what a lost reader never took)."""
+    position, count = 0, 0
+    while position + 8 <= len(frames):
+        _, _, frame_kind, length = wire.HEADER.unpack_from(frames, position)
+        count += frame_kind == kind
+        position += 8 + length
+    return count
+
+
 def _shared_file(size: int) -> int | None:
     """A descriptor of ``size`` bytes another process can map: a memfd, else an unlinked file in TMPDIR."""
     try:
@@ -181,15 +191,25 @@ class Ring:
         self._words[wire.RING_READ_WORD] = self.seen_read = end
         return chunk
 
-    def unread_frames(self, kind: int) -> int:
-        """How many frames of ``kind`` wait unread (to count what a lost reader never took)."""
-        position, count = min(max(self.read, self.written - self.capacity), self.written), 0
-        data = self._data
-        while position < self.written:
-            _, _, frame_kind, length = self._header.unpack(wire.ring_bytes(data, position, position + 8))
-            count += frame_kind == kind
-            position += 8 + length
-        return count
+    def unread_since(self, position: int) -> bytes:
+        """A copy of the frames from ``position`` (or the reader's position, if later) to the end, as written."""
+        return wire.ring_bytes(self._data, min(max(self.read, position), self.written), self.written)
+
+    def put_frames(self, frames: bytes) -> bool:
+        """Write whole frames as they are (carried over from another ring); False when they do not fit."""
+        size, written = len(frames), self.written
+        if size > self.capacity - written + self.read:
+            return False
+        offset = written & self._mask
+        if offset + size <= self.capacity:
+            self._data[offset : offset + size] = frames
+        else:
+            self._wrap(offset, frames)
+        if NEEDS_FENCE:
+            fence()
+        self.written = written = written + size
+        self._words[_WRITTEN] = written
+        return True
 
     def close(self) -> None:
         """Unmap and close this process's view; the extension's own descriptor keeps the memory alive."""
