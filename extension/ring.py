@@ -5,7 +5,7 @@ The function passes the ring's descriptor with HELLO (SCM_RIGHTS); the layout is
 order the function made them: the ring's frames up to the position an END or DRAIN names come before that END
 (DRAIN itself is only that signal); ``drain()`` reads whatever the function has written so far, for when the
 connection closed (the process died) or the extension must decide whether an invocation is over. Consecutive
-SPANS frames from the ring are merged, so the assembler sees batches. A connection of wire version 1 (an older
+SPANS frames from the ring are decoded together, so the assembler sees batches. A connection of wire version 1 (an older
 tracer) has no ring: its frames pass through as they are.
 
 Reading is bounded by the ring's capacity and every frame is validated as on the socket; a ring whose header or
@@ -195,25 +195,17 @@ class FunctionStream:
         if not data:
             return []
         out: list[Item] = []
-        merged: list[Any] | None = None  # the SPANS payload that later SPANS frames join
-        for item in self._ring_frames.frames(data):
+        for item in self._ring_frames.frames(data, merge_spans=True):
             if isinstance(item, wire.WireError):
                 if item.fatal:  # the ring's frames make no sense: stop reading it
                     self.close()
                     out.append(wire.WireError("bad_ring", str(item)))
                     return out
                 out.append(item)
-                merged = None
-                continue
-            kind, payload = item
-            if kind not in wire.RING_KINDS:
-                out.append(wire.WireError("malformed", f"{wire.KINDS[kind]} in the ring"))
-                merged = None
-            elif kind == wire.SPANS and merged is not None:
-                merged.extend(payload)
+            elif item[0] not in wire.RING_KINDS:
+                out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
             else:
                 out.append(item)
-                merged = payload if kind == wire.SPANS else None
         return out
 
     def _close_descriptors(self) -> None:
