@@ -19,7 +19,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -109,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox import Sandbox
     from tests.helpers.otlp_receiver import OtlpReceiver
 
-    trees = {"traced": REPO, **{name: Path(path).resolve() for name, path in (tree.split("=", 1) for tree in args.tree)}}
+    others = (tree.split("=", 1) for tree in args.tree)
+    trees = {"traced": REPO, **{name: Path(path).resolve() for name, path in others}}
     log_line = LOG_LINES[args.log]
     receiver = OtlpReceiver().start()
     boxes: dict[str, Any] = {}
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     extension_ms = {name: extension_ticks[name] * tick_ms / counted[name] for name in boxes}
     base, scheduled_base = per_invocation["untraced"], scheduled["untraced"]
     print(f"runtime CPU per invocation, {args.invocations}+ invocations each, batches of {args.batch}, "
-          f"{args.gap_ms:g} ms apart, log line by {args.log}: utime+stime from /proc/<pid>/stat (tick {tick_ms:.0f} ms) and time on CPU from schedstat")
+          f"{args.gap_ms:g} ms apart, log line by {args.log}: utime+stime from /proc/<pid>/stat (tick {tick_ms:.0f} ms)"
+          " and time on CPU from schedstat")
     for name in boxes:
         extra = "" if name == "untraced" else (f"   beyond untraced {per_invocation[name] - base:+.3f} ms"
                                                f" (schedstat {scheduled[name] - scheduled_base:+.3f} ms)")

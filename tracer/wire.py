@@ -197,7 +197,7 @@ class FrameReader:
             if len(buffer) - offset - HEADER.size < length:
                 break
             start = offset + HEADER.size
-            body = bytes(buffer[start : start + length]) if buffer is self._buffer else buffer[start : start + length]
+            body = bytes(buffer[start : start + length])  # from ``data``: a slice of bytes is the one copy
             offset = start + length
             if merge_spans and kind == SPANS and body[:1] == _ONE_ELEMENT_ARRAY:
                 singles.append(body)
