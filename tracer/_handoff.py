@@ -144,7 +144,7 @@ class Handoff:
                 except Exception:
                     self._count_locked(ENCODE_ERROR)
                     return
-                if unread >= self._high_water or unread < 0:
+                if unread >= self._high_water:  # past the mark, or NO_ROOM / TOO_BIG
                     self._not_plain_locked(ring, unread)
             finally:
                 lock.release()

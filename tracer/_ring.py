@@ -34,7 +34,7 @@ DEFAULT_CAPACITY = 8 * 1024 * 1024  # spans the extension has not read yet (a bu
 NEEDS_FENCE = platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686")
 _SPAN_HEADER = struct.Struct("!2sBBIB")  # a SPANS frame of one span: the frame header and the array's first byte
 _ONE_ELEMENT_ARRAY = 0x91
-NO_ROOM, TOO_BIG = -1, -2  # what put_span answers instead of the bytes left unread
+NO_ROOM, TOO_BIG = 1 << 62, (1 << 62) + 1  # what put_span answers instead of the bytes unread: above any mark
 # Module globals rather than attribute lookups: put_span is the hand-off's hot path.
 _pack_span_header = _SPAN_HEADER.pack_into
 _MAGIC, _VERSION, _SPANS, _MAX_PAYLOAD, _WRITTEN = wire.MAGIC, wire.VERSION, wire.SPANS, wire.MAX_PAYLOAD, (
