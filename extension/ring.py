@@ -74,7 +74,8 @@ class RingReader:
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
-        _fence()
+        if wire.RING_NEEDS_FENCE:
+            _fence()
         end = written if position is None else position
         start = self._read
         if not start <= end <= min(written, start + self.capacity):
@@ -84,7 +85,8 @@ class RingReader:
         chunk = wire.ring_bytes(self._data, start, end)
         self._read = end
         self._release(end)
-        _fence()  # the bytes are copied before the function may reuse their room
+        if wire.RING_NEEDS_FENCE:
+            _fence()  # the bytes are copied before the function may reuse their room
         self._words[wire.RING_READ_WORD] = end
         return chunk
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import platform
 import struct
 import threading
 from typing import Any
@@ -31,7 +30,7 @@ import msgpack
 from tracer import wire
 
 DEFAULT_CAPACITY = 8 * 1024 * 1024  # spans the extension has not read yet (a burst), beyond which they are counted
-NEEDS_FENCE = platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686")
+NEEDS_FENCE = wire.RING_NEEDS_FENCE
 _SPAN_HEADER = struct.Struct("!2sBBIB")  # a SPANS frame of one span: the frame header and the array's first byte
 _ONE_ELEMENT_ARRAY = 0x91
 NO_ROOM, TOO_BIG = 1 << 62, (1 << 62) + 1  # what put_span answers instead of the bytes unread: above any mark

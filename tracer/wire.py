@@ -39,6 +39,7 @@ Positions only grow; a frame starts at data offset ``position % capacity`` and m
 
 from __future__ import annotations
 
+import os
 import struct
 
 import msgpack
@@ -64,6 +65,9 @@ RING_MAGIC = int.from_bytes(b"AGRING02", "little")
 RING_WORDS = 512  # the header page, as 8-byte words
 RING_MAGIC_WORD, RING_CAPACITY_WORD, RING_WRITTEN_WORD, RING_READ_WORD = 0, 1, 8, 16
 RING_DATA_OFFSET = RING_WORDS * 8
+# Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
+# reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.
+RING_NEEDS_FENCE = os.uname().machine.lower() not in ("x86_64", "amd64", "i386", "i686")
 
 SPAN_FIELDS = (
     "trace_id",  # 0 bytes[16]
