@@ -22,8 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
 from tracer import wire
 
 REPO = Path(__file__).resolve().parents[3]
@@ -306,9 +304,9 @@ class FunctionProcess:
             self.send(wire.frame(kind, payload, self.version))
         elif kind == wire.SPANS:
             for span in payload:  # one span per frame, as the tracer writes them
-                assert self.ring.put(wire.SPANS, msgpack.packb([span], use_bin_type=True))
+                assert self.ring.put_span(span) < self.ring.capacity
         else:
-            assert self.ring.put(kind, msgpack.packb(payload, use_bin_type=True))
+            assert self.ring.put(kind, payload)
 
     def end(self, request_id: str, sampled: bool = True, dropped: dict[str, int] | None = None) -> None:
         payload: list[Any] = [request_id, sampled, dropped or {}]
