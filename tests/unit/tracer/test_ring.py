@@ -107,3 +107,27 @@ def test_a_stream_reads_the_ring_up_to_end_and_everything_at_drain() -> None:
     finally:
         stream.close()
         ring.close()
+
+
+def test_without_memfd_the_ring_lives_in_an_unlinked_file_the_extension_can_map(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "memfd_create", refuse)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read once and cached
+    ring = Ring(CAPACITY)
+    try:
+        assert ring.fd is not None and os.listdir(str(tmp_path)) == []  # already unlinked
+        ring.put_span(record("kept"))
+        reader = RingReader(os.dup(ring.fd))
+        try:
+            assert names(reader.read_to(ring.written)) == ["kept"]
+        finally:
+            reader.close()
+    finally:
+        ring.close()
