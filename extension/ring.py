@@ -9,8 +9,9 @@ SPANS frames from the ring are decoded together, so the assembler sees batches. 
 tracer) has no ring: its frames pass through as they are.
 
 Reading is bounded by the ring's capacity and every frame is validated as on the socket; a ring whose header or
-frames make no sense is given up (counted, logged), never trusted. Consumed pages are handed back to the kernel
-(``MADV_REMOVE``), so a ring that saw a burst does not keep its memory.
+frames make no sense is given up (counted, logged), never trusted. The pages of a large read are handed back to
+the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory; small invocations start on the
+ring's first pages (the function skips ahead once everything has been read), which stay.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     Item = tuple[int, Any] | wire.WireError
 
-RELEASE_BYTES = 256 * 1024  # consumed bytes handed back to the kernel at a time
+RELEASE_BYTES = 256 * 1024  # a read at least this large hands its pages back to the kernel
 _MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
 
 _fence_lock = threading.Lock()
@@ -65,7 +66,6 @@ class RingReader:
         self.capacity = capacity
         self._mask = capacity - 1
         self._read = int(self._words[wire.RING_READ_WORD])
-        self._released = self._read
 
     @property
     def unread(self) -> int:
@@ -76,6 +76,11 @@ class RingReader:
         written = int(self._words[wire.RING_WRITTEN_WORD])
         if wire.RING_NEEDS_FENCE:
             _fence()
+        skip_from, skip_to = int(self._words[wire.RING_SKIP_FROM_WORD]), int(self._words[wire.RING_SKIP_TO_WORD])
+        if skip_from == self._read < skip_to <= written and skip_to - skip_from <= self.capacity and (
+            not skip_to & self._mask
+        ):  # the function skipped to a lap's start once we had read everything: nothing in between
+            self._read = skip_to
         end = written if position is None else position
         start = self._read
         if not start <= end <= min(written, start + self.capacity):
@@ -84,26 +89,26 @@ class RingReader:
             return b""
         chunk = wire.ring_bytes(self._data, start, end)
         self._read = end
-        self._release(end)
+        self._release(start, end)
         if wire.RING_NEEDS_FENCE:
             _fence()  # the bytes are copied before the function may reuse their room
         self._words[wire.RING_READ_WORD] = end
         return chunk
 
-    def _release(self, end: int) -> None:
-        page = mmap.PAGESIZE
-        start = -(-self._released // page) * page
-        stop = end // page * page
-        if stop - start < RELEASE_BYTES:
+    def _release(self, start: int, end: int) -> None:
+        """Hand back to the kernel the pages of a large read: only those wholly inside it, whose every byte was
+        just read. (A page read earlier may already hold newer frames: the function may write there as soon as
+        the read position passed it.)"""
+        if end - start < RELEASE_BYTES:
             return
-        self._released = stop
-        start = max(start, stop - self.capacity)
+        page = mmap.PAGESIZE
+        first, stop = -(-start // page) * page, end // page * page
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a file system without holes: kept
-            while start < stop:
-                offset = start & self._mask
-                length = min(stop - start, self.capacity - offset)
+            while first < stop:
+                offset = first & self._mask
+                length = min(stop - first, self.capacity - offset)
                 self._map.madvise(mmap.MADV_REMOVE, wire.RING_DATA_OFFSET + offset, length)
-                start += length
+                first += length
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -100,6 +100,8 @@ class Handoff:
                 self._may_reconnect = self.mode == NEW
                 self._connect_locked()
             ring = self._ring
+            if ring is not None:
+                ring.rewind()  # when the extension has read everything: start on the ring's first page again
             self._invocation_at = ring.written if ring is not None else 0
             if span is not None and self.mode not in (DISCONNECTED, CLOSED):
                 self._start = [request_id, span.to_record()]

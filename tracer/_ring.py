@@ -106,14 +106,35 @@ class Ring:
         self._mask = capacity - 1
         self.written = 0  # bytes ever written (only this process writes it)
         self.seen_read = 0  # the reader's position when last looked at: it only grows, so room is at least this
+        self._skip_from = self._skip_to = 0  # the last skip to a lap's start (a reader there continues from _to)
         self._header = wire.HEADER
         self._packer = msgpack.Packer(use_bin_type=True)
 
     @property
     def read(self) -> int:
-        """The reader's position now (and remembered as ``seen_read``)."""
-        self.seen_read = read = int(self._words[wire.RING_READ_WORD])
+        """The reader's position now (and remembered as ``seen_read``); at a skip's start, its end."""
+        read = int(self._words[wire.RING_READ_WORD])
+        if read == self._skip_from:
+            read = self._skip_to
+        self.seen_read = read
         return read
+
+    def rewind(self) -> None:
+        """Everything written has been read: let the next frame start on the ring's first page again.
+
+        Small invocations then keep using the same few pages, which stay in memory (no page fault) while the
+        reader hands back the pages of a burst (see ``extension.ring``).
+        """
+        written = self.written
+        if not written & self._mask or self.read != written:
+            return
+        self._skip_from, self._skip_to = written, written - (written & self._mask) + self.capacity
+        self._words[wire.RING_SKIP_FROM_WORD] = self._skip_from
+        self._words[wire.RING_SKIP_TO_WORD] = self._skip_to
+        if NEEDS_FENCE:
+            fence()  # the skip before the position that says it happened
+        self.written = self.seen_read = self._skip_to
+        self._words[_WRITTEN] = self._skip_to
 
     @property
     def unread(self) -> int:

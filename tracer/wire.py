@@ -34,7 +34,10 @@ stream cannot be resynchronised. Nothing here allocates more than ``MAX_PAYLOAD`
 The ring (version 2): a shared file of ``RING_DATA_OFFSET + capacity`` bytes, capacity a power of two. Its
 first page holds native 64-bit words (``RING_WORDS``): the magic, the capacity, the position written so far
 (stored by the function after each whole frame) and the position read so far (stored by the extension).
-Positions only grow; a frame starts at data offset ``position % capacity`` and may wrap around the end.
+Positions only grow; a frame starts at data offset ``position % capacity`` and may wrap around the end. When
+everything written has been read, the function may skip ahead to the next multiple of the capacity (so that
+each invocation starts at the ring's first page): it stores the skip's start and end before the position
+written, and a reader whose position is the skip's start continues from its end.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ RING_KINDS = (START, SPANS)  # what the ring may hold; the rest goes over the so
 RING_MAGIC = int.from_bytes(b"AGRING02", "little")
 RING_WORDS = 512  # the header page, as 8-byte words
 RING_MAGIC_WORD, RING_CAPACITY_WORD, RING_WRITTEN_WORD, RING_READ_WORD = 0, 1, 8, 16
+RING_SKIP_FROM_WORD, RING_SKIP_TO_WORD = 9, 10  # the last skip, stored by the function with the position written
 RING_DATA_OFFSET = RING_WORDS * 8
 # Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
 # reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.

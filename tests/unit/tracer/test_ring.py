@@ -131,3 +131,54 @@ def test_without_memfd_the_ring_lives_in_an_unlinked_file_the_extension_can_map(
             reader.close()
     finally:
         ring.close()
+
+
+def test_a_large_read_hands_back_only_pages_whose_frames_it_just_read() -> None:
+    """The function may write into a page as soon as the read position has passed it: pages read earlier must
+    never be handed back by a later read (the kernel would zero frames not read yet)."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    reader = RingReader(os.dup(ring.fd))
+    expected: list[str] = []
+    got: list[str] = []
+
+    def write(count: int) -> None:
+        for _ in range(count):
+            name = f"s{len(expected)}"
+            assert ring.put_span(record(name, 900)) < ring.capacity
+            expected.append(name)
+
+    try:
+        write(200)  # ~200 KB, read in one small read: nothing handed back
+        got += names(reader.read_to(ring.written))
+        write(450)
+        drain_at = ring.written  # as a DRAIN would name it
+        write(400)  # wraps onto the pages read above
+        got += names(reader.read_to(drain_at))  # a large read: its own pages go back
+        got += names(reader.read_to(ring.written))
+        assert got == expected
+    finally:
+        reader.close()
+        ring.close()
+
+
+def test_once_everything_is_read_the_next_invocation_starts_on_the_first_page(ring: Ring) -> None:
+    assert ring.fd is not None
+    stream = FunctionStream()
+    try:
+        stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY}),
+                       [os.dup(ring.fd)])
+        for number in range(10):
+            ring.rewind()
+            assert ring.written % CAPACITY == (0 if number else 0)  # the invocation starts a lap
+            ring.put(wire.START, [f"req-{number}", record("invocation")])
+            ring.put_span(record(f"child-{number}", 100))
+            items = stream.receive(wire.frame(wire.END, [f"req-{number}", True, {}, ring.written]))
+            assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
+            assert items[1][1][0][wire.NAME] == f"child-{number}"  # type: ignore[index]
+        ring.put_span(record("unread"))
+        before = ring.written
+        ring.rewind()  # something unread: no skip
+        assert ring.written == before
+    finally:
+        stream.close()
