@@ -3,6 +3,7 @@ full, too big, and with the memory barriers arm64 needs switched on here."""
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterator
 
@@ -151,9 +152,10 @@ def test_a_large_read_hands_back_only_pages_whose_frames_it_just_read() -> None:
     try:
         write(200)  # ~200 KB, read in one small read: nothing handed back
         got += names(reader.read_to(ring.written))
-        write(450)
+        write(500)
         drain_at = ring.written  # as a DRAIN would name it
-        write(400)  # wraps onto the pages read above
+        write(450)  # past the end: onto the first pages, read above
+        assert ring.written > ring.capacity + 4 * mmap.PAGESIZE
         got += names(reader.read_to(drain_at))  # a large read: its own pages go back
         got += names(reader.read_to(ring.written))
         assert got == expected
