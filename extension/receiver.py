@@ -97,7 +97,7 @@ def dispatch(assembler: Assembler, conn: int, kind: int, payload: Any) -> None:
         assembler.start(conn, payload[0], payload[1])
     elif kind == wire.END:
         assembler.end(conn, payload[0], payload[1], payload[2])
-    else:
+    elif kind == wire.HELLO:
         assembler.hello(conn, payload)
 
 
