@@ -1,15 +1,17 @@
 """The Unix socket the function hands its spans to, and the thread that reads it.
 
 One connection per function process (a new runtime after a re-init connects anew). Each connection has its
-own ``tracer.wire.FrameReader``: a malformed frame is counted and skipped; a bad header (wrong magic, another
-wire version, unknown kind, a length over ``MAX_PAYLOAD``) poisons only that connection, which is closed.
-Whatever arrives, the thread keeps running.
+own ``extension.ring.FunctionStream``: the socket's frames and, from wire version 2, the frames of the ring the
+function shares with HELLO, read at END, at DRAIN, when the connection closes and at ``sync``. A malformed frame
+is counted and skipped; a bad header (wrong magic, an unknown wire version, unknown kind, a length over
+``MAX_PAYLOAD``) poisons only that connection, which is closed. Whatever arrives, the thread keeps running.
 
 Access: the socket's directory is created 0700 and the socket 0600, so only the function's user can connect.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import selectors
@@ -19,6 +21,7 @@ import threading
 
 from extension.assembler import Assembler
 from extension.log import log
+from extension.ring import FunctionStream
 from extension.stats import Stats
 from tracer import wire
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 _READ_SIZE = 256 * 1024
 _MAX_CONNECTIONS = 16  # function processes are few; each may hold up to MAX_PAYLOAD of partial frame
+_ANCILLARY_SIZE = socket.CMSG_SPACE(4 * array.array("i").itemsize)  # HELLO's ring descriptor (a few at most)
+_told_previous_version = False  # one log line per process for functions with an older tracer
 
 
 class SocketSetupError(OSError):
@@ -92,17 +97,28 @@ def dispatch(assembler: Assembler, conn: int, kind: int, payload: Any) -> None:
         assembler.start(conn, payload[0], payload[1])
     elif kind == wire.END:
         assembler.end(conn, payload[0], payload[1], payload[2])
-    else:
+    elif kind == wire.HELLO:
         assembler.hello(conn, payload)
 
 
+def received_descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors passed with SCM_RIGHTS in ``recvmsg``'s ancillary data."""
+    descriptors: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds = array.array("i")
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+            descriptors.extend(fds)
+    return descriptors
+
+
 class _Connection:
-    __slots__ = ("id", "reader", "sock")
+    __slots__ = ("id", "sock", "stream")
 
     def __init__(self, conn_id: int, sock: socket.socket) -> None:
         self.id = conn_id
         self.sock = sock
-        self.reader = wire.FrameReader()
+        self.stream = FunctionStream()
 
 
 class Receiver:
@@ -144,6 +160,7 @@ class Receiver:
             self._thread.join(2.0)
         for connection in list(self._connections.values()):
             connection.sock.close()
+            connection.stream.close()
         self._connections.clear()
         self._listener.close()
         self._selector.close()
@@ -200,27 +217,53 @@ class Receiver:
                 for _ in range(64):  # bounded: a writer that never stops must not stall the barrier
                     if not self._read(connection):
                         break
+            for connection in list(self._connections.values()):
+                self._deliver(connection, connection.stream.drain())
         for done in waiters:
             done.set()
 
     def _read(self, connection: _Connection) -> bool:
         """Read once from ``connection``; False when nothing more is there now (or it closed)."""
         try:
-            data = connection.sock.recv(_READ_SIZE)
+            data, ancillary, _, _ = connection.sock.recvmsg(_READ_SIZE, _ANCILLARY_SIZE)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError:
-            data = b""
+            data, ancillary = b"", []
+        descriptors = received_descriptors(ancillary) if ancillary else None
         if not data:
+            for fd in descriptors or ():
+                os.close(fd)
             self._close(connection)
             return False
-        for item in connection.reader.frames(data):
+        return self._deliver(connection, connection.stream.receive(data, descriptors))
+
+    def _deliver(self, connection: _Connection, items: list[tuple[int, Any] | wire.WireError]) -> bool:
+        """Dispatch a connection's frames; False when it had to be closed."""
+        for item in items:
             if isinstance(item, wire.WireError):
                 if self._reject(connection, item):
                     return False
                 continue
-            dispatch(self._assembler, connection.id, item[0], item[1])
+            kind = item[0]
+            if kind == wire.HELLO and connection.stream.version == wire.PREVIOUS_VERSION:
+                self._tell_previous_version(connection)
+            elif kind == wire.END and len(self._connections) > 1:
+                # Forked children of the function write their own rings and rarely say END: their spans leave
+                # with the parent's invocation rather than wait for the child to exit.
+                for other in list(self._connections.values()):
+                    if other is not connection:
+                        self._deliver(other, other.stream.drain())
+            dispatch(self._assembler, connection.id, kind, item[1])
         return True
+
+    def _tell_previous_version(self, connection: _Connection) -> None:
+        global _told_previous_version
+        if not _told_previous_version:
+            _told_previous_version = True
+            log.warning("function connection %d speaks wire version %d: its afterglow tracer is older than this "
+                        "layer's (%d); accepted, with spans over the socket. Update the function's afterglow to hand "
+                        "spans over through shared memory.", connection.id, wire.PREVIOUS_VERSION, wire.VERSION)
 
     def _reject(self, connection: _Connection, error: wire.WireError) -> bool:
         """Count a rejected frame; True when the connection had to be closed."""
@@ -246,4 +289,14 @@ class Receiver:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(connection.sock)
         connection.sock.close()
+        # The function closed it or died: whatever it wrote to its ring is complete now (START and the spans that
+        # had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
+        items = connection.stream.drain()
+        connection.stream.close()
+        for item in items:
+            if isinstance(item, wire.WireError):
+                self._stats.add("malformed_frames")
+                log.warning("rejected a frame in the ring of function connection %d: %s", connection.id, item)
+            else:
+                dispatch(self._assembler, connection.id, item[0], item[1])
         self._assembler.disconnected(connection.id)

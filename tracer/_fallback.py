@@ -4,14 +4,29 @@ The frames are the same wire bytes the socket would carry; ``extension.inprocess
 assembles and exports them through the extension's own pipeline (OTLP when configured, else the printed
 waterfall). It is imported only here, only in fallback mode: the handler then pays for the export, which
 is why the hand-off warns once when it falls back.
+
+Fork-safe: a forked child starts with nothing written and fresh locks (a parent thread may have held one at the
+fork), so it never exports the parent's frames again and never waits on a lock nobody will release.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from typing import Any
 
 from tracer._safe import swallowed, warn_once
+
+_live: weakref.WeakSet[InProcessFallback] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for fallback in list(_live):
+        fallback.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class InProcessFallback:
@@ -24,6 +39,14 @@ class InProcessFallback:
         self._exporter: Any = None
         self._unavailable = False
         self.lost_bytes = 0  # frames thrown away because no exporter could be loaded
+        _live.add(self)
+
+    def after_fork_in_child(self) -> None:
+        """The parent's frames stay the parent's; its locks and exporter (whose threads did not survive) too."""
+        self._pending = bytearray()
+        self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._exporter = None
 
     def write(self, data: bytes) -> None:
         with self._lock:

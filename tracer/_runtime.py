@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace as trace_api
 
 from tracer import __version__, _response_hook, config
-from tracer._handoff import DEFAULT_WINDOW_NS, Handoff
+from tracer._handoff import Handoff
 from tracer._limits import SpanLimits
 from tracer._safe import log, warn_once
 from tracer._sampling import sampler_from_env
@@ -63,8 +63,7 @@ def install() -> Runtime:
         provider: trace_api.TracerProvider = current
         handoff = current.sink if isinstance(current.sink, Handoff) else None
     elif isinstance(current, trace_api.ProxyTracerProvider):
-        window_us = config.read_int(config.AFTERGLOW_HANDOFF_WINDOW_US, DEFAULT_WINDOW_NS // 1000)
-        handoff = Handoff(config.socket_path(), window_ns=window_us * 1000)
+        handoff = Handoff(config.socket_path())
         provider = LeanTracerProvider(handoff, sampler_from_env(), SpanLimits.from_env())
         trace_api.set_tracer_provider(provider)
         if trace_api.get_tracer_provider() is not provider:  # lost a race with another thread's provider

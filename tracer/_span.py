@@ -34,8 +34,6 @@ class SpanSink(Protocol):
 
     def on_end(self, span: LeanSpan) -> None: ...
 
-    def poke(self) -> None: ...
-
 
 class Scope:
     """What a tracer shares with its spans: instrumentation scope, limits and the sink."""
@@ -314,7 +312,7 @@ class LeanSpan(Span):
             self._span_id.to_bytes(8, "big"),
             None if parent_id is None else parent_id.to_bytes(8, "big"),
             self._name if type(self._name) is str else str(self._name),
-            self._kind.value,
+            self._kind._value_,  # not .value, a property: ~0.15 us per span
             self._start,
             self._end,
             self._attributes,

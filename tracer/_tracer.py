@@ -70,9 +70,6 @@ class LeanTracer(ApiTracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> Span:
-        sink = self._scope.sink
-        if sink is not None:
-            sink.poke()  # a span starting is a moment to send spans that waited too long for company
         parent = (context_api.get_current() if context is None else context).get(SPAN_KEY)
         trace_state: TraceState | None
         if type(parent) is LeanSpan:  # the common case: our own span, read without a SpanContext
@@ -238,11 +235,8 @@ class LeanTracerProvider(ApiTracerProvider):
         return LeanTracer(scope, self.sampler)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Send the spans waiting in the coalescing batch now, without waiting for the extension to read them:
-        handing over is the flush (kept for code written against the SDK, such as contrib instrumentations)."""
-        flush = getattr(self.sink, "flush", None)
-        if callable(flush):
-            flush()
+        """Nothing to do: a span is handed over as it ends (kept for code written against the SDK, such as
+        contrib instrumentations)."""
         return True
 
     def shutdown(self) -> None:

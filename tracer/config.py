@@ -46,7 +46,6 @@ AFTERGLOW_HANDLER = "AFTERGLOW_HANDLER"
 AFTERGLOW_INSTRUMENT = "AFTERGLOW_INSTRUMENT"
 AFTERGLOW_DISABLE = "AFTERGLOW_DISABLE"
 AFTERGLOW_LOG_CORRELATION = "AFTERGLOW_LOG_CORRELATION"
-AFTERGLOW_HANDOFF_WINDOW_US = "AFTERGLOW_HANDOFF_WINDOW_US"
 AFTERGLOW_CAPTURE_PAYLOAD = "AFTERGLOW_CAPTURE_PAYLOAD"
 AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
 AFTERGLOW_LOGS = "AFTERGLOW_LOGS"
@@ -82,9 +81,6 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_LOG_CORRELATION, "true",
         "`false` keeps trace and span ids out of `logging` records (same as `logging` in AFTERGLOW_DISABLE).",
         "function"),
-    Var(AFTERGLOW_HANDOFF_WINDOW_US, "1000",
-        "A span ending this soon after the previous send waits (at most this long) to leave with the next one; "
-        "`0`: every span leaves as it ends.", "function"),
     Var(AFTERGLOW_CAPTURE_PAYLOAD, "false",
         "`true` records the event and the response as JSON text on the invocation span "
         "(`faas.invocation.event`, `faas.invocation.response`), secrets masked, truncated to the value limit.",

@@ -1,31 +1,48 @@
 """The wire format between the function (``tracer``) and the afterglow extension.
 
-Transport: one Unix stream socket connection per function process. The function writes frames;
-the extension only reads.
+Two transports carry the same frames. One Unix stream socket connection per function process, which only
+the function writes to; and, from version 2, a ring of bytes in memory shared by both processes (a memfd
+the function passes with HELLO), which the function writes and the extension reads (layout below).
 
 Frame: an 8-byte header, then a msgpack payload::
 
     magic  b"AG"   2 bytes
-    version        1 byte    (VERSION; a mismatch is reported as such, never decoded as garbage)
-    kind           1 byte    (HELLO, START, SPANS, END)
+    version        1 byte    (VERSION, or PREVIOUS_VERSION from an older tracer; others are refused by name)
+    kind           1 byte    (HELLO, START, SPANS, END, DRAIN)
     length         4 bytes   big-endian payload length, at most MAX_PAYLOAD
 
 Payloads (msgpack, binary ids as ``bin``):
 
-- HELLO  ``{"tracer": str, "pid": int, "resource": {str: attr}}`` once per connection.
+- HELLO  ``{"tracer": str, "pid": int, "resource": {str: attr}, "ring": int}`` once per connection, first;
+  in version 2 ``ring`` is the ring's capacity in bytes (0: no ring) and the ring's descriptor travels with
+  HELLO's bytes as SCM_RIGHTS ancillary data.
 - START  ``[request_id, span]``: the invocation span as it opens (``end_ns`` 0), so the extension can
   still emit it, marked failed, if the function dies before END.
 - SPANS  ``[span, ...]``: finished spans, the invocation span last in its invocation.
-- END    ``[request_id, sampled, {reason: dropped_count}]``: the invocation's spans are complete;
-  sent for every invocation, sampled or not, so the extension never waits for a timer.
+- END    ``[request_id, sampled, {reason: dropped_count}, ring_position]``: the invocation's spans are
+  complete up to ``ring_position`` (bytes ever written to the ring); sent for every invocation, sampled or
+  not, so the extension never waits for a timer. Version 1: the first three elements.
+- DRAIN  ``[ring_position]`` (version 2): the ring is filling up; read it up to there.
+
+Version 2 puts START and SPANS in the ring (one span per SPANS frame) and keeps the socket for HELLO, END and
+DRAIN; version 1 (an older tracer) sends everything over the socket, and the extension still accepts it.
 
 A span is a 17-element array, see ``SPAN_FIELDS``. Decoding is strict: any field of the wrong type
 rejects the whole frame (counted by the caller); a bad header poisons the connection, because a
 stream cannot be resynchronised. Nothing here allocates more than ``MAX_PAYLOAD`` per frame.
+
+The ring (version 2): a shared file of ``RING_DATA_OFFSET + capacity`` bytes, capacity a power of two. Its
+first page holds native 64-bit words (``RING_WORDS``): the magic, the capacity, the position written so far
+(stored by the function after each whole frame) and the position read so far (stored by the extension).
+Positions only grow; a frame starts at data offset ``position % capacity`` and may wrap around the end. When
+everything written has been read, the function may skip ahead to the next multiple of the capacity (so that
+each invocation starts at the ring's first page): it stores the skip's start and end before the position
+written, and a reader whose position is the skip's start continues from its end.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 
 import msgpack
@@ -35,12 +52,26 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAGIC = b"AG"
-VERSION = 1
+VERSION = 2
+PREVIOUS_VERSION = 1  # still accepted by the extension: a function may bundle an older tracer than the layer's
+VERSIONS = (PREVIOUS_VERSION, VERSION)
 HEADER = struct.Struct("!2sBBI")
 MAX_PAYLOAD = 4 * 1024 * 1024
 
-HELLO, START, SPANS, END = 1, 2, 3, 4
-KINDS = {HELLO: "HELLO", START: "START", SPANS: "SPANS", END: "END"}
+HELLO, START, SPANS, END, DRAIN = 1, 2, 3, 4, 5
+KINDS = {HELLO: "HELLO", START: "START", SPANS: "SPANS", END: "END", DRAIN: "DRAIN"}
+RING_KINDS = (START, SPANS)  # what the ring may hold; the rest goes over the socket
+
+# The ring's first page: native 64-bit words (both processes run on the one machine). Each side stores only its
+# own position; the two live on separate cache lines.
+RING_MAGIC = int.from_bytes(b"AGRING02", "little")
+RING_WORDS = 512  # the header page, as 8-byte words
+RING_MAGIC_WORD, RING_CAPACITY_WORD, RING_WRITTEN_WORD, RING_READ_WORD = 0, 1, 8, 16
+RING_SKIP_FROM_WORD, RING_SKIP_TO_WORD = 9, 10  # the last skip, stored by the function with the position written
+RING_DATA_OFFSET = RING_WORDS * 8
+# Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
+# reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.
+RING_NEEDS_FENCE = os.uname().machine.lower() not in ("x86_64", "amd64", "i386", "i686")
 
 SPAN_FIELDS = (
     "trace_id",  # 0 bytes[16]
@@ -69,6 +100,17 @@ _MAX_INT = 2**63 - 1
 _MIN_INT = -(2**63)
 
 
+def ring_bytes(data: memoryview, start: int, end: int) -> bytes:
+    """A copy of the ring's bytes from position ``start`` to ``end`` (at most the capacity, ``len(data)``)."""
+    capacity = len(data)
+    first, last = start % capacity, end % capacity
+    if end == start:
+        return b""
+    if first < last:
+        return bytes(data[first:last])
+    return bytes(data[first:]) + bytes(data[:last])
+
+
 class WireError(ValueError):
     """A frame that cannot be accepted. ``fatal`` means the connection cannot go on."""
 
@@ -79,14 +121,15 @@ class WireError(ValueError):
 
 
 _packer = msgpack.Packer(use_bin_type=True)
+_ONE_ELEMENT_ARRAY = b"\x91"
 
 
-def frame(kind: int, payload: Any) -> bytes:
+def frame(kind: int, payload: Any, version: int = VERSION) -> bytes:
     """Encode one frame. Raises ValueError if the payload exceeds MAX_PAYLOAD or cannot be packed."""
     body: bytes = _packer.pack(payload)
     if len(body) > MAX_PAYLOAD:
         raise ValueError(f"frame payload of {len(body)} bytes exceeds {MAX_PAYLOAD}")
-    return HEADER.pack(MAGIC, VERSION, kind, len(body)) + body
+    return HEADER.pack(MAGIC, version, kind, len(body)) + body
 
 
 def frame_packed(kind: int, body: bytes) -> bytes:
@@ -104,11 +147,13 @@ class FrameReader:
 
     A malformed payload raises ``WireError`` for that frame only; the reader skips it and the next
     ``feed`` goes on. A bad header raises a fatal ``WireError``: the caller must drop the connection.
+    The first frame's version (one of ``VERSIONS``) is the stream's; a frame of another version poisons it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version: int | None = None) -> None:
         self._buffer = bytearray()
         self._poisoned = False
+        self.version = version  # None until the first frame says
 
     @property
     def pending(self) -> int:
@@ -122,22 +167,35 @@ class FrameReader:
         """
         return [item for item in self.frames(data) if not isinstance(item, WireError)]
 
-    def frames(self, data: bytes) -> list[tuple[int, Any] | WireError]:
-        """Append ``data``; return complete frames and, in order, a WireError for each rejected one."""
+    def frames(self, data: bytes, merge_spans: bool = False) -> list[tuple[int, Any] | WireError]:
+        """Append ``data``; return complete frames and, in order, a WireError for each rejected one.
+
+        ``merge_spans``: consecutive SPANS frames of one span each (as the ring holds them) come out as one
+        SPANS frame, decoded in one go (a third of the cost of one by one); should one of them be malformed,
+        they are decoded one by one, so that only that one is rejected.
+        """
         if self._poisoned:
             return [WireError("poisoned", "connection already rejected", fatal=True)]
-        self._buffer += data
+        buffer: bytes | bytearray
+        if self._buffer:
+            self._buffer += data
+            buffer = self._buffer
+        else:  # the usual case, whole frames: read them where they are, keep only a partial one
+            buffer = data
         out: list[tuple[int, Any] | WireError] = []
+        singles: list[bytes] = []  # bodies of one-span SPANS frames waiting to be decoded together
         offset = 0
-        buffer = self._buffer
         while len(buffer) - offset >= HEADER.size:
             magic, version, kind, length = HEADER.unpack_from(buffer, offset)
             if magic != MAGIC:
                 self._poison(out, "bad_magic", f"expected {MAGIC!r}, got {bytes(magic)!r}")
                 return out
-            if version != VERSION:
-                self._poison(out, "version_mismatch", f"tracer speaks wire version {version}, extension {VERSION}")
-                return out
+            if version != self.version:
+                if self.version is not None or version not in VERSIONS:
+                    expected = self.version if self.version is not None else " or ".join(map(str, VERSIONS))
+                    self._poison(out, "version_mismatch", f"tracer speaks wire version {version}, extension {expected}")
+                    return out
+                self.version = version
             if kind not in KINDS:
                 self._poison(out, "bad_kind", f"unknown frame kind {kind}")
                 return out
@@ -147,14 +205,41 @@ class FrameReader:
             if len(buffer) - offset - HEADER.size < length:
                 break
             start = offset + HEADER.size
-            body = bytes(buffer[start : start + length])
+            body = bytes(buffer[start : start + length])  # from ``data``: a slice of bytes is the one copy
             offset = start + length
+            if merge_spans and kind == SPANS and body[:1] == _ONE_ELEMENT_ARRAY:
+                singles.append(body)
+                continue
+            if singles:
+                self._decode_singles(singles, out)
             try:
-                out.append((kind, decode_payload(kind, body)))
+                out.append((kind, decode_payload(kind, body, version)))
             except WireError as error:
                 out.append(error)
-        del buffer[:offset]
+        if singles:
+            self._decode_singles(singles, out)
+        if buffer is self._buffer:
+            del buffer[:offset]
+        elif offset < len(buffer):
+            self._buffer = bytearray(buffer[offset:])
         return out
+
+    def _decode_singles(self, bodies: list[bytes], out: list[tuple[int, Any] | WireError]) -> None:
+        version = self.version if self.version is not None else VERSION
+        if len(bodies) > 1:
+            merged = _packer.pack_array_header(len(bodies)) + b"".join(body[1:] for body in bodies)
+            try:
+                out.append((SPANS, decode_payload(SPANS, merged, version)))
+                bodies.clear()
+                return
+            except WireError:
+                pass  # one of them is bad: find which
+        for body in bodies:
+            try:
+                out.append((SPANS, decode_payload(SPANS, body, version)))
+            except WireError as error:
+                out.append(error)
+        bodies.clear()
 
     def _poison(self, out: list[tuple[int, Any] | WireError], reason: str, detail: str) -> None:
         self._poisoned = True
@@ -166,8 +251,8 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise WireError("malformed", f"msgpack extension type {code} is not allowed")
 
 
-def decode_payload(kind: int, body: bytes) -> Any:
-    """Decode and validate one payload. Raises WireError("malformed", ...)."""
+def decode_payload(kind: int, body: bytes, version: int = VERSION) -> Any:
+    """Decode and validate one payload of the given wire version. Raises WireError("malformed", ...)."""
     try:
         payload = msgpack.unpackb(body, raw=False, strict_map_key=True, ext_hook=_refuse_ext, timestamp=0)
     except WireError:
@@ -186,14 +271,21 @@ def decode_payload(kind: int, body: bytes) -> Any:
         _check(isinstance(payload, list), "SPANS is a list")
         for span in payload:
             check_span(span)
-    else:  # END
-        _check(isinstance(payload, list) and len(payload) == 3, "END is [request_id, sampled, dropped]")
-        request_id, sampled, dropped = payload
+    elif kind == END:
+        if version == PREVIOUS_VERSION:
+            _check(isinstance(payload, list) and len(payload) == 3, "END is [request_id, sampled, dropped]")
+        else:
+            _check(isinstance(payload, list) and len(payload) == 4 and _is_count(payload[3]),
+                   "END is [request_id, sampled, dropped, ring_position]")
+        request_id, sampled, dropped = payload[:3]
         _check(isinstance(request_id, str) and 0 < len(request_id) <= 256, "END request_id")
         _check(isinstance(sampled, bool), "END sampled")
         _check(isinstance(dropped, dict), "END dropped")
         for reason, count in dropped.items():
             _check(isinstance(reason, str) and _is_count(count), "END dropped counts")
+    else:  # DRAIN
+        _check(version != PREVIOUS_VERSION, "DRAIN is not part of wire version 1")
+        _check(isinstance(payload, list) and len(payload) == 1 and _is_count(payload[0]), "DRAIN is [ring_position]")
     return payload
 
 
@@ -220,6 +312,7 @@ def _check_hello(payload: object) -> None:
     _check(isinstance(payload.get("tracer"), str), "HELLO tracer")
     _check(_is_count(payload.get("pid")), "HELLO pid")
     _check_attributes(payload.get("resource"), "HELLO resource")
+    _check(payload.get("ring") is None or _is_count(payload.get("ring")), "HELLO ring")
 
 
 def _is_attr_value(value: object) -> bool:

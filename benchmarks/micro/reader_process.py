@@ -1,7 +1,9 @@
 """The extension's end of the socket in its own process, for benchmarks: accept, read, decode, discard.
 
-A separate process, as the real extension is, so that its reading never competes for the function's GIL.
-Usage: ``python reader_process.py SOCKET_PATH``; prints ``ready`` once listening, exits on SIGTERM.
+A separate process, as the real extension is, so that its reading never competes for the function's GIL. Each
+connection is read as the extension reads it (``extension.ring.FunctionStream``: the socket, and the function's
+ring at END and DRAIN). Usage: ``python reader_process.py SOCKET_PATH``; prints ``ready`` once listening, exits
+on SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import signal
 import socket
 import sys
 
-from tracer import wire
+from extension.receiver import received_descriptors
+from extension.ring import FunctionStream
 
 
 def main(path: str) -> None:
@@ -23,7 +26,7 @@ def main(path: str) -> None:
     listener.listen(8)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
-    readers: dict[socket.socket, wire.FrameReader] = {}
+    streams: dict[socket.socket, FunctionStream] = {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     while True:
@@ -32,16 +35,16 @@ def main(path: str) -> None:
             assert isinstance(sock, socket.socket)
             if sock is listener:
                 connection, _ = listener.accept()
-                readers[connection] = wire.FrameReader()
+                streams[connection] = FunctionStream()
                 selector.register(connection, selectors.EVENT_READ)
                 continue
-            data = sock.recv(1 << 20)
+            data, ancillary, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(16))
             if not data:
                 selector.unregister(sock)
-                del readers[sock]
+                streams.pop(sock).close()
                 sock.close()
                 continue
-            readers[sock].feed(data)
+            streams[sock].receive(data, received_descriptors(ancillary))
 
 
 if __name__ == "__main__":

@@ -83,10 +83,3 @@ def test_afterglow_import_decorate_first_invocation(benchmark: Any, reader_socke
 def test_standard_sdk_batch_otlp_http(benchmark: Any) -> None:
     benchmark.pedantic(_run, args=(STANDARD.replace(FIRST_INVOCATION, "handler({}, None)"),), rounds=ROUNDS,
                        warmup_rounds=2)
-
-
-@pytest.mark.benchmark(group=GROUP)
-def test_afterglow_window_0_no_sender_thread(benchmark: Any, reader_socket: str) -> None:
-    """Next to the default: what starting the hand-off's sender thread (at the first batch) adds."""
-    env = {"AFTERGLOW_SOCKET": reader_socket, "AFTERGLOW_HANDOFF_WINDOW_US": "0"}
-    benchmark.pedantic(_run, args=(AFTERGLOW, env), rounds=ROUNDS, warmup_rounds=2)

@@ -71,25 +71,6 @@ def test_afterglow_trace_handler_and_hand_off(benchmark: Any, afterglow_handler:
     benchmark.extra_info["writes_per_invocation"] = round((handoff.writes - writes_before) / _calls(benchmark), 2)
 
 
-@pytest.mark.parametrize(
-    ("linger", "window_us"),
-    [(False, 1000), (True, 0)],
-    ids=["no linger (batch waits for the next send or END)", "window 0 (every span its own write)"],
-)
-@pytest.mark.benchmark(group=GROUP)
-def test_afterglow_hand_off_variants(benchmark: Any, afterglow_handler: Any, linger: bool, window_us: int) -> None:
-    """Next to the default (linger on, 1 ms window): what coalescing saves. The linger's own cost is measured
-    in paired rounds in test_linger.py, which this machine's noise makes necessary for a few microseconds."""
-    from tracer import _runtime
-
-    handoff = _runtime.current().handoff  # type: ignore[union-attr]
-    handoff.linger, handoff.window_ns = linger, window_us * 1000
-    context = lambda_context()
-    writes_before = handoff.writes
-    benchmark(afterglow_handler, {}, context)
-    benchmark.extra_info["writes_per_invocation"] = round((handoff.writes - writes_before) / _calls(benchmark), 2)
-
-
 @pytest.mark.benchmark(group=GROUP)
 def test_afterglow_unsampled_invocation(benchmark: Any, afterglow_handler: Any) -> None:
     event = {

@@ -54,8 +54,11 @@ def reset_tracing() -> None:
 class SpanReader:
     """The extension's end of the socket, reduced to reading: accepts connections, decodes every frame.
 
-    ``stall()`` stops reading (the kernel buffer fills, the writer meets EAGAIN); ``resume()`` reads on.
-    ``restart()`` drops every connection and the listening socket, then listens again at the same path.
+    Each connection is read as the extension reads it (``extension.ring.FunctionStream``): socket frames, and the
+    frames of the function's ring at END, at DRAIN and when the connection closes. ``drain()`` also reads every
+    ring up to what was written (the extension's ``sync``). ``stall()`` stops reading (the kernel buffer fills,
+    the ring is not read); ``resume()`` reads on. ``restart()`` drops every connection and the listening socket,
+    then listens again at the same path.
     """
 
     def __init__(self, path: str) -> None:
@@ -70,6 +73,8 @@ class SpanReader:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._receive_buffer: int | None = None
+        self._drain_requested = threading.Event()
+        self._drained = threading.Event()
 
     def start(self, receive_buffer: int | None = None) -> SpanReader:
         self._receive_buffer = receive_buffer
@@ -107,41 +112,84 @@ class SpanReader:
     def resume(self) -> None:
         self._reading.set()
 
+    def drain(self, timeout: float = 5.0) -> None:
+        """Read every ring up to what its function has written (as the extension does before a verdict)."""
+        self._drained.clear()
+        self._drain_requested.set()
+        assert self._drained.wait(timeout), "the reader thread did not drain"
+
     def _serve(self) -> None:
+        from extension.ring import FunctionStream
+
         assert self._listener is not None
         listener = self._listener
-        connections: dict[socket.socket, wire.FrameReader] = {}
+        listener.setblocking(False)
+        connections: dict[socket.socket, FunctionStream] = {}
         try:
             while not self._stop:
                 readable = [listener, *connections] if self._reading.is_set() else [listener]
                 ready, _, _ = select.select(readable, [], [], 0.02)
                 for sock in ready:
                     if sock is listener:
-                        connection, _ = listener.accept()
-                        if self._receive_buffer:
-                            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
-                        connections[connection] = wire.FrameReader()
-                        with self._lock:
-                            self.connections += 1
-                        continue
-                    if not self._reading.is_set():
-                        continue
-                    data = sock.recv(1 << 16)
-                    if not data:
-                        del connections[sock]
-                        sock.close()
-                        continue
-                    items = connections[sock].frames(data)
-                    with self._lock:
-                        for item in items:
-                            if isinstance(item, wire.WireError):
-                                self.errors.append(item)
-                            else:
-                                self.frames.append(item)
-                        self._lock.notify_all()
+                        self._accept(listener, connections)
+                    elif self._reading.is_set():
+                        self._read(sock, connections)
+                if self._drain_requested.is_set() and self._reading.is_set():
+                    # as the extension's sync: what is in the sockets first, then every ring
+                    self._drain_requested.clear()
+                    self._accept(listener, connections)
+                    for sock in list(connections):
+                        while self._read(sock, connections):
+                            pass
+                    for stream in connections.values():
+                        self._record(stream.drain())
+                    self._drained.set()
         finally:
-            for connection in connections:
+            for connection, stream in connections.items():
                 connection.close()
+                stream.close()
+
+    def _accept(self, listener: socket.socket, connections: dict[socket.socket, Any]) -> None:
+        from extension.ring import FunctionStream
+
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except BlockingIOError:
+                return
+            connection.setblocking(False)
+            if self._receive_buffer:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
+            connections[connection] = FunctionStream()
+            with self._lock:
+                self.connections += 1
+
+    def _read(self, sock: socket.socket, connections: dict[socket.socket, Any]) -> bool:
+        """One read; False when nothing more is there now (or the connection closed)."""
+        from extension.receiver import received_descriptors
+
+        try:
+            data, ancillary, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return False
+        stream = connections[sock]
+        if not data:
+            del connections[sock]
+            sock.close()
+            self._record(stream.drain())
+            stream.close()
+            return False
+        self._record(stream.receive(data, received_descriptors(ancillary)))
+        return True
+
+    def _record(self, items: list[Any]) -> None:
+        with self._lock:
+            for item in items:
+                if isinstance(item, wire.WireError):
+                    self.errors.append(item)
+                else:
+                    self.frames.append(item)
+            self._lock.notify_all()
 
     # --- reading what arrived -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ sandbox is more than a test needs (start-up timing, protocol corner cases, hosti
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import queue
@@ -268,16 +269,50 @@ def new_span_id() -> bytes:
 
 
 class FunctionProcess:
-    """A function process's end of the socket: HELLO on connect, then START / SPANS / END frames."""
+    """A function process's side, written by hand: HELLO on connect, then START, SPANS and END.
 
-    def __init__(self, socket_path: str, resource: dict[str, Any] | None = None, pid: int | None = None) -> None:
+    ``version=wire.VERSION`` does what today's tracer does: HELLO passes a ring (``tracer._ring.Ring``) with
+    SCM_RIGHTS, START and SPANS go into the ring, END over the socket names the ring position.
+    ``version=wire.PREVIOUS_VERSION`` is an older tracer: every frame over the socket, END without a position.
+    """
+
+    def __init__(self, socket_path: str, resource: dict[str, Any] | None = None, pid: int | None = None,
+                 version: int = wire.VERSION) -> None:
+        from tracer._ring import Ring
+
+        self.version = version
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(socket_path)
         self.resource = resource if resource is not None else {"service.name": "checkout", "faas.name": "checkout"}
-        self.send(wire.frame(wire.HELLO, {"tracer": "tests", "pid": pid or os.getpid(), "resource": self.resource}))
+        hello: dict[str, Any] = {"tracer": "tests", "pid": pid or os.getpid(), "resource": self.resource}
+        self.ring: Ring | None = None
+        if version == wire.PREVIOUS_VERSION:
+            self.send(wire.frame(wire.HELLO, hello, version))
+        else:
+            self.ring = Ring(1 << 20)
+            assert self.ring.fd is not None
+            hello["ring"] = self.ring.capacity
+            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [self.ring.fd]))]
+            self.sock.sendmsg([wire.frame(wire.HELLO, hello)], rights)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def write(self, kind: int, payload: Any) -> None:
+        """A START or SPANS frame, where this tracer version puts it (the ring, or the socket)."""
+        if self.ring is None:
+            self.send(wire.frame(kind, payload, self.version))
+        elif kind == wire.SPANS:
+            for span in payload:  # one span per frame, as the tracer writes them
+                assert self.ring.put_span(span) < self.ring.capacity
+        else:
+            assert self.ring.put(kind, payload)
+
+    def end(self, request_id: str, sampled: bool = True, dropped: dict[str, int] | None = None) -> None:
+        payload: list[Any] = [request_id, sampled, dropped or {}]
+        if self.ring is not None:
+            payload.append(self.ring.written)
+        self.send(wire.frame(wire.END, payload, self.version))
 
     def invocation(self, request_id: str, children: int = 9, status: int = 0, end: bool = True,
                    attributes: dict[str, Any] | None = None) -> list[list[Any]]:
@@ -287,19 +322,19 @@ class FunctionProcess:
         root_attributes = {"faas.invocation_id": request_id, "faas.trigger": "http", **(attributes or {})}
         root = span_record("handler", trace_id, root_id, kind=1, start_ns=start, end_ns=0,
                            attributes=root_attributes)
-        self.send(wire.frame(wire.START, [request_id, root]))
+        self.write(wire.START, [request_id, root])
         spans = [span_record(f"child-{index}", trace_id, new_span_id(), root_id, kind=2,
                              start_ns=start + 1000 * (index + 1), end_ns=start + 1000 * (index + 2),
                              attributes={"index": index, "http.request.method": "GET"})
                  for index in range(children)]
         if spans:
-            self.send(wire.frame(wire.SPANS, spans))
+            self.write(wire.SPANS, spans)
         if end:
             finished = list(root)
             finished[wire.END_NS] = time.time_ns()
             finished[wire.STATUS_CODE] = status
-            self.send(wire.frame(wire.SPANS, [finished]))
-            self.send(wire.frame(wire.END, [request_id, True, {}]))
+            self.write(wire.SPANS, [finished])
+            self.end(request_id)
             spans.append(finished)
         else:
             spans.append(root)
@@ -307,3 +342,5 @@ class FunctionProcess:
 
     def close(self) -> None:
         self.sock.close()
+        if self.ring is not None:
+            self.ring.close()

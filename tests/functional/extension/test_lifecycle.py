@@ -9,8 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.functional.extension.fake_platform import ExtensionProcess, FakePlatform, FunctionProcess
 from tests.helpers.otlp_receiver import OtlpReceiver
+from tracer import wire
 
 Spawn = Callable[..., ExtensionProcess]
 
@@ -64,6 +67,24 @@ def test_exports_each_invocation_before_its_next_with_parents_and_resource(platf
     assert root.attributes["faas.trigger"] == "http"
     platform.shutdown()
     assert extension.wait() == 0
+
+
+@pytest.mark.parametrize("version", [wire.VERSION, wire.PREVIOUS_VERSION], ids=["current", "previous"])
+def test_a_function_with_the_current_or_the_previous_wire_version_gets_its_spans_through(
+        platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver, version: int) -> None:
+    extension = spawn(platform, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint})
+    function = FunctionProcess(extension.socket_path, version=version)  # an older tracer than the layer's
+    sent: list[list[object]] = []
+    for count in range(1, 4):
+        sent += function.invocation(platform.invoke(), children=4)
+        platform.wait_for("next", count + 1)
+    received = otlp_receiver.wait_for_spans(15, timeout=10)
+    assert sorted(span.span_id for span in received) == sorted(span[1].hex() for span in sent)  # type: ignore[union-attr]
+    platform.shutdown()
+    assert extension.wait() == 0
+    told = [line for line in extension.stderr.splitlines() if "speaks wire version 1" in line]
+    assert len(told) == (1 if version == wire.PREVIOUS_VERSION else 0)  # one line per process, not per invocation
+    assert "malformed_frames=0 poisoned_connections=0" in extension.stderr
 
 
 def test_a_stale_socket_from_an_earlier_environment_is_replaced(platform: FakePlatform, spawn: Spawn,

@@ -1,4 +1,5 @@
-"""The hand-off over a real Unix socket, decoded with tracer.wire.FrameReader as the extension decodes it."""
+"""The hand-off over a real Unix socket and a real shared ring, read as the extension reads them
+(``extension.ring.FunctionStream``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from tracer._handoff import BUFFER_FULL, DISCONNECTED_DROP, ENCODE_ERROR, FALLBA
 from tracer._limits import SpanLimits
 from tracer._span import LeanSpan
 from tracer._tracer import LeanTracerProvider
-
-WINDOW_FOREVER = 10**12  # coalesce everything until END: makes write counts deterministic
 
 
 class Setup:
@@ -47,7 +46,7 @@ def _context_of(span: LeanSpan) -> object:
 
 @pytest.fixture
 def setup(socket_path: str) -> Iterator[Setup]:
-    made = Setup(socket_path, window_ns=WINDOW_FOREVER)
+    made = Setup(socket_path)
     yield made
     made.handoff.close()
 
@@ -64,41 +63,32 @@ def test_frames_arrive_in_order(setup: Setup, reader: SpanReader) -> None:
     assert names == ["child-0", "child-1", "child-2", "invocation"]  # the invocation span last
     root = reader.spans()[-1]
     assert all(span[wire.PARENT_SPAN_ID] == root[wire.SPAN_ID] for span in reader.spans()[:-1])
-    assert end == ["req-1", True, {}]
+    assert end[:3] == ["req-1", True, {}]
 
 
-def test_a_burst_within_the_window_is_one_write(setup: Setup, reader: SpanReader) -> None:
-    setup.invocation("req-1", children=10)
+def test_spans_end_without_a_write_and_the_invocation_writes_once(setup: Setup, reader: SpanReader) -> None:
+    setup.invocation("warm-up", children=0)  # connects: HELLO, then END
+    reader.wait_for_end("warm-up")
+    before = setup.handoff.writes
+    root = setup.tracer.start_span("invocation")
+    setup.handoff.begin("req-1", root)  # type: ignore[arg-type]
+    for number in range(10):
+        setup.tracer.start_span(f"child-{number}", context=_context_of(root)).end()  # type: ignore[arg-type]
+    root.end()
+    assert setup.handoff.writes == before  # START and eleven spans: not one write, nothing woken
+    setup.handoff.finish("req-1", True)
     reader.wait_for_end("req-1")
-    # HELLO, START, the spans and END in one write: a short invocation writes nothing while the handler runs
-    assert setup.handoff.writes == 1
-    assert len(reader.spans()) == 11
+    assert setup.handoff.writes == before + 1  # END, after the response
+    assert len([span for span in reader.spans() if span[wire.NAME] != "invocation"]) == 10
 
 
-def test_with_no_window_each_span_leaves_as_it_ends(socket_path: str, reader: SpanReader) -> None:
-    made = Setup(socket_path, window_ns=0)
-    try:
-        made.invocation("req-1", children=4)
-        reader.wait_for_end("req-1")
-        assert reader.kinds() == ["HELLO", "START"] + ["SPANS"] * 5 + ["END"]
-    finally:
-        made.handoff.close()
-
-
-def test_a_batch_that_waited_too_long_leaves_when_the_next_span_starts(socket_path: str, reader: SpanReader) -> None:
-    made = Setup(socket_path, window_ns=50_000_000)
-    made.handoff.linger = False  # the sender thread would send it first: this is the start of a span's own doing
-    try:
-        root = made.tracer.start_span("invocation")
-        made.handoff.begin("req-1", root)  # type: ignore[arg-type]
-        made.tracer.start_span("quick", context=_context_of(root)).end()  # type: ignore[arg-type]
-        time.sleep(0.1)
-        assert "SPANS" not in reader.kinds()  # still waiting for company
-        made.tracer.start_span("later", context=_context_of(root))  # type: ignore[arg-type]
-        reader.wait_for(lambda frames: any(kind == wire.SPANS for kind, _ in frames))
-        assert [span[wire.NAME] for span in reader.spans()] == ["quick"]
-    finally:
-        made.handoff.close()
+def test_an_ended_span_is_with_the_extension_before_any_end(setup: Setup, reader: SpanReader) -> None:
+    root = setup.tracer.start_span("invocation")
+    setup.handoff.begin("req-1", root)  # type: ignore[arg-type]
+    setup.tracer.start_span("ended", context=_context_of(root)).end()  # type: ignore[arg-type]
+    reader.drain()  # what the extension does before it declares an invocation dead
+    assert reader.kinds() == ["HELLO", "START", "SPANS"]
+    assert [span[wire.NAME] for span in reader.spans()] == ["ended"]
 
 
 def test_spans_from_init_go_with_the_first_invocation(setup: Setup, reader: SpanReader) -> None:
@@ -113,18 +103,19 @@ def test_spans_from_init_go_with_the_first_invocation(setup: Setup, reader: Span
 def test_unsampled_invocation_sends_only_end(setup: Setup, reader: SpanReader) -> None:
     setup.handoff.begin("req-1", None)
     setup.handoff.finish("req-1", False)
-    assert reader.wait_for_end("req-1") == ["req-1", False, {}]
+    assert reader.wait_for_end("req-1")[:3] == ["req-1", False, {}]
     assert reader.kinds() == ["HELLO", "END"]
 
 
 def test_stalled_reader_bounds_the_buffer_counts_drops_and_never_blocks(socket_path: str, reader: SpanReader) -> None:
-    made = Setup(socket_path, window_ns=0, max_pending_bytes=256 * 1024)
+    made = Setup(socket_path, ring_capacity=256 * 1024)
     try:
         made.handoff.begin("warm-up", None)
         made.handoff.finish("warm-up", False)
         reader.wait_for_end("warm-up")
         reader.stall()
         done = threading.Event()
+        writes = made.handoff.writes
 
         def invoke() -> None:
             root = made.tracer.start_span("invocation")
@@ -143,8 +134,9 @@ def test_stalled_reader_bounds_the_buffer_counts_drops_and_never_blocks(socket_p
         # A hang detector, not a timing goal: a write waiting for the stalled reader would never return.
         assert done.wait(60), "the handler blocked on a stalled extension"
         thread.join()
-        assert made.handoff.pending_bytes <= 256 * 1024 + 4096  # the bound, plus the small control frames
-        reader.resume()  # the drain thread finishes the writes after "the handler returned"
+        assert made.handoff.unread_bytes <= 256 * 1024  # the ring's bound
+        assert made.handoff.writes - writes == 2  # one DRAIN and END: a stalled reader is not asked again and again
+        reader.resume()
         end = reader.wait_for_end("req-1")
         dropped = end[2].get(BUFFER_FULL, 0)
         assert dropped > 0 and set(end[2]) <= {BUFFER_FULL}
@@ -155,7 +147,7 @@ def test_stalled_reader_bounds_the_buffer_counts_drops_and_never_blocks(socket_p
 
 
 def test_finish_returns_while_the_reader_is_stalled(socket_path: str, reader: SpanReader) -> None:
-    setup = Setup(socket_path, window_ns=WINDOW_FOREVER, max_pending_bytes=64 * 1024 * 1024)
+    setup = Setup(socket_path)
     try:
         setup.invocation("warm-up", children=0)
         reader.wait_for_end("warm-up")
@@ -170,9 +162,9 @@ def test_finish_returns_while_the_reader_is_stalled(socket_path: str, reader: Sp
         thread.start()
         assert done.wait(60), "the handler blocked on a stalled extension"  # a hang detector, not a timing goal
         thread.join()
-        assert setup.handoff.pending_bytes > 0  # END is among what waits
+        assert setup.handoff.unread_bytes > 6_400_000  # in the ring, not read yet
         reader.resume()
-        assert reader.wait_for_end("req-1") == ["req-1", True, {}]
+        assert reader.wait_for_end("req-1")[:3] == ["req-1", True, {}]
         assert len([s for s in reader.spans() if s[wire.NAME].startswith("child")]) == 800
     finally:
         setup.handoff.close()
@@ -183,10 +175,11 @@ def test_reconnects_once_when_the_extension_restarted(setup: Setup, reader: Span
     reader.wait_for_end("req-1")
     reader.restart()
     reader.frames.clear()
-    setup.invocation("req-2")
-    reader.wait_for_end("req-2")
+    setup.invocation("req-2")  # noticed at END: the invocation's frames move into the new connection's ring
+    end = reader.wait_for_end("req-2")
     assert reader.connections == 2
     assert reader.kinds() == ["HELLO", "START", "SPANS", "END"]  # a new connection starts with HELLO
+    assert len(reader.spans()) == 4 and end[2] == {}  # nothing of the invocation was lost
     assert setup.handoff.mode == SOCKET
 
 
@@ -237,7 +230,7 @@ def test_a_span_msgpack_cannot_encode_is_dropped_and_counted(setup: Setup, reade
 
 def test_a_span_larger_than_a_frame_is_dropped_and_counted(socket_path: str, reader: SpanReader) -> None:
     limits = SpanLimits(max_span_value_length=8 * 1024 * 1024)
-    made = Setup(socket_path, limits, window_ns=WINDOW_FOREVER)
+    made = Setup(socket_path, limits)
     try:
         root = made.tracer.start_span("invocation")
         made.handoff.begin("req-1", root)  # type: ignore[arg-type]
@@ -277,7 +270,7 @@ def test_no_extension_falls_back_with_one_warning(socket_path: str, caplog: pyte
     from tracer import _safe
 
     _safe._warned.discard("fallback")
-    made = Setup(socket_path, window_ns=WINDOW_FOREVER)
+    made = Setup(socket_path)
     try:
         with caplog.at_level(logging.WARNING, logger="afterglow"):
             made.invocation("req-1")
@@ -299,29 +292,32 @@ def test_our_socket_io_runs_with_instrumentation_suppressed(setup: Setup, reader
         def __init__(self, sock: Any) -> None:
             self._sock = sock
 
-        def sendmsg(self, buffers: Any, *args: Any) -> int:
+        def send(self, data: bytes, *args: Any) -> int:
             seen.append(context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY))
-            return int(self._sock.sendmsg(buffers, *args))
+            return int(self._sock.send(data, *args))
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self._sock, name)
 
     setup.invocation("req-1")
     reader.wait_for_end("req-1")
-    setup.handoff._sock = Watching(setup.handoff._sock)  # type: ignore[assignment]
+    connection = setup.handoff._connection
+    assert connection is not None
+    connection._sock = Watching(connection._sock)  # type: ignore[assignment]
     setup.invocation("req-2")
     reader.wait_for_end("req-2")
     assert seen and all(value is True for value in seen)
     assert context_api.get_value(context_api._SUPPRESS_INSTRUMENTATION_KEY) is None  # and only while we write
 
 
-def test_force_flush_sends_the_batch_without_waiting(setup: Setup, reader: SpanReader) -> None:
+def test_force_flush_has_nothing_to_wait_for(setup: Setup, reader: SpanReader) -> None:
     root = setup.tracer.start_span("invocation")
     setup.handoff.begin("req-1", root)  # type: ignore[arg-type]
     setup.tracer.start_span("child", context=_context_of(root)).end()  # type: ignore[arg-type]
-    assert setup.handoff.pending_bytes > 0  # waiting for company (the window is endless here)
+    writes = setup.handoff.writes
     assert setup.provider.force_flush() is True
-    reader.wait_for(lambda frames: any(kind == wire.SPANS for kind, _ in frames))
+    assert setup.handoff.writes == writes  # handing over is the flush: the span is already in the ring
+    reader.drain()
     assert [span[wire.NAME] for span in reader.spans()] == ["child"]
 
 
@@ -353,3 +349,137 @@ def test_a_forked_child_gets_its_own_connection_and_the_parent_stream_stays_whol
     assert reader.errors == [] and reader.connections == 2  # no interleaved garbage; one connection each
     hellos = [payload["pid"] for kind, payload in reader.snapshot() if kind == wire.HELLO]
     assert child in hellos and os.getpid() in hellos
+
+
+CRASHING = """
+import ctypes, os, signal, sys, time
+from opentelemetry import trace as trace_api
+from tracer._handoff import Handoff
+from tracer._tracer import LeanTracerProvider
+
+path, children, death = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+handoff = Handoff(path)
+tracer = LeanTracerProvider(handoff).get_tracer("crash")
+root = tracer.start_span("invocation")
+handoff.begin("req-1", root)
+for number in range(children):
+    tracer.start_span(f"child-{number}", context=trace_api.set_span_in_context(root)).end()
+if death == "os._exit":
+    os._exit(3)
+if death == "segfault":
+    ctypes.string_at(0)
+print("ended", flush=True)  # SIGKILL from outside
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("children", [1, 3, 7])
+@pytest.mark.parametrize("death", ["os._exit", "SIGKILL", "segfault"])
+def test_every_span_that_ended_before_a_hard_crash_arrives(
+    socket_path: str, reader: SpanReader, children: int, death: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.Popen([sys.executable, "-c", CRASHING, socket_path, str(children), death],
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        if death == "SIGKILL":
+            assert process.stdout is not None and process.stdout.readline().strip() == "ended"
+            process.send_signal(signal.SIGKILL)
+        assert process.wait(30) != 0
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    # the function process is gone: the reader learns it from the closed connection and reads the ring
+    reader.wait_for(lambda frames: len(reader.spans()) == children)
+    assert reader.kinds() == ["HELLO", "START", "SPANS"]
+    assert sorted(span[wire.NAME] for span in reader.spans()) == [f"child-{n}" for n in range(children)]
+    assert reader.errors == []
+
+
+def test_a_long_invocation_wakes_the_reader_only_at_high_water(socket_path: str, reader: SpanReader) -> None:
+    made = Setup(socket_path, ring_capacity=64 * 1024)
+    try:
+        made.invocation("short", children=5)
+        reader.wait_for_end("short")
+        writes = made.handoff.writes
+        made.invocation("long", children=2000, attribute="d" * 200)  # ~500 KB through a 64 KiB ring
+        end = reader.wait_for_end("long")
+        drains = made.handoff.writes - writes - 1  # all but END
+        assert 1 <= drains <= 500_000 // (64 * 1024 // 4) + 1  # at most one per quarter of the ring
+        dropped = end[2].get(BUFFER_FULL, 0)
+        assert len([s for s in reader.spans() if s[wire.NAME].startswith("child")]) + dropped >= 2000 + 5
+        assert set(end[2]) <= {BUFFER_FULL} and reader.errors == []
+    finally:
+        made.handoff.close()
+
+
+def test_spans_from_init_beyond_the_ring_are_counted_and_no_frame_exceeds_the_limit(
+    socket_path: str, reader: SpanReader
+) -> None:
+    made = Setup(socket_path, ring_capacity=1024 * 1024)
+    try:
+        for number in range(300):  # ~2.4 MB before any invocation: more than the ring holds
+            made.tracer.start_span(f"import-{number}", attributes={"blob": "i" * 8000}).end()
+        made.invocation("req-1", children=0)
+        end = reader.wait_for_end("req-1")
+        names = [span[wire.NAME] for span in reader.spans()]
+        dropped = end[2].get(BUFFER_FULL, 0)
+        assert dropped > 0 and set(end[2]) == {BUFFER_FULL}
+        assert len([name for name in names if name.startswith("import")]) + dropped == 300
+        assert "invocation" in names and reader.errors == []
+    finally:
+        made.handoff.close()
+
+
+def test_a_child_forked_in_fallback_mode_exports_nothing_of_the_parent_and_takes_no_held_lock(
+    socket_path: str, monkeypatch: pytest.MonkeyPatch, otlp_receiver: Any
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    made = Setup(socket_path)  # nobody listens: in-process fallback
+    try:
+        made.invocation("req-1", children=1)
+        assert made.handoff.mode == FALLBACK
+        otlp_receiver.wait_for_spans(2)
+        root = made.tracer.start_span("invocation")
+        made.handoff.begin("req-2", root)  # type: ignore[arg-type]
+        made.tracer.start_span("parent-before-fork", context=_context_of(root)).end()  # type: ignore[arg-type]
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold_the_locks() -> None:  # a thread of the parent is inside the hand-off at the moment of the fork
+            fallback = made.handoff._fallback
+            assert fallback is not None
+            with made.handoff._lock, fallback._lock:
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold_the_locks)
+        holder.start()
+        assert held.wait(10)
+        child = os.fork()
+        if child == 0:  # the child: ends a span, finishes an invocation of its own, exports it
+            code = 1
+            try:
+                made.tracer.start_span("in-child").end()
+                made.handoff.finish("child-req", True)
+                code = 0
+            finally:
+                os._exit(code)
+        release.set()
+        holder.join()
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0  # it never waited on the parent's held locks
+        root.end()
+        made.handoff.finish("req-2", True)
+        spans = otlp_receiver.wait_for_spans(5)
+        names = sorted(span.name for span in spans)
+        assert names == sorted(["invocation", "child-0", "in-child", "parent-before-fork", "invocation"])
+    finally:
+        made.handoff.close()

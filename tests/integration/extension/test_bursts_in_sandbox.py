@@ -95,3 +95,22 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_roo
     assert dropped >= received - 5_000 - 1_000  # at most the bound is kept (give or take a batch in flight)
     # 100,000 spans of ~1 KB kept would be well over 100 MB; the bound keeps the growth to a few tens of MB
     assert flooded_mb - baseline_mb < 60, (baseline_mb, flooded_mb)
+
+
+def test_an_invocation_that_outruns_the_extension_loses_only_what_is_counted(
+    bursts_root: Path, dev_layer: Path, otlp_receiver: OtlpReceiver
+) -> None:
+    """3,000 spans of 8 KB (24 MB) in one invocation, through 8 MiB of shared memory: the extension reads at high
+    water while the handler goes on; whatever did not fit is counted, and every span is either exported or in
+    that count."""
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_FLUSH_BUDGET_MS": "20000"}
+    filler = "f" * 8000
+    with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
+        assert box.invoke({"spans": 3_000, "filler": filler}).json() == {"made": 3_000}
+        box.shutdown()
+    report = [line.text for line in box.logs if "spans received=" in line.text][-1]
+    received = int(re.findall(r"spans received=(\d+)", report)[0])
+    counted = sum(int(count) for count in re.findall(r"function\.buffer_full=(\d+)", report))
+    assert received + counted == 3_001, report  # the children and the invocation span
+    assert len({span.span_id for span in otlp_receiver.spans}) == received
+    assert "malformed_frames=0" in report

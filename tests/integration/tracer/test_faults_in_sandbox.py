@@ -1,7 +1,8 @@
 """A handler that dies after its spans, in the local Lambda sandbox (awslambdaric, the real extension, a
-loopback OTLP collector): a function that ends three child spans and then runs past its timeout, crashes or
-raises, with nothing else happening after the third child (no other span opens: only the hand-off's own
-linger can send the children). Each test counts the spans created, exported and dropped.
+loopback OTLP collector): a function that ends child spans and then runs past its timeout, crashes (``os._exit``
+the instant after the last child, a SIGKILL from outside, a segfault) or raises, with nothing else happening
+after the last child. Every span that ended arrives: the hand-off put it in memory the extension shares, which
+the extension reads once the runtime is gone. Each test counts the spans created, exported and dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LAUNCHER = ROOT / "afterglow" / "layer_files" / "extensions" / "afterglow"
 CHILDREN = ["child-0", "child-1", "child-2"]
 
 FUNCTION = """
+import ctypes
 import os
 import time
 
@@ -38,7 +40,7 @@ tracer = trace.get_tracer("faults")
 
 @trace_handler
 def handler(event, context):
-    for index in range(3):
+    for index in range(event.get("children", 3)):
         with tracer.start_as_current_span(f"child-{index}"):
             pass
     mode = event.get("mode")
@@ -49,6 +51,11 @@ def handler(event, context):
         os._exit(3)
     elif mode == "crash-at-once":
         os._exit(3)
+    elif mode == "segfault":
+        ctypes.string_at(0)
+    elif mode == "wait-to-be-killed":
+        print("handler: children ended", flush=True)
+        time.sleep(30)
     elif mode == "raise":
         raise ValueError("boom")
     elif mode == "outlive-the-extension":
@@ -141,13 +148,42 @@ def test_three_children_some_work_then_os_exit(open_box: Any, otlp_receiver: Otl
     assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
 
 
-def test_window_zero_os_exit_right_after_the_third_child(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
-    box = open_box(AFTERGLOW_HANDOFF_WINDOW_US="0")
-    invocation = box.invoke({"mode": "crash-at-once"})
+@pytest.mark.parametrize("count", [1, 3, 7])
+def test_os_exit_the_instant_after_the_last_child(open_box: Any, otlp_receiver: OtlpReceiver, count: int) -> None:
+    box = open_box()
+    invocation = box.invoke({"mode": "crash-at-once", "children": count})
     assert invocation.json()["errorType"] == "Runtime.ExitError"
-    spans = otlp_receiver.wait_for_spans(4, timeout=20)
+    spans = otlp_receiver.wait_for_spans(count + 1, timeout=20)
     root, children = _one_trace(spans)
-    assert root.attributes["faas.error"] == "crash" and children == CHILDREN
+    assert root.status_code == 2 and root.attributes["faas.error"] == "crash"
+    assert children == sorted(f"child-{index}" for index in range(count))
+    box.shutdown()
+    assert len(otlp_receiver.spans) == count + 1
+    assert _self_reports(box)[-1] == {"received": count, "exported": count + 1, "dropped": 0, "synthesized": 1}
+
+
+def test_sigkill_from_outside_after_the_children(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box()
+    in_flight = box.invoke_async({"mode": "wait-to-be-killed"})
+    deadline = time.monotonic() + 20
+    while not any("handler: children ended" in line.text for line in box.logs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert box.runtime_pid is not None
+    os.kill(box.runtime_pid, signal.SIGKILL)
+    invocation = in_flight.result(30)
+    assert invocation.json()["errorType"] == "Runtime.ExitError"
+    root, children = _one_trace(otlp_receiver.wait_for_spans(4, timeout=20))
+    assert root.status_code == 2 and root.attributes["faas.error"] == "crash" and children == CHILDREN
+    box.shutdown()
+    assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
+
+
+def test_a_segfault_after_the_children(open_box: Any, otlp_receiver: OtlpReceiver) -> None:
+    box = open_box()
+    invocation = box.invoke({"mode": "segfault"})
+    assert invocation.function_error == "Unhandled" and invocation.json()["errorType"] == "Runtime.ExitError"
+    root, children = _one_trace(otlp_receiver.wait_for_spans(4, timeout=20))
+    assert root.status_code == 2 and root.attributes["faas.error"] == "crash" and children == CHILDREN
     box.shutdown()
     assert _self_reports(box)[-1] == {"received": 3, "exported": 4, "dropped": 0, "synthesized": 1}
 

@@ -63,7 +63,7 @@ def invocation_bytes(request_id: str, children: int = 3) -> tuple[bytes, list[by
         + wire.frame(wire.START, [request_id, root])
         + wire.frame(wire.SPANS, kids)
         + wire.frame(wire.SPANS, [finished])
-        + wire.frame(wire.END, [request_id, True, {"queue_full": 2}])
+        + wire.frame(wire.END, [request_id, True, {"queue_full": 2}, 0])
     )
     return data, [span[wire.SPAN_ID] for span in [*kids, finished]]
 

@@ -2,10 +2,12 @@
 
 Whatever the bytes, ``FrameReader.frames`` / ``decode_payload`` return frames or ``WireError`` and raise nothing
 else, and nothing is allocated from a length field beyond what was actually received (``MAX_PAYLOAD`` caps it).
+Both wire versions the extension accepts are fed; so is a shared ring with arbitrary contents and positions.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import tracemalloc
 from typing import Any
@@ -47,8 +49,16 @@ payloads = st.one_of(
     st.tuples(st.just(wire.START), st.tuples(st.text(min_size=1, max_size=8), valid_span).map(list)),
     st.tuples(st.just(wire.SPANS), st.lists(st.one_of(valid_span, spans), max_size=4)),
     st.tuples(st.just(wire.END), st.tuples(st.text(min_size=1, max_size=8), st.booleans(),
+                                           st.dictionaries(st.text(max_size=5), st.integers(-1, 10)),
+                                           st.integers(-1, 2**64)).map(list)),
+    st.tuples(st.just(wire.DRAIN), st.tuples(st.integers(-1, 2**64)).map(list)),
+)
+payloads_v1 = st.one_of(  # an older tracer: END without a ring position, no DRAIN
+    payloads.filter(lambda frame: frame[0] not in (wire.END, wire.DRAIN)),
+    st.tuples(st.just(wire.END), st.tuples(st.text(min_size=1, max_size=8), st.booleans(),
                                            st.dictionaries(st.text(max_size=5), st.integers(-1, 10))).map(list)),
 )
+versions = st.sampled_from(wire.VERSIONS)
 
 
 def check(reader: wire.FrameReader, data: bytes) -> list[Any]:
@@ -81,17 +91,21 @@ def test_random_payloads_behind_a_valid_header(kind: int, body: bytes) -> None:
     counted("random_payloads")
 
 
-def stream_of(frames: list[tuple[int, Any]]) -> bytes | None:
+def stream_of(frames: list[tuple[int, Any]], version: int = wire.VERSION) -> bytes | None:
     try:
-        return b"".join(wire.frame(*payload) for payload in frames)
+        return b"".join(wire.frame(kind, payload, version) for kind, payload in frames)
     except (ValueError, OverflowError, TypeError):
         return None  # not packable: not something the tracer could send
 
 
 @DERIVED
-@given(st.lists(payloads, min_size=1, max_size=3), st.integers(1, 255), st.integers(1, 64))
-def test_every_single_byte_mutation_of_valid_frames(frames: list[tuple[int, Any]], mask: int, chunk: int) -> None:
-    data = stream_of(frames)
+@given(st.one_of(st.tuples(st.lists(payloads, min_size=1, max_size=3), st.just(wire.VERSION)),
+                 st.tuples(st.lists(payloads_v1, min_size=1, max_size=3), st.just(wire.PREVIOUS_VERSION))),
+       st.integers(1, 255), st.integers(1, 64))
+def test_every_single_byte_mutation_of_valid_frames(
+    stream: tuple[list[tuple[int, Any]], int], mask: int, chunk: int
+) -> None:
+    data = stream_of(*stream)
     if data is None:
         return
     for position in range(len(data)):  # one input per byte position: that byte xor-ed with the mask
@@ -107,9 +121,11 @@ def test_every_single_byte_mutation_of_valid_frames(frames: list[tuple[int, Any]
 
 
 @DERIVED
-@given(st.lists(payloads, min_size=1, max_size=3))
-def test_every_truncation_of_valid_frames(frames: list[tuple[int, Any]]) -> None:
-    data = stream_of(frames)
+@given(st.one_of(st.tuples(st.lists(payloads, min_size=1, max_size=3), st.just(wire.VERSION)),
+                 st.tuples(st.lists(payloads_v1, min_size=1, max_size=3), st.just(wire.PREVIOUS_VERSION))))
+def test_every_truncation_of_valid_frames(stream: tuple[list[tuple[int, Any]], int]) -> None:
+    frames, _ = stream
+    data = stream_of(*stream)
     if data is None:
         return
     complete = len(wire.FrameReader().frames(data))
@@ -127,7 +143,7 @@ def test_every_truncation_of_valid_frames(frames: list[tuple[int, Any]]) -> None
 def test_any_header_with_any_length(length: int, version: int, kind: int, tail: bytes) -> None:
     data = struct.pack("!2sBBI", wire.MAGIC, version, kind, length) + tail
     out = check(wire.FrameReader(), data)
-    if length > wire.MAX_PAYLOAD and version == wire.VERSION and kind in wire.KINDS:
+    if length > wire.MAX_PAYLOAD and version in wire.VERSIONS and kind in wire.KINDS:
         assert len(out) == 1 and isinstance(out[0], wire.WireError) and out[0].fatal
     counted("headers")
 
@@ -162,6 +178,65 @@ def test_a_wrong_version_is_named_as_such() -> None:
     assert isinstance(error, wire.WireError) and error.reason == "version_mismatch"
 
 
+@FUZZ
+@given(versions)
+def test_a_stream_keeps_the_version_it_started_with(version: int) -> None:
+    other = wire.VERSION if version == wire.PREVIOUS_VERSION else wire.PREVIOUS_VERSION
+    reader = wire.FrameReader()
+    first, = reader.frames(wire.frame(wire.SPANS, [], version))
+    assert first == (wire.SPANS, []) and reader.version == version
+    (error,) = reader.frames(wire.frame(wire.SPANS, [], other))
+    assert isinstance(error, wire.WireError) and error.fatal and error.reason == "version_mismatch"
+    counted("versions")
+
+
+def test_each_version_decodes_its_own_end_and_refuses_the_other_shape() -> None:
+    v2_end, v1_end = ["r", True, {}, 7], ["r", True, {}]
+    assert wire.FrameReader().frames(wire.frame(wire.END, v2_end)) == [(wire.END, v2_end)]
+    assert wire.FrameReader().frames(wire.frame(wire.END, v1_end, wire.PREVIOUS_VERSION)) == [(wire.END, v1_end)]
+    for payload, version in ((v1_end, wire.VERSION), (v2_end, wire.PREVIOUS_VERSION), ([3], wire.PREVIOUS_VERSION)):
+        kind = wire.DRAIN if payload == [3] else wire.END
+        (error,) = wire.FrameReader().frames(wire.frame(kind, payload, version))
+        assert isinstance(error, wire.WireError) and error.reason == "malformed" and not error.fatal
+
+
+RING = 1 << 16
+
+
+@FUZZ
+@given(st.binary(max_size=RING + 100), st.integers(-5, 2**64 - 1), st.integers(-5, 2**64 - 1),
+       st.one_of(st.none(), st.integers(0, 2**64 - 1)), st.integers(0, RING - 1))
+def test_a_ring_with_any_contents_and_positions_yields_frames_or_rejections(
+    data: bytes, written: int, read: int, position: int | None, offset: int
+) -> None:
+    """What a broken or hostile function leaves in its ring: the extension's reading never raises, never reads
+    beyond the ring, and gives up on a ring that makes no sense."""
+    from extension.ring import FunctionStream
+    from tracer._ring import Ring
+
+    ring = Ring(RING)
+    assert ring.fd is not None
+    stream = FunctionStream()
+    hello = wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": RING})
+    try:
+        stream.receive(hello, [os.dup(ring.fd)])
+        assert stream.ring is not None
+        ring._data[offset:offset + len(data)] = data[: RING - offset]
+        ring._words[wire.RING_WRITTEN_WORD] = written % 2**64
+        ring._words[wire.RING_READ_WORD] = read % 2**64
+        out = stream.receive(wire.frame(wire.END, ["r", True, {}, position])) if position is not None else []
+        out += stream.drain()
+        for item in out:
+            if isinstance(item, wire.WireError):
+                assert item.reason
+            else:
+                assert item[0] in wire.KINDS
+    finally:
+        stream.close()
+        ring.close()
+    counted("rings")
+
+
 def test_msgpack_extension_types_and_timestamps_are_refused() -> None:
     for body in (msgpack.packb(msgpack.ExtType(5, b"x")), msgpack.packb(msgpack.Timestamp(1, 0))):
         (error,) = wire.FrameReader().frames(wire.HEADER.pack(wire.MAGIC, wire.VERSION, wire.SPANS, len(body)) + body)
@@ -170,7 +245,7 @@ def test_msgpack_extension_types_and_timestamps_are_refused() -> None:
 
 def test_zz_the_fuzz_tests_fed_over_100000_inputs() -> None:
     """Runs last in this module (pytest keeps file order); meaningful only when the fuzz tests above ran."""
-    if len(INPUTS) < 5 or EXAMPLES < 1500:
+    if len(INPUTS) < 7 or EXAMPLES < 1500:
         return
     print(f"wire fuzz inputs: {INPUTS} = {sum(INPUTS.values())}")
     assert sum(INPUTS.values()) >= 100_000, INPUTS

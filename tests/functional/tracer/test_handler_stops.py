@@ -1,12 +1,14 @@
-"""The coalescing batch never waits for company much longer than the window, whatever the handler does next.
+"""Whatever the handler does next (sleeps past its timeout, is killed), the spans that ended are handed over.
 
 A decorated handler runs in a thread and stops in the middle (a plain wait, as ``time.sleep`` before a
-timeout or a crash); the real socket reader must already hold every span that ended before the stop.
+timeout or a crash); the real reader, reading the ring as the extension does before it declares an invocation
+dead, must already find every span that ended before the stop, with no thread of ours having run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -65,63 +67,48 @@ def _child_names(reader: SpanReader) -> list[str]:
 
 def test_three_children_then_a_plain_sleep_all_arrive_before_end(paused: Paused, reader: SpanReader) -> None:
     paused.start("req-1")
-    reader.wait_for(lambda frames: len(_child_names(reader)) == 3)
+    deadline = time.monotonic() + 10
+    while len(_child_names(reader)) < 3 and time.monotonic() < deadline:  # a hang detector, not a timing goal
+        reader.drain()
     assert _child_names(reader) == ["child-0", "child-1", "child-2"]
     assert "END" not in reader.kinds() and not paused.done.is_set()  # the handler is still asleep
     handoff = _runtime.current().handoff  # type: ignore[union-attr]
-    assert handoff.writes <= 3  # HELLO+START, then the children as one or two batches: still coalesced
+    assert handoff.writes == 1  # HELLO: the spans went into the ring, no write, nothing woken
     paused.finish()
-    assert reader.wait_for_end("req-1") == ["req-1", True, {}]
+    assert reader.wait_for_end("req-1")[:3] == ["req-1", True, {}]
     assert paused.result == {"ok": True}
-    assert len(reader.spans()) == 4  # the children were sent once, the invocation span with END
+    assert len(reader.spans()) == 4  # the children were read once, the invocation span with END
 
 
-def test_the_sender_stays_one_thread_across_invocations(paused: Paused, reader: SpanReader) -> None:
+def test_the_hand_off_runs_no_thread(paused: Paused, reader: SpanReader) -> None:
+    before = {thread.ident for thread in threading.enumerate()}
     paused.release.set()
     for number in range(20):
         paused.handler({}, lambda_context(f"req-{number}"))
     reader.wait_for_end("req-19")
-    senders = [thread for thread in threading.enumerate() if thread.name == "afterglow-handoff"]
-    assert len(senders) == 1 and senders[0].daemon
+    started = [thread.name for thread in threading.enumerate() if thread.ident not in before]
+    assert [name for name in started if name.startswith("afterglow")] == []
     assert len(reader.spans()) == 20 * 4
 
 
-def test_window_zero_from_the_environment_sends_each_span_as_it_ends(
-    lambda_env: str, reader: SpanReader, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AFTERGLOW_HANDOFF_WINDOW_US", "0")
-    paused = Paused().start("req-1")
-    try:
-        reader.wait_for(lambda frames: len(_child_names(reader)) == 3)
-        assert _runtime.current().handoff.window_ns == 0  # type: ignore[union-attr]
-        assert reader.kinds() == ["HELLO", "START", "SPANS", "SPANS", "SPANS"]
-    finally:
-        paused.finish()
-    reader.wait_for_end("req-1")
-
-
-def test_a_bad_window_warns_once_and_keeps_the_default(
-    lambda_env: str, reader: SpanReader, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("AFTERGLOW_HANDOFF_WINDOW_US", "-5")
-    with caplog.at_level(logging.WARNING):
-        paused = Paused().start("req-1")
-        paused.finish()
-    reader.wait_for_end("req-1")
-    assert _runtime.current().handoff.window_ns == 1_000_000  # type: ignore[union-attr]
-    assert caplog.text.count("AFTERGLOW_HANDOFF_WINDOW_US") == 1
-
-
 READER_PROCESS = """
-import os, socket, sys
+import socket, sys
+from extension.receiver import received_descriptors
+from extension.ring import FunctionStream
 path = sys.argv[1]
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 listener.bind(path)
 listener.listen(8)
 print("ready", flush=True)
 connection, _ = listener.accept()
-while connection.recv(1 << 16):
-    pass
+stream = FunctionStream()
+while True:
+    data, ancillary, _, _ = connection.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+    if not data:
+        break
+    for item in stream.receive(data, received_descriptors(ancillary)):
+        if item[0] == 4:  # END: the ring has been read up to it
+            print("end", item[1][0], flush=True)
 """
 
 
@@ -130,8 +117,11 @@ def extension_process(lambda_env: str) -> Iterator[Any]:
     """A stand-in for the extension's end of the socket in its own process, so that it can be SIGKILLed."""
     import subprocess
     import sys
+    from pathlib import Path
 
-    process = subprocess.Popen([sys.executable, "-c", READER_PROCESS, lambda_env], stdout=subprocess.PIPE, text=True)
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.Popen([sys.executable, "-c", READER_PROCESS, lambda_env], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(root)})
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
         yield process
@@ -161,6 +151,7 @@ def test_extension_killed_mid_invocation_the_handler_is_unaffected_and_the_loss_
         return {"spans": 6}
 
     assert handler({}, lambda_context("req-1")) == {"spans": 6}
+    assert extension_process.stdout.readline().strip() == "end req-1"  # it read req-1's spans
     outcome: list[Any] = []
 
     def in_flight() -> None:
@@ -185,42 +176,11 @@ def test_extension_killed_mid_invocation_the_handler_is_unaffected_and_the_loss_
     with span_reader(lambda_env) as reader:  # an extension listens again: the next invocation reconnects
         assert handler({}, lambda_context("req-3")) == {"spans": 6}
         end = reader.wait_for_end("req-3")
-    assert end == ["req-3", True, {"disconnected": 6}]  # the counts reach the extension with the next END
+    assert end[:3] == ["req-3", True, {"disconnected": 6}]  # the counts reach the extension with the next END
     assert reader.kinds()[:2] == ["HELLO", "START"] and len(reader.spans()) == 2
 
 
-def _cpu_ticks(thread: threading.Thread) -> int:
-    """utime + stime of one thread of this process, in clock ticks (Linux /proc)."""
-    with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def test_the_sender_sleeps_when_there_is_nothing_to_send(paused: Paused, reader: SpanReader) -> None:
-    import time
-
-    from tracer._handoff import _IDLE
-
-    paused.release.set()
-    for number in range(50):
-        paused.handler({}, lambda_context(f"req-{number}"))
-    reader.wait_for_end("req-49")
-    handoff = _runtime.current().handoff  # type: ignore[union-attr]
-    deadline = time.monotonic() + 5
-    while handoff._sender_wait != _IDLE and time.monotonic() < deadline:  # a hang detector, not a timing goal
-        time.sleep(0.01)
-    assert handoff._sender_wait == _IDLE
-    sender = next(thread for thread in threading.enumerate() if thread.name == "afterglow-handoff")
-    before = _cpu_ticks(sender)
-    time.sleep(0.3)  # a thread that polled or spun would use most of this
-    assert _cpu_ticks(sender) == before
-
-
-def test_a_short_invocation_writes_once_with_its_end(
-    lambda_env: str, reader: SpanReader, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AFTERGLOW_HANDOFF_WINDOW_US", "2000000")  # "short" must not depend on this machine's load
-
+def test_a_short_invocation_writes_once_with_its_end(lambda_env: str, reader: SpanReader) -> None:
     @trace_handler
     def handler(event: Any, context: Any) -> str:
         return "ok"
@@ -230,21 +190,19 @@ def test_a_short_invocation_writes_once_with_its_end(
     handoff = _runtime.current().handoff  # type: ignore[union-attr]
     before = handoff.writes
     for number in range(1, 5):
-        handler({}, lambda_context(f"req-{number}"))  # shorter than the window: START waits for END
+        handler({}, lambda_context(f"req-{number}"))
     reader.wait_for_end("req-4")
-    assert handoff.writes - before == 4  # one write per invocation, none while the handler ran
+    assert handoff.writes - before == 4  # one write per invocation (END), none while the handler ran
     assert len(reader.spans()) == 5
     assert reader.kinds().count("START") == 5
 
 
-def test_start_leaves_within_the_window_while_the_handler_still_runs(lambda_env: str, reader: SpanReader) -> None:
+def test_start_is_handed_over_while_the_handler_still_runs(lambda_env: str, reader: SpanReader) -> None:
     seen_during: list[list[str]] = []
 
     @trace_handler
     def handler(event: Any, context: Any) -> str:
-        deadline = time.monotonic() + 10
-        while "START" not in reader.kinds() and time.monotonic() < deadline:  # a hang detector only
-            time.sleep(0.005)
+        reader.drain()  # as the extension reads the ring when it must decide whether the invocation died
         seen_during.append(reader.kinds())
         return "ok"
 

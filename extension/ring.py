@@ -1,0 +1,222 @@
+"""Reading a function's span ring (wire version 2): the frames it wrote into memory shared with this process.
+
+The function passes the ring's descriptor with HELLO (SCM_RIGHTS); the layout is ``tracer.wire``'s. A
+``FunctionStream`` turns what one connection delivers (socket bytes, passed descriptors) into frames in the
+order the function made them: the ring's frames up to the position an END or DRAIN names come before that END
+(DRAIN itself is only that signal); ``drain()`` reads whatever the function has written so far, for when the
+connection closed (the process died) or the extension must decide whether an invocation is over. Consecutive
+SPANS frames from the ring are decoded together, so the assembler sees batches. A connection of wire version 1 (an older
+tracer) has no ring: its frames pass through as they are.
+
+Reading is bounded by the ring's capacity and every frame is validated as on the socket; a ring whose header or
+frames make no sense is given up (counted, logged), never trusted. The pages of a large read are handed back to
+the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory; small invocations start on the
+ring's first pages (the function skips ahead once everything has been read), which stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import threading
+
+from tracer import wire
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
+
+    Item = tuple[int, Any] | wire.WireError
+
+RELEASE_BYTES = 256 * 1024  # a read at least this large hands its pages back to the kernel
+_MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
+
+_fence_lock = threading.Lock()
+_fence_lock.acquire()
+
+
+def _fence() -> None:
+    """A full memory barrier (a release-acquire pair), as ``tracer._ring.fence``: on arm64 the written position
+    must not be read before the bytes below it, nor the read position stored before those bytes were copied."""
+    _fence_lock.release()
+    _fence_lock.acquire()
+
+
+class RingError(ValueError):
+    """A ring that cannot be read (bad header, impossible positions): given up."""
+
+
+class RingReader:
+    """This process's view of one function's ring; it alone stores the read position."""
+
+    def __init__(self, fd: int) -> None:
+        size = os.fstat(fd).st_size
+        if size <= wire.RING_DATA_OFFSET:
+            raise RingError(f"a ring of {size} bytes")
+        self._map = mmap.mmap(fd, size)  # shared and writable: the read position is ours to store
+        self._words = memoryview(self._map)[: wire.RING_DATA_OFFSET].cast("Q")
+        self._data = memoryview(self._map)[wire.RING_DATA_OFFSET :]
+        capacity = int(self._words[wire.RING_CAPACITY_WORD])
+        if self._words[wire.RING_MAGIC_WORD] != wire.RING_MAGIC or capacity & (capacity - 1) or (
+            wire.RING_DATA_OFFSET + capacity != size
+        ):
+            self.close()
+            raise RingError("not an afterglow span ring")
+        self.capacity = capacity
+        self._mask = capacity - 1
+        self._read = int(self._words[wire.RING_READ_WORD])
+
+    @property
+    def unread(self) -> int:
+        return int(self._words[wire.RING_WRITTEN_WORD]) - self._read
+
+    def read_to(self, position: int | None = None) -> bytes:
+        """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
+        written = int(self._words[wire.RING_WRITTEN_WORD])
+        if wire.RING_NEEDS_FENCE:
+            _fence()
+        skip_from, skip_to = int(self._words[wire.RING_SKIP_FROM_WORD]), int(self._words[wire.RING_SKIP_TO_WORD])
+        if skip_from == self._read < skip_to <= written and skip_to - skip_from <= self.capacity and (
+            not skip_to & self._mask
+        ):  # the function skipped to a lap's start once we had read everything: nothing in between
+            self._read = skip_to
+        end = written if position is None else position
+        start = self._read
+        if not start <= end <= min(written, start + self.capacity):
+            raise RingError(f"impossible ring positions: read {start}, to {end}, written {written}")
+        if end == start:
+            return b""
+        chunk = wire.ring_bytes(self._data, start, end)
+        self._read = end
+        self._release(start, end)
+        if wire.RING_NEEDS_FENCE:
+            _fence()  # the bytes are copied before the function may reuse their room
+        self._words[wire.RING_READ_WORD] = end
+        return chunk
+
+    def _release(self, start: int, end: int) -> None:
+        """Hand back to the kernel the pages of a large read: only those wholly inside it, whose every byte was
+        just read. (A page read earlier may already hold newer frames: the function may write there as soon as
+        the read position passed it.)"""
+        if end - start < RELEASE_BYTES:
+            return
+        page = mmap.PAGESIZE
+        first, stop = -(-start // page) * page, end // page * page
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a file system without holes: kept
+            while first < stop:
+                offset = first & self._mask
+                length = min(stop - first, self.capacity - offset)
+                self._map.madvise(mmap.MADV_REMOVE, wire.RING_DATA_OFFSET + offset, length)
+                first += length
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._words.release()
+            self._data.release()
+            self._map.close()
+
+
+class FunctionStream:
+    """One function connection's frames, from the socket and from its ring, in the order they were made."""
+
+    def __init__(self) -> None:
+        self._socket = wire.FrameReader()
+        self._ring_frames = wire.FrameReader(wire.VERSION)
+        self.ring: RingReader | None = None
+        self._descriptors: list[int] = []
+
+    @property
+    def version(self) -> int | None:
+        return self._socket.version
+
+    def receive(self, data: bytes, descriptors: list[int] | None = None) -> list[Item]:
+        """Socket bytes (and the descriptors that came with them) in; frames and rejections out."""
+        for fd in descriptors or ():
+            if len(self._descriptors) < _MAX_DESCRIPTORS:  # a HELLO brings one; more is not ours to keep
+                self._descriptors.append(fd)
+            else:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        out: list[Item] = []
+        for item in self._socket.frames(data):
+            if isinstance(item, wire.WireError):
+                out.append(item)
+                continue
+            kind, payload = item
+            if kind == wire.HELLO:
+                error = self._attach(payload)
+                if error is not None:
+                    out.append(error)
+                out.append(item)
+            elif kind == wire.DRAIN:
+                out.extend(self._from_ring(payload[0]))
+            elif kind == wire.END and len(payload) == 4:
+                out.extend(self._from_ring(payload[3]))
+                out.append(item)
+            else:
+                out.append(item)
+        return out
+
+    def drain(self) -> list[Item]:
+        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on)."""
+        return self._from_ring(None) if self.ring is not None else []
+
+    def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
+        self._close_descriptors()
+
+    def _attach(self, hello: dict[str, Any]) -> wire.WireError | None:
+        if not hello.get("ring"):
+            return None
+        if not self._descriptors:
+            return wire.WireError("no_ring", "HELLO announced a ring but no descriptor came with it")
+        fd = self._descriptors.pop(0)
+        self._close_descriptors()  # anything else that came along is not ours to keep
+        try:
+            ring = RingReader(fd)
+        except (OSError, ValueError) as error:
+            return wire.WireError("bad_ring", str(error))
+        finally:
+            os.close(fd)  # the mapping holds its own reference
+        if ring.capacity != hello["ring"]:
+            ring.close()
+            return wire.WireError("bad_ring", f"HELLO says {hello['ring']} bytes, the ring has {ring.capacity}")
+        if self.ring is not None:
+            self.ring.close()
+        self.ring = ring
+        return None
+
+    def _from_ring(self, position: int | None) -> list[Item]:
+        ring = self.ring
+        if ring is None:
+            return [] if position is None or position == 0 else [
+                wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")]
+        try:
+            data = ring.read_to(position)
+        except RingError as error:
+            self.close()
+            return [wire.WireError("bad_ring", str(error))]
+        if not data:
+            return []
+        out: list[Item] = []
+        for item in self._ring_frames.frames(data, merge_spans=True):
+            if isinstance(item, wire.WireError):
+                if item.fatal:  # the ring's frames make no sense: stop reading it
+                    self.close()
+                    out.append(wire.WireError("bad_ring", str(item)))
+                    return out
+                out.append(item)
+            elif item[0] not in wire.RING_KINDS:
+                out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
+            else:
+                out.append(item)
+        return out
+
+    def _close_descriptors(self) -> None:
+        for fd in self._descriptors:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._descriptors.clear()

@@ -1,0 +1,186 @@
+"""The ring on its own: frames in, the same frames out (through the extension's reader too), wrapping around,
+full, too big, and with the memory barriers arm64 needs switched on here."""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from extension.ring import FunctionStream, RingReader
+from tracer import _ring, wire
+from tracer._ring import NO_ROOM, TOO_BIG, Ring, count_frames
+
+CAPACITY = 4096
+
+
+def record(name: str, size: int = 0) -> list[object]:
+    return [b"\x01" * 16, b"\x02" * 8, None, name, 0, 1, 2, {"pad": "p" * size} if size else None, None, None, 0,
+            None, "scope", None, 1, None, [0, 0, 0]]
+
+
+@pytest.fixture(params=[False, True], ids=["x86 order", "with barriers"])
+def ring(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ring]:
+    monkeypatch.setattr(_ring, "NEEDS_FENCE", request.param)
+    monkeypatch.setattr(wire, "RING_NEEDS_FENCE", request.param)
+    made = Ring(CAPACITY)
+    yield made
+    made.close()
+
+
+def names(frames: bytes) -> list[str]:
+    return [span[wire.NAME] for kind, payload in wire.FrameReader(wire.VERSION).feed(frames) for span in payload]
+
+
+def test_spans_come_back_in_order_across_the_wrap(ring: Ring) -> None:
+    written: list[str] = []
+    for lap in range(12):  # ~1.5 KB per lap through a 4 KiB ring: frames wrap around its end
+        for number in range(5):
+            name = f"{lap}-{number}"
+            assert ring.put_span(record(name, 200)) != NO_ROOM
+            written.append(name)
+        assert names(ring.take()) == written[-5:]
+    assert ring.unread == 0
+
+
+def test_a_full_ring_refuses_without_writing_and_a_frame_over_the_limit_is_too_big(ring: Ring) -> None:
+    results = [ring.put_span(record(str(number), 500)) for number in range(10)]
+    assert NO_ROOM in results
+    kept = [str(number) for number, result in enumerate(results) if result != NO_ROOM]
+    assert names(ring.take()) == kept  # what did not fit left no trace
+    big = Ring(1 << 23)
+    try:
+        assert big.put_span(record("huge", wire.MAX_PAYLOAD)) == TOO_BIG
+        assert big.written == 0
+    finally:
+        big.close()
+
+
+def test_the_extension_reads_what_was_written_and_the_function_sees_the_room_it_made(ring: Ring) -> None:
+    assert ring.fd is not None
+    reader = RingReader(os.dup(ring.fd))
+    try:
+        for lap in range(8):
+            for number in range(6):
+                assert ring.put_span(record(f"{lap}-{number}", 100)) != NO_ROOM
+            assert names(reader.read_to(ring.written)) == [f"{lap}-{number}" for number in range(6)]
+            assert ring.unread == 0  # the read position the extension stored
+    finally:
+        reader.close()
+
+
+def test_frames_carried_to_another_ring_arrive_whole(ring: Ring) -> None:
+    ring.put_span(record("earlier"))
+    ring.take()
+    ring.put_span(record("lost-with-the-reader"))
+    since = ring.written
+    assert ring.put(wire.START, ["req-1", record("invocation")]) is True
+    ring.put_span(record("child"))
+    carried = ring.unread_since(since)
+    assert count_frames(carried, wire.SPANS) == 1 and count_frames(ring.unread_since(0), wire.SPANS) == 2
+    other = Ring(CAPACITY)
+    try:
+        assert other.put_frames(carried)
+        frames = wire.FrameReader(wire.VERSION).feed(other.take())
+        assert [kind for kind, _ in frames] == [wire.START, wire.SPANS]
+    finally:
+        other.close()
+
+
+def test_a_stream_reads_the_ring_up_to_end_and_everything_at_drain() -> None:
+    ring = Ring(CAPACITY)
+    stream = FunctionStream()
+    try:
+        assert ring.fd is not None
+        hello = wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY})
+        assert stream.receive(hello, [os.dup(ring.fd)])[0][0] == wire.HELLO  # type: ignore[index]
+        ring.put(wire.START, ["req-1", record("invocation")])
+        ring.put_span(record("a"))
+        ring.put_span(record("b"))
+        end_at = ring.written
+        ring.put_span(record("after-end"))
+        items = stream.receive(wire.frame(wire.END, ["req-1", True, {}, end_at]))
+        assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
+        assert [span[wire.NAME] for span in items[1][1]] == ["a", "b"]  # type: ignore[index]  # merged
+        assert [span[wire.NAME] for _, payload in stream.drain() for span in payload] == ["after-end"]  # type: ignore[misc]
+    finally:
+        stream.close()
+        ring.close()
+
+
+def test_without_memfd_the_ring_lives_in_an_unlinked_file_the_extension_can_map(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "memfd_create", refuse)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read once and cached
+    ring = Ring(CAPACITY)
+    try:
+        assert ring.fd is not None and os.listdir(str(tmp_path)) == []  # already unlinked
+        ring.put_span(record("kept"))
+        reader = RingReader(os.dup(ring.fd))
+        try:
+            assert names(reader.read_to(ring.written)) == ["kept"]
+        finally:
+            reader.close()
+    finally:
+        ring.close()
+
+
+def test_a_large_read_hands_back_only_pages_whose_frames_it_just_read() -> None:
+    """The function may write into a page as soon as the read position has passed it: pages read earlier must
+    never be handed back by a later read (the kernel would zero frames not read yet)."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    reader = RingReader(os.dup(ring.fd))
+    expected: list[str] = []
+    got: list[str] = []
+
+    def write(count: int) -> None:
+        for _ in range(count):
+            name = f"s{len(expected)}"
+            assert ring.put_span(record(name, 900)) < ring.capacity
+            expected.append(name)
+
+    try:
+        write(200)  # ~200 KB, read in one small read: nothing handed back
+        got += names(reader.read_to(ring.written))
+        write(500)
+        drain_at = ring.written  # as a DRAIN would name it
+        write(450)  # past the end: onto the first pages, read above
+        assert ring.written > ring.capacity + 4 * mmap.PAGESIZE
+        got += names(reader.read_to(drain_at))  # a large read: its own pages go back
+        got += names(reader.read_to(ring.written))
+        assert got == expected
+    finally:
+        reader.close()
+        ring.close()
+
+
+def test_once_everything_is_read_the_next_invocation_starts_on_the_first_page(ring: Ring) -> None:
+    assert ring.fd is not None
+    stream = FunctionStream()
+    try:
+        stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY}),
+                       [os.dup(ring.fd)])
+        for number in range(10):
+            ring.rewind()
+            assert ring.written % CAPACITY == 0  # each invocation starts a lap
+            ring.put(wire.START, [f"req-{number}", record("invocation")])
+            ring.put_span(record(f"child-{number}", 100))
+            items = stream.receive(wire.frame(wire.END, [f"req-{number}", True, {}, ring.written]))
+            assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
+            assert items[1][1][0][wire.NAME] == f"child-{number}"  # type: ignore[index]
+        ring.put_span(record("unread"))
+        before = ring.written
+        ring.rewind()  # something unread: no skip
+        assert ring.written == before
+    finally:
+        stream.close()
