@@ -62,7 +62,8 @@ def documented_flush_policies() -> tuple[tuple[str, ...], tuple[str, ...]]:
 def default_flush_policy() -> str:
     from tracer import config
 
-    return next(var.default for var in config.VARS if var.name == config.AFTERGLOW_FLUSH)
+    default = next(var.default for var in config.VARS if var.name == config.AFTERGLOW_FLUSH)
+    return default.split(" (")[0]  # "background (end when printing waterfalls)": the exporting default
 
 
 def flush_policy_configs(policies: Iterable[str]) -> tuple[Config, ...]:
@@ -72,8 +73,18 @@ def flush_policy_configs(policies: Iterable[str]) -> tuple[Config, ...]:
         Config(f"afterglow-flush-{re.sub(r'[^a-z0-9]+', '-', policy.lower()).strip('-')}",
                f"afterglow with AFTERGLOW_FLUSH={policy}", "app_afterglow.handler", layer="afterglow",
                env={"AFTERGLOW_FLUSH": policy}, flush_policy=policy)
-        for policy in dict.fromkeys(policies) if policy != default
+        for policy in dict.fromkeys(policies) if not _same_policy(policy, default)
     )
+
+
+def _same_policy(one: str, other: str) -> bool:
+    """``background,1000`` is ``background``: one configuration, not two."""
+    from extension.flush import FlushPolicy
+
+    try:
+        return FlushPolicy.parse(one) == FlushPolicy.parse(other)
+    except ValueError:  # a policy this extension does not know yet: measured as its own configuration
+        return one == other
 
 
 _BEFORE_POLICIES: tuple[Config, ...] = (

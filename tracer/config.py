@@ -57,8 +57,9 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
         "Unix socket the function hands finished spans to; the extension binds it.", "both"),
     Var(AFTERGLOW_FLUSH, "background (end when printing waterfalls)",
-        "`background[,<ms>]`: never hold the environment after a response (the extension registers for SHUTDOWN "
-        "only); export while invocations run, at most every <ms> (1000), and at SHUTDOWN. `end`: export after "
+        "`background`: never hold the environment after a response (the extension registers for SHUTDOWN "
+        "only); export while invocations run, at most every second (`background,<ms>`: every <ms>), and at "
+        "SHUTDOWN. `end`: export after "
         "each response, before the extension's next (fresher, billed); `periodic,<ms>`: the same, at most every <ms>.",
         "extension"),
     Var(AFTERGLOW_FLUSH_BUDGET_MS, "250",
