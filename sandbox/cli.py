@@ -68,6 +68,7 @@ def _sandbox_arguments(args: argparse.Namespace) -> dict[str, object]:
         "function_name": args.function_name,
         "freeze": args.freeze,
         "cpu_limit": args.cpu_limit,
+        "runtime": args.runtime,
     }
 
 

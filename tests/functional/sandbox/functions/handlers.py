@@ -99,3 +99,14 @@ def burn(event, context):
     while time.thread_time() < end:
         pass
     return "burnt"
+
+
+def runtime(event, context):
+    import awslambdaric
+
+    return {
+        "version_info": list(sys.version_info[:3]),
+        "execution_env": os.environ["AWS_EXECUTION_ENV"],
+        "executable": sys.executable,
+        "awslambdaric": os.path.dirname(awslambdaric.__file__),
+    }
