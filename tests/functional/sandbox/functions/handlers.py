@@ -102,11 +102,16 @@ def burn(event, context):
 
 
 def runtime(event, context):
+    import subprocess
+
     import awslambdaric
 
+    python3 = subprocess.run(["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True)
     return {
         "version_info": list(sys.version_info[:3]),
         "execution_env": os.environ["AWS_EXECUTION_ENV"],
-        "executable": sys.executable,
+        "python3_on_path": python3.stdout.strip(),
         "awslambdaric": os.path.dirname(awslambdaric.__file__),
+        "runtime_dir": os.environ["LAMBDA_RUNTIME_DIR"],
     }
