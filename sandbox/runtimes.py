@@ -158,11 +158,16 @@ def cache_root() -> Path:
     return Path(base) / "afterglow" / "runtimes"
 
 
+def client_release() -> str:
+    """The awslambdaric release the sandbox's own environment runs: every runtime gets the same."""
+    return metadata.version(RUNTIME_CLIENT)
+
+
 def runtime_client(name: str, executable: str, log: Callable[[str], None] | None = None) -> Path:
     """A directory holding awslambdaric (the sandbox's own release) for ``executable``, installed on first use.
 
     One install per runtime, version and user: later sandboxes (and other processes, behind a lock) reuse it."""
-    release = metadata.version(RUNTIME_CLIENT)
+    release = client_release()
     folder = cache_root() / name
     target = folder / f"{RUNTIME_CLIENT}-{release}"
     if (target / RUNTIME_CLIENT).is_dir():

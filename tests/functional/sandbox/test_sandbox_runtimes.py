@@ -102,3 +102,22 @@ def test_the_help_explains_the_runtime_option(command: str) -> None:
     result = afterglow(command, "--help")
     assert result.returncode == 0
     assert "--runtime python3.X" in result.stdout and "python3.10 to python3.14" in " ".join(result.stdout.split())
+
+
+def test_an_interpreter_that_cannot_install_the_runtime_client_is_an_error_saying_why(
+        lambda_runtime: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = next((name for name in runtimes.installed() if name != OWN), None)
+    if other is None:
+        pytest.skip("no Python 3.10-3.14 installed here besides the sandbox's own")
+    interpreter = runtimes.find_interpreter(other)
+    assert interpreter is not None
+    subprocess.run([interpreter, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True, timeout=60)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    said: list[str] = []
+    with pytest.raises(OSError, match=r"-m pip install awslambdaric==.* failed: .*No module named pip"):
+        runtimes.runtime_client(other, str(tmp_path / "bare" / "bin" / "python3"), said.append)
+    release = runtimes.client_release()
+    folder = tmp_path / "cache" / "afterglow" / "runtimes" / other
+    assert said == [f"sandbox: installing awslambdaric {release} for {other} into {folder / f'awslambdaric-{release}'} "
+                    "(once)"]
+    assert [entry.name for entry in folder.iterdir()] == [".lock"], "nothing half there"

@@ -59,3 +59,18 @@ def test_the_layer_built_for_the_runtime_traces_the_function_there(other_runtime
     assert "└─ compose-greeting" in waterfall and "greeting.name=afterglow" in waterfall
     assert "greeted afterglow" in output
     assert "[afterglow] spans received=2 exported=2 dropped=0" in output  # the extension's self-report
+
+
+def test_the_runtime_client_is_installed_once_then_reused(other_runtime: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    said: list[str] = []
+    first = runtimes.runtime_client(other_runtime.name, other_runtime.executable, said.append)
+    again = runtimes.runtime_client(other_runtime.name, other_runtime.executable, said.append)
+    assert first == again == tmp_path / "afterglow" / "runtimes" / other_runtime.name / (
+        f"awslambdaric-{runtimes.client_release()}")
+    assert len(said) == 1 and said[0].startswith(f"sandbox: installing awslambdaric {runtimes.client_release()}")
+    probe = "import awslambdaric, sys; print(awslambdaric.__file__)"
+    found = subprocess.run([other_runtime.executable, "-c", probe], env={"PYTHONPATH": str(first)},
+                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    assert found == str(first / "awslambdaric" / "__init__.py")
