@@ -18,6 +18,16 @@ REPO = Path(__file__).resolve().parents[3]
 OWN = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
+@pytest.fixture(scope="module")
+def other(lambda_runtime: Callable[[str], Any]) -> str:
+    """An installed runtime other than the sandbox's own, its runtime client installed."""
+    name = next((name for name in runtimes.installed() if name != OWN), None)
+    if name is None:
+        pytest.skip(f"no Python 3.10-3.14 installed here besides the sandbox's own ({OWN})")
+    lambda_runtime(name)
+    return name
+
+
 @pytest.mark.parametrize("name", runtimes.SUPPORTED)
 def test_the_function_runs_on_the_runtime_it_names(name: str, lambda_runtime: Callable[[str], Any]) -> None:
     lambda_runtime(name)
@@ -79,12 +89,7 @@ def afterglow(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
-def test_run_takes_the_runtime_and_says_what_is_installed_when_it_cannot(lambda_runtime: Callable[[str], Any]
-                                                                         ) -> None:
-    other = next((name for name in runtimes.installed() if name != OWN), None)
-    if other is None:
-        pytest.skip("no Python 3.10-3.14 installed here besides the sandbox's own")
-    lambda_runtime(other)
+def test_run_takes_the_runtime_and_says_what_is_installed_when_it_cannot(other: str) -> None:
     function = ("--task-root", str(FUNCTIONS), "--handler", "handlers.runtime")
     result = afterglow("run", *function, "--runtime", other)
     assert result.returncode == 0, result.stderr
@@ -105,10 +110,7 @@ def test_the_help_explains_the_runtime_option(command: str) -> None:
 
 
 def test_an_interpreter_that_cannot_install_the_runtime_client_is_an_error_saying_why(
-        lambda_runtime: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    other = next((name for name in runtimes.installed() if name != OWN), None)
-    if other is None:
-        pytest.skip("no Python 3.10-3.14 installed here besides the sandbox's own")
+        other: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     interpreter = runtimes.find_interpreter(other)
     assert interpreter is not None
     subprocess.run([interpreter, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True, timeout=60)
@@ -121,3 +123,11 @@ def test_an_interpreter_that_cannot_install_the_runtime_client_is_an_error_sayin
     assert said == [f"sandbox: installing awslambdaric {release} for {other} into {folder / f'awslambdaric-{release}'} "
                     "(once)"]
     assert [entry.name for entry in folder.iterdir()] == [".lock"], "nothing half there"
+
+
+def test_without_lambdas_paths_the_runtime_client_is_in_the_sandboxs_runtime_directory(other: str) -> None:
+    with Sandbox(FUNCTIONS, "handlers.runtime", runtime=other, lambda_paths=False) as box:
+        seen = box.invoke({}).json()
+    assert seen["execution_env"] == f"AWS_Lambda_{other}"
+    assert seen["python3_on_path"] == other.removeprefix("python")
+    assert seen["awslambdaric"] == f"{seen['runtime_dir']}/awslambdaric" and seen["runtime_dir"] != "/var/runtime"
