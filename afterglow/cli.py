@@ -80,6 +80,11 @@ def _add_function_options(parser: argparse.ArgumentParser) -> None:
                         help="the handler, as in Lambda's handler setting (e.g. app.handler)")
     parser.add_argument("--layer", action="append", default=[], metavar="ZIP_OR_DIR",
                         help="a layer to unpack into /opt, in order; repeatable (default: none)")
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    parser.add_argument("--runtime", default=None, metavar="python3.X",
+                        help="Lambda's runtime setting: the Python that runs the function, python3.10 to "
+                             "python3.14, if installed here (on PATH or in pyenv); awslambdaric is installed for "
+                             f"it once (default: this interpreter's, {own})")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS",
                         help="function timeout (default: 3)")
     parser.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size (default: 128)")

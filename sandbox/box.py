@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from sandbox import runtimes
 from sandbox.config import INIT_TIMEOUT_S, make_config
 from sandbox.records import MAX_KEPT, Invocation, LogLine, Recorder, Report, Shutdown
 from sandbox.workspace import Workspace
@@ -57,6 +58,7 @@ class Sandbox:
         function_name: str | None = None,
         bootstrap: str | os.PathLike[str] | Sequence[str] | None = None,
         *,
+        runtime: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         init_timeout: float = INIT_TIMEOUT_S,
@@ -66,11 +68,13 @@ class Sandbox:
         cpu_limit: bool = False,
         lambda_paths: bool = True,
     ) -> None:
-        """``freeze``: stop every process between invocations, as Lambda does. ``cpu_limit``: give the
-        environment Lambda's CPU share for ``memory`` (1,769 MB = one vCPU) where cgroups allow it.
+        """``runtime``: Lambda's runtime setting, ``"python3.10"`` to ``"python3.14"``, an interpreter installed
+        here (default: the one running the sandbox; ValueError names the installed ones). ``freeze``: stop every
+        process between invocations, as Lambda does. ``cpu_limit``: give the environment Lambda's CPU share for
+        ``memory`` (1,769 MB = one vCPU) where cgroups allow it.
         ``lambda_paths``: run the processes where /opt, /var/task and /tmp are the environment's own (as root)."""
         self.config = make_config(task_root, handler, layers, env, timeout, memory, function_name, bootstrap,
-                                  init_timeout)
+                                  init_timeout, runtime)
         self._freeze, self._cpu_limit = freeze, cpu_limit
         self._recorder = Recorder(on_log, on_report)
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT)
@@ -79,7 +83,8 @@ class Sandbox:
         self._connections: list[http.client.HTTPConnection] = []
         self._local = threading.local()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._workspace = Workspace(self.config, lambda_paths)
+        self.runtime = runtimes.resolve(self.config.runtime)
+        self._workspace = Workspace(self.config, self.runtime, lambda_paths)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sandbox-loop", daemon=True)
         self._thread.start()

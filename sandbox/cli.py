@@ -68,6 +68,7 @@ def _sandbox_arguments(args: argparse.Namespace) -> dict[str, object]:
         "function_name": args.function_name,
         "freeze": args.freeze,
         "cpu_limit": args.cpu_limit,
+        "runtime": args.runtime,
     }
 
 
@@ -165,7 +166,8 @@ def sandbox_command(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"afterglow sandbox: {box.config.function_name} ({box.config.handler}) at POST {box.url}",
+        print(f"afterglow sandbox: {box.config.function_name} ({box.config.handler}, {box.runtime.name}) at POST "
+              f"{box.url}",
               file=sys.stderr, flush=True)
         print("afterglow sandbox: init happens on the first invoke; Ctrl-C to shut down", file=sys.stderr, flush=True)
         while not stop.wait(0.5):

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox import runtimes
+
 MAX_LAYERS = 5  # Lambda's limit per function
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 INIT_TIMEOUT_S = 10.0  # on-demand init limit
@@ -48,6 +50,7 @@ class FunctionConfig:
     init_timeout: float = INIT_TIMEOUT_S
     version: str = "$LATEST"
     account_id: str = "012345678912"
+    runtime: str = field(default_factory=runtimes.own_name)  # Lambda's runtime setting, e.g. "python3.12"
 
     @property
     def region(self) -> str:
@@ -68,6 +71,7 @@ def make_config(
     function_name: str | None = None,
     bootstrap: str | os.PathLike[str] | Sequence[str] | None = None,
     init_timeout: float = INIT_TIMEOUT_S,
+    runtime: str | None = None,
 ) -> FunctionConfig:
     """Validate the caller's arguments into a FunctionConfig (raises ValueError)."""
     root = Path(task_root).resolve()
@@ -100,6 +104,7 @@ def make_config(
         function_name=name,
         bootstrap=_bootstrap_argv(bootstrap),
         init_timeout=float(init_timeout),
+        runtime=runtimes.own_name() if runtime is None else runtimes.check_name(runtime),
     )
 
 

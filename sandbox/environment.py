@@ -8,7 +8,7 @@ import secrets
 from functools import cache
 
 from sandbox.config import FunctionConfig
-from sandbox.workspace import EXECUTION_ENV, Workspace
+from sandbox.workspace import Workspace
 
 # Lambda strips these from the extensions' environment; RAPID also drops every name starting with "_".
 _EXTENSION_HIDDEN = frozenset({
@@ -54,7 +54,7 @@ def function_environment(
         "_HANDLER": config.handler,
         "AWS_REGION": config.region,
         "AWS_DEFAULT_REGION": config.region,
-        "AWS_EXECUTION_ENV": EXECUTION_ENV,
+        "AWS_EXECUTION_ENV": workspace.runtime.execution_env,
         "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": config.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),

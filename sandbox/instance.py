@@ -26,7 +26,6 @@ from sandbox.jobs import Job, Reply, normalise_error_type
 from sandbox.processes import Child, describe_exit
 from sandbox.records import Cost, ProcessCost, Report, Shutdown
 from sandbox.telemetry import iso_time
-from sandbox.workspace import PYTHON_VERSION
 
 if TYPE_CHECKING:
     from sandbox.platform import Platform
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 MAX_EXTENSIONS = 10
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 EVENT_TYPES = frozenset({"INVOKE", "SHUTDOWN"})
-RUNTIME_VERSION = f"python:{PYTHON_VERSION}.sandbox"
 
 GONE = object()  # what a pending long poll gets when the environment goes away (answered with 500)
 
@@ -242,16 +240,17 @@ class Instance:
         Raises Failure when init fails or times out; the caller resets the environment.
         """
         platform, config = self.platform, self.config
+        runtime_version = self.workspace.runtime.runtime_version
         self.phase = "init"
         started = self.loop.time()
         deadline = started + budget
         platform.emit("platform.initStart", {
-            "initializationType": "on-demand", "phase": phase, "runtimeVersion": RUNTIME_VERSION,
+            "initializationType": "on-demand", "phase": phase, "runtimeVersion": runtime_version,
             "runtimeVersionArn": f"arn:aws:lambda:{config.region}::runtime:sandbox",
             "functionName": config.function_name, "functionVersion": config.version,
             "instanceId": self.instance_id, "instanceMaxMemory": config.memory,
         })
-        platform.log_platform(f"INIT_START Runtime Version: {RUNTIME_VERSION}\t"
+        platform.log_platform(f"INIT_START Runtime Version: {runtime_version}\t"
                               f"Runtime Version ARN: arn:aws:lambda:{config.region}::runtime:sandbox")
 
         def timed_out(waiting_for: Callable[[], str]) -> Callable[[], Failure]:

@@ -17,7 +17,7 @@ import select
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 OPT, TASK, RUNTIME, LANG, TMP = "/opt", "/var/task", "/var/runtime", "/var/lang", "/tmp"
@@ -40,11 +40,11 @@ def _within(path: Path, folder: str) -> bool:
         return False
 
 
-def host_paths_under_tmp() -> list[str]:
-    """What the processes need from the host (the interpreter, its packages, this checkout) that lives in
-    /tmp, which a private /tmp would hide."""
+def host_paths_under_tmp(also: Iterable[str] = ()) -> list[str]:
+    """What the processes need from the host (the interpreter, its packages, this checkout, ``also``) that
+    lives in /tmp, which a private /tmp would hide."""
     needed = {sys.prefix, sys.base_prefix, os.path.realpath(sys.executable),
-              str(Path(__file__).resolve().parent.parent)}
+              str(Path(__file__).resolve().parent.parent), *also}
     return sorted(path for path in needed if _within(Path(path), TMP))
 
 

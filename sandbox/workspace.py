@@ -12,27 +12,25 @@ import os
 import shlex
 import shutil
 import stat
-import sys
 import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from sandbox import mounts
+from sandbox import mounts, runtimes
 from sandbox.config import FunctionConfig
 from sandbox.layers import unpack_layers
 
-PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-EXECUTION_ENV = f"AWS_Lambda_python{PYTHON_VERSION}"
-
 
 class Workspace:
-    def __init__(self, config: FunctionConfig, lambda_paths: bool = True) -> None:
+    def __init__(self, config: FunctionConfig, runtime: runtimes.Runtime, lambda_paths: bool = True) -> None:
+        """``runtime``: the interpreter behind /var/lang/bin and the runtime client linked into /var/runtime."""
         # short prefix: Unix socket paths under TMPDIR must stay below 108 bytes
         self.root = Path(tempfile.mkdtemp(prefix="agsb-"))
         self.namespace: mounts.MountNamespace | None = None
         self.notice: str | None = None  # one line on what of Lambda's file system this machine cannot give
         self._private_tmp = False
+        self.runtime = runtime
         try:
             self.opt_dir = self.root / "opt"
             self.tmp_dir = self.root / "tmp"
@@ -52,7 +50,8 @@ class Workspace:
             # None: /tmp itself is the environment's own
             self.tmp_path: str | None = None if seen and self._private_tmp else str(self.tmp_dir)
             self._write_python_shims()
-            self.python = f"{self.lang_bin_path}/python{PYTHON_VERSION}"
+            self.python = f"{self.lang_bin_path}/python{runtime.version}"
+            self._link_runtime_client()
             self._write_managed_runtime()
             self.bootstrap = f"{self.runtime_path}/bootstrap"
         except BaseException:
@@ -66,7 +65,10 @@ class Workspace:
                            "(/opt in --env values is rewritten; sandbox.localdomain may not resolve)")
             return
         # The interpreter or this checkout in /tmp would vanish behind a private /tmp: keep the host's then.
-        hidden = mounts.host_paths_under_tmp()
+        needed = [os.path.dirname(os.path.dirname(os.path.realpath(self.runtime.executable)))]
+        if self.runtime.client_dir is not None:
+            needed.append(str(self.runtime.client_dir))
+        hidden = mounts.host_paths_under_tmp(needed)
         self._private_tmp = not hidden
         binds = [(self.opt_dir, mounts.OPT, True), (config.task_root, mounts.TASK, True),
                  (self.runtime_dir, mounts.RUNTIME, False), (self.lang_bin.parent, mounts.LANG, False),
@@ -114,9 +116,17 @@ class Workspace:
 
     def _write_python_shims(self) -> None:
         # A script, not a symlink: a venv interpreter finds its pyvenv.cfg only when started by its own path.
-        script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} \"$@\"\n"
-        for name in ("python3", f"python{PYTHON_VERSION}", "python"):
+        script = f"#!/bin/sh\nexec {shlex.quote(self.runtime.executable)} \"$@\"\n"
+        for name in ("python3", self.runtime.name, "python"):
             _write_executable(self.lang_bin / name, script)
+
+    def _link_runtime_client(self) -> None:
+        # Lambda's /var/runtime holds awslambdaric beside bootstrap.py, whose folder is first on sys.path.
+        if self.runtime.client_dir is None:
+            return  # the sandbox's own interpreter: awslambdaric is in its environment
+        for entry in sorted(self.runtime.client_dir.iterdir()):
+            if entry.name not in ("bin", "__pycache__"):
+                (self.runtime_dir / entry.name).symlink_to(entry)
 
     def _write_managed_runtime(self) -> None:
         templates = resources.files("sandbox") / "managed_runtime"
@@ -125,7 +135,7 @@ class Workspace:
             source.replace("@OPT_DIR@", self.opt_path.replace("\\", "\\\\")))
         shell = (templates / "bootstrap.sh").read_text()
         shell = (
-            shell.replace("@EXECUTION_ENV@", EXECUTION_ENV)
+            shell.replace("@EXECUTION_ENV@", self.runtime.execution_env)
             .replace("@PYTHON@", shlex.quote(self.python))
             .replace("@BOOTSTRAP_PY@", shlex.quote(f"{self.runtime_path}/bootstrap.py"))
         )

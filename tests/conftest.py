@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -92,3 +92,22 @@ def otlp_grpc_receiver() -> Iterator[Any]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def lambda_runtime() -> Callable[[str], Any]:
+    """``lambda_runtime("python3.12")``: that runtime as the sandbox will run it (``sandbox.runtimes.Runtime``), its
+    awslambdaric installed once per session (and cached across runs in the user's cache); skips the test when no
+    interpreter of that version is installed here."""
+    from sandbox import runtimes
+
+    resolved: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in resolved:
+            if runtimes.find_interpreter(name) is None:
+                pytest.skip(f"{name} is not installed here (no {name} on PATH or in pyenv's versions)")
+            resolved[name] = runtimes.resolve(name)
+        return resolved[name]
+
+    return get

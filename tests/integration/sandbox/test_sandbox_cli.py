@@ -153,3 +153,5 @@ def test_sandbox_serves_the_rie_endpoint_until_interrupted(tmp_path: Path) -> No
     assert "START RequestId: " in text and "END RequestId: " in text and "REPORT RequestId: " in text
     assert "greeting curl" in text
     assert f"127.0.0.1:{port}" in err.decode()
+    own = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"(app.handler, {own}) at POST" in err.decode()  # the runtime it runs, by default the sandbox's own

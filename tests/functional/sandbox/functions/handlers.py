@@ -99,3 +99,19 @@ def burn(event, context):
     while time.thread_time() < end:
         pass
     return "burnt"
+
+
+def runtime(event, context):
+    import subprocess
+
+    import awslambdaric
+
+    python3 = subprocess.run(["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True)
+    return {
+        "version_info": list(sys.version_info[:3]),
+        "execution_env": os.environ["AWS_EXECUTION_ENV"],
+        "python3_on_path": python3.stdout.strip(),
+        "awslambdaric": os.path.dirname(awslambdaric.__file__),
+        "runtime_dir": os.environ["LAMBDA_RUNTIME_DIR"],
+    }
