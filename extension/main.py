@@ -260,7 +260,7 @@ class Extension:
         # Following invocations needs runtimeDone; background export needs the Telemetry API only for the logs.
         if self.use_telemetry and (self.collector is not None or not background):
             try:
-                self.telemetry = TelemetryListener(self.on_telemetry)
+                self.telemetry = TelemetryListener(self.on_telemetry, on_failure=self._telemetry_failed)
                 self.telemetry.start()
                 types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else TELEMETRY_TYPES
                 self.telemetry_active = self.api.subscribe_telemetry(
@@ -287,6 +287,10 @@ class Extension:
         log.info("ready: spans on %s, exporting to %s, flushing %s within %.0f ms; telemetry %s; logs: %s",
                  self.socket_path, target, self.policy.describe(), self.budget_s * 1000,
                  "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)", logs)
+
+    def _telemetry_failed(self) -> None:
+        """The listener stopped for good: follow invocations with bounded waits, as without the Telemetry API."""
+        self.telemetry_active = False
 
     def _start_background(self) -> None:
         flushers = [self.flusher] + ([self.log_flusher] if self.log_flusher is not None else [])
