@@ -77,7 +77,8 @@ class TelemetryListener:
         with contextlib.suppress(OSError):
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
-        self._thread.join(2.0)
+        if self._thread.ident is not None:  # started
+            self._thread.join(2.0)
 
     def _give_up(self) -> None:
         self.failed = True
