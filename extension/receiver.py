@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 
 _READ_SIZE = 256 * 1024
-_MAX_CONNECTIONS = 16  # function processes are few; each may hold up to MAX_PAYLOAD of partial frame
+# Function processes are few. Each connection's FrameReader keeps at most one partial frame between reads (under
+# HEADER + MAX_PAYLOAD, 4 MiB, plus one read): all of them at once only if every process stopped in the middle of
+# a maximal frame, which the tracer's frames (batches of about BATCH_LIMIT_BYTES) do not come near.
+_MAX_CONNECTIONS = 16
 
 
 class SocketSetupError(OSError):
