@@ -95,6 +95,7 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_roo
         for _ in range(20):
             assert box.invoke({"spans": 5_000, "filler": filler}).json() == {"made": 5_000}
         flooded_mb = _vm_rss_mb(box.extension_pids["afterglow"])
+        peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
     received = int(re.findall(r"spans received=(\d+)", report)[-1])
     dropped = sum(int(count) for count in re.findall(r"buffer_full=(\d+)", report.splitlines()[-1]))
@@ -104,6 +105,7 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_roo
     assert dropped >= received - 5_000 - 1_000  # at most the bound is kept (give or take a batch in flight)
     # 100,000 spans of ~1 KB kept would be well over 100 MB; the bound keeps the growth to a few tens of MB
     assert flooded_mb - baseline_mb < 60, (baseline_mb, flooded_mb)
+    assert peak_mb < 40, (baseline_mb, peak_mb)  # the byte bound (AFTERGLOW_MAX_BUFFERED_BYTES) holds it under
 
 
 def test_megabyte_values_against_a_dead_collector_keep_the_extension_under_40_mb(
