@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from extension.flush import Flusher
+from extension.flush import Flusher, FlushJob
 from extension.log import log
 from extension.supervise import supervised
 
@@ -32,6 +32,7 @@ class BackgroundExporter:
         self._thread: threading.Thread | None = None
         self.passes = 0
         self.failed = False  # the thread failed for good
+        self._fallback_jobs: dict[int, FlushJob] = {}  # per flusher, once failed: the export last handed over
 
     def start(self) -> None:
         target = supervised("background export", self._run, self._give_up, lambda: self._stopping)
@@ -42,8 +43,11 @@ class BackgroundExporter:
         """A buffer holds enough to export now (called from the thread that filled it)."""
         if self.failed:  # no thread to wake: hand the export to the flushers' own threads, without waiting
             now = time.monotonic()
-            for flusher in self._flushers:
-                flusher.submit(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s)
+            for index, flusher in enumerate(self._flushers):
+                queued = self._fallback_jobs.get(index)
+                if queued is None or queued.done.is_set():  # one at a time: called at every add past the mark
+                    self._fallback_jobs[index] = flusher.submit(now + flusher.request_timeout_s,
+                                                                now + 2 * flusher.request_timeout_s)
             return
         self._wake.set()
 

@@ -232,6 +232,9 @@ def test_a_background_exporter_that_keeps_failing_hands_high_water_exports_to_th
         flush_world.add(3)
         background.high_water()  # what a buffer calls past its mark
         assert wait_until(lambda: len(flush_world.exported) == 3)
+        flush_world.add(2)  # a buffer calls at every add past its mark: one export at a time is handed over
+        assert wait_until(lambda: background.high_water() or len(flush_world.exported) == 5)
+        assert flush_world.stats.exported == 5 and not flush_world.stats.dropped
     finally:
         background.stop()
         flush_world.flusher.stop()
