@@ -16,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from extension.flush import Flusher
+from extension.flush import Flusher, FlushJob
 from extension.log import log
+from extension.supervise import supervised
 
 
 class BackgroundExporter:
@@ -30,14 +31,31 @@ class BackgroundExporter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.passes = 0
+        self.failed = False  # the thread failed for good
+        self._fallback_jobs: dict[int, FlushJob] = {}  # per flusher, once failed: the export last handed over
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="afterglow-background", daemon=True)
+        target = supervised("background export", self._run, self._give_up, lambda: self._stopping)
+        self._thread = threading.Thread(target=target, name="afterglow-background", daemon=True)
         self._thread.start()
 
     def high_water(self) -> None:
         """A buffer holds enough to export now (called from the thread that filled it)."""
+        if self.failed:  # no thread to wake: hand the export to the flushers' own threads, without waiting
+            now = time.monotonic()
+            for index, flusher in enumerate(self._flushers):
+                queued = self._fallback_jobs.get(index)
+                if queued is None or queued.done.is_set():  # one at a time: called at every add past the mark
+                    self._fallback_jobs[index] = flusher.submit(now + flusher.request_timeout_s,
+                                                                now + 2 * flusher.request_timeout_s)
+            return
         self._wake.set()
+
+    def _give_up(self) -> None:
+        self.failed = True
+        log.error("the background export thread stopped for good: spans and log records now leave only when a buffer "
+                  "passes its high-water mark, and at SHUTDOWN; past the buffers' bounds the oldest are dropped and "
+                  "counted as buffer_full")
 
     def stop(self) -> None:
         self._stopping = True

@@ -2,9 +2,12 @@
 
 Spans stay here until the collector accepted them: a flush *leases* a chunk from the front, then commits it
 (accepted: gone for good, never sent again), discards it (rejected for good) or releases it (try later, back at
-the front in its original order). At most ``max_spans`` are held, leased ones included; past that the oldest
-unleased spans are dropped and counted as ``buffer_full``. A lease in flight (one chunk at most) is not counted
-against newer spans while it is out: if it comes back unsent, the bound applies again, oldest first.
+the front in its original order). At most ``max_spans`` and about ``max_bytes`` (the sum of ``Batch.sizes``, an
+estimate of the encoded size) are held, leased ones included; past either, the oldest unleased spans are dropped
+and counted as ``buffer_full``. A lease in flight (one chunk at most) is not counted against newer spans while it
+is out: if it comes back unsent, the bounds apply again, oldest first. The byte bound is what keeps the extension's
+memory in check when spans are large (the extension shares the function's memory); the count bound, when they are
+many and small.
 """
 
 from __future__ import annotations
@@ -45,23 +48,38 @@ class Lease:
         self.nbytes = nbytes
 
 
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # AFTERGLOW_MAX_BUFFERED_BYTES
+DEFAULT_MAX_LOG_BYTES = 2 * 1024 * 1024  # AFTERGLOW_MAX_BUFFERED_LOG_BYTES
+
+
 class SpanBuffer:
-    def __init__(self, max_spans: int, stats: Stats) -> None:
+    def __init__(self, max_spans: int, stats: Stats, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if max_spans < 1:
             raise ValueError("max_spans must be at least 1")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
         self.max_spans = max_spans
+        self.max_bytes = max_bytes
         self.high_water = max_spans  # ``on_high_water`` is called once this many spans are held
+        self.high_water_bytes = max_bytes  # or about this many bytes
         self.on_high_water: Callable[[], None] | None = None
         self._stats = stats
         self._lock = threading.Lock()
         self._batches: deque[Batch] = deque()
         self._held = 0
         self._leased = 0
+        self._held_bytes = 0
+        self._leased_bytes = 0
 
     @property
     def held(self) -> int:
         """Spans held, including those leased to an export in flight."""
         return self._held
+
+    @property
+    def held_bytes(self) -> int:
+        """About the encoded bytes held, including those leased to an export in flight."""
+        return self._held_bytes
 
     @property
     def pending(self) -> int:
@@ -81,25 +99,36 @@ class SpanBuffer:
             else:
                 self._batches.append(Batch(resource, key, list(spans), list(sizes)))
             self._held += len(spans)
+            self._held_bytes += sum(sizes)
             dropped = self._enforce_bound()
-            full = self._held - self._leased >= self.high_water
+            full = (self._held - self._leased >= self.high_water
+                    or self._held_bytes - self._leased_bytes >= self.high_water_bytes)
         if full and self.on_high_water is not None:
             self.on_high_water()
         return dropped
 
     def _enforce_bound(self) -> int:
         excess = self._held - self._leased - self.max_spans
-        dropped = 0
-        while excess > 0 and self._batches:
+        excess_bytes = self._held_bytes - self._leased_bytes - self.max_bytes
+        dropped = dropped_bytes = 0
+        while (excess > 0 or excess_bytes > 0) and self._batches:
             oldest = self._batches[0]
-            cut = min(excess, len(oldest.spans))
+            sizes = oldest.sizes
+            cut = min(max(excess, 0), len(sizes))
+            size = sum(sizes[:cut])
+            while cut < len(sizes) and size < excess_bytes:  # then span by span until the bytes fit too
+                size += sizes[cut]
+                cut += 1
             del oldest.spans[:cut]
-            del oldest.sizes[:cut]
+            del sizes[:cut]
             if not oldest.spans:
                 self._batches.popleft()
             excess -= cut
+            excess_bytes -= size
             dropped += cut
+            dropped_bytes += size
         self._held -= dropped
+        self._held_bytes -= dropped_bytes
         if dropped:
             self._stats.drop("buffer_full", dropped)
         return dropped
@@ -135,26 +164,26 @@ class SpanBuffer:
             if not taken:
                 return None
             self._leased += count
+            self._leased_bytes += nbytes
             return Lease(taken, count, nbytes)
 
     def commit(self, lease: Lease) -> None:
         """The collector accepted the lease: forget it for good."""
         with self._lock:
-            self._leased -= lease.spans
-            self._held -= lease.spans
+            self._forget(lease)
         self._stats.add("exported", lease.spans)
 
     def discard(self, lease: Lease, reason: str, announce: bool = True) -> None:
         """The lease can never be delivered (e.g. the collector rejected it): drop and count it."""
         with self._lock:
-            self._leased -= lease.spans
-            self._held -= lease.spans
+            self._forget(lease)
         self._stats.drop(reason, lease.spans, announce)
 
     def release(self, lease: Lease) -> int:
         """Put the lease back at the front, in order, for a later flush; returns spans dropped to stay bounded."""
         with self._lock:
             self._leased -= lease.spans
+            self._leased_bytes -= lease.nbytes
             for batch in reversed(lease.batches):
                 self._batches.appendleft(batch)
             return self._enforce_bound()
@@ -163,7 +192,14 @@ class SpanBuffer:
         """Drop everything not leased (at exit: what could not be sent), counted under ``reason``."""
         with self._lock:
             count = sum(len(batch.spans) for batch in self._batches)
+            self._held_bytes -= sum(sum(batch.sizes) for batch in self._batches)
             self._batches.clear()
             self._held -= count
         self._stats.drop(reason, count, announce)
         return count
+
+    def _forget(self, lease: Lease) -> None:
+        self._leased -= lease.spans
+        self._held -= lease.spans
+        self._leased_bytes -= lease.nbytes
+        self._held_bytes -= lease.nbytes

@@ -15,6 +15,7 @@ from extension.buffer import SpanBuffer
 from extension.exporter import ExportResult, SinkLoader
 from extension.log import log
 from extension.stats import Stats
+from extension.supervise import supervised
 from tracer import config
 
 CHUNK_SPANS = 512
@@ -110,6 +111,7 @@ class FlushJob:
 
 
 NO_ENDPOINT = "no_endpoint"  # drop reason once the collector said it has no endpoint for the signal
+FLUSHER_FAILED = "flusher_failed"  # drop reason once the export thread failed for good
 
 
 class Flusher:
@@ -132,19 +134,25 @@ class Flusher:
         self._cond = threading.Condition()
         self._queue: list[FlushJob] = []
         self._stopping = False
+        self.failed = False  # the worker thread failed for good
         self._thread: threading.Thread | None = None
         self.last_flush = time.monotonic()
 
     # --- asynchronous use (the extension) ----------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name=f"afterglow-flush-{self.what.split()[0]}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=supervised(f"{self.what} export", self._work, self._give_up,
+                                                          lambda: self._stopping),
+                                        name=f"afterglow-flush-{self.what.split()[0]}", daemon=True)
         self._thread.start()
 
     def submit(self, soft_deadline: float, hard_deadline: float, force: bool = False) -> FlushJob:
         """Queue a flush for the worker thread; jobs run one after the other, never two at once."""
         job = FlushJob(soft_deadline, hard_deadline, force)
+        if self.failed:  # nobody would run it: what waits is dropped and counted, and nobody waits in vain
+            self.buffer.clear(FLUSHER_FAILED)
+            job.done.set()
+            return job
         with self._cond:
             self._queue.append(job)
             self._cond.notify()
@@ -179,6 +187,17 @@ class Flusher:
                 log.exception("flush failed (recovered)")
             finally:
                 job.done.set()
+
+    def _give_up(self) -> None:
+        """The worker failed for good: from now on what is buffered is dropped and counted at each flush."""
+        self.failed = True
+        with self._cond:
+            jobs, self._queue = self._queue, []
+        dropped = self.buffer.clear(FLUSHER_FAILED)
+        log.error("the %s export thread stopped for good: %s are no longer exported in this environment and are "
+                  "counted as %s (%d so far)", self.what, self.what, FLUSHER_FAILED, dropped)
+        for job in jobs:
+            job.done.set()
 
     # --- the flush itself -----------------------------------------------------------------------------
 

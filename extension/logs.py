@@ -114,6 +114,7 @@ class LogCollector:
         self._seal_at_runtime_done = seal_at_runtime_done
         self._lock = threading.Lock()
         self._pending: list[LogEntry] = []
+        self._pending_bytes = 0  # about the encoded size of ``_pending``: bounded like the buffer, in both
         self._open: str | None = None  # the invocation the main thread is in (INVOKE to seal)
         self._current: str | None = None  # the invocation between platform.start and platform.runtimeDone
         self._runtime_done: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -178,12 +179,23 @@ class LogCollector:
             request_id = entry.request_id
             if request_id is None or request_id == self._open or request_id == self._current:
                 self._pending.append(entry)  # its invocation is not over: stamped at its seal
-                excess = len(self._pending) - self.buffer.max_spans
-                if excess > 0:
-                    del self._pending[:excess]
-                    self._stats.drop("buffer_full", excess)
+                self._pending_bytes += entry.size()
+                self._bound_pending()
                 return
         self._store([entry])
+
+    def _bound_pending(self) -> None:
+        """The buffer's bounds (count and bytes) apply to what waits for its seal too: the oldest go first."""
+        pending = self._pending
+        cut = max(0, len(pending) - self.buffer.max_spans)
+        dropped_bytes = sum(entry.size() for entry in pending[:cut])
+        while cut < len(pending) and self._pending_bytes - dropped_bytes > self.buffer.max_bytes:
+            dropped_bytes += pending[cut].size()
+            cut += 1
+        if cut:
+            del pending[:cut]
+            self._pending_bytes -= dropped_bytes
+            self._stats.drop("buffer_full", cut)
 
     # --- the main thread's side --------------------------------------------------------------------------
 
@@ -198,6 +210,7 @@ class LogCollector:
         with self._lock:
             self._open = None
             pending, self._pending = self._pending, []
+            self._pending_bytes = 0
         return self._store(pending)
 
     def seal_all(self) -> int:

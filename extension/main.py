@@ -26,7 +26,7 @@ import time
 
 from extension.assembler import Assembler, Outcome
 from extension.background import BackgroundExporter
-from extension.buffer import SpanBuffer
+from extension.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_LOG_BYTES, SpanBuffer
 from extension.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
 from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
 from extension.lambda_api import ExtensionsApi, LambdaApiError
@@ -125,6 +125,8 @@ class Extension:
         log_settings: OtlpSettings | None = None,
         max_logs: int | None = None,
         profile: bool = True,
+        max_bytes: int | None = None,
+        max_log_bytes: int | None = None,
     ) -> None:
         self.api = ExtensionsApi(api_address)
         self.socket_path = socket_path or config.socket_path()
@@ -133,7 +135,7 @@ class Extension:
         self.background: BackgroundExporter | None = None
         self.budget_s = budget_s if budget_s is not None else 0.25
         self.stats = Stats()
-        self.buffer = SpanBuffer(max_spans or 20000, self.stats)
+        self.buffer = SpanBuffer(max_spans or 20000, self.stats, max_bytes or DEFAULT_MAX_BYTES)
         self.watch = RuntimeWatch(profile=profile)
         self.assembler = Assembler(self.buffer, self.stats, watch=self.watch)
         self._cancel = threading.Event()
@@ -156,7 +158,8 @@ class Extension:
         self._function_arn: str | None = None
         self._fallback_resource: dict[str, Any] | None = None
         self._logs_requested = logs
-        self.logs_mode = self._set_up_logs(logs, log_settings, max_logs or 10000, printer)
+        self.logs_mode = self._set_up_logs(logs, log_settings, max_logs or 10000, printer,
+                                           max_log_bytes or DEFAULT_MAX_LOG_BYTES)
         self.use_telemetry = use_telemetry
         self.telemetry_active = False
         self.receiver: Receiver | None = None
@@ -165,7 +168,8 @@ class Extension:
         self._periodic_job: FlushJob | None = None
         self._periodic_log_job: FlushJob | None = None
 
-    def _set_up_logs(self, logs: str, settings: OtlpSettings | None, max_logs: int, printer: WaterfallPrinter) -> str:
+    def _set_up_logs(self, logs: str, settings: OtlpSettings | None, max_logs: int, printer: WaterfallPrinter,
+                     max_log_bytes: int) -> str:
         """Logs go to their endpoint; or, when traces are printed and logs have no endpoint of their own, under their
         trace's waterfall; or nowhere (traces exported, no logs endpoint). Returns the mode in effect."""
         printed = self.settings is None and settings is None
@@ -174,7 +178,7 @@ class Extension:
         self.log_stats = Stats()
         if not printed:  # printed under waterfalls, lines are no export to account for
             self._exported_log_stats = self.log_stats
-        buffer = SpanBuffer(max_logs, self.log_stats)
+        buffer = SpanBuffer(max_logs, self.log_stats, max_log_bytes)
         self.collector = LogCollector(buffer, self.log_stats, self.assembler.correlation, self._resource,
                                       keep_untraced=not printed, reports=not printed,
                                       seal_at_runtime_done=self.policy.background)
@@ -208,6 +212,8 @@ class Extension:
             log_settings=log_settings,
             max_logs=config.read_int(config.AFTERGLOW_MAX_BUFFERED_LOGS, 10000, minimum=1),
             profile=config.read_bool(config.AFTERGLOW_PROFILE, True),
+            max_bytes=config.read_int(config.AFTERGLOW_MAX_BUFFERED_BYTES, DEFAULT_MAX_BYTES, minimum=1),
+            max_log_bytes=config.read_int(config.AFTERGLOW_MAX_BUFFERED_LOG_BYTES, DEFAULT_MAX_LOG_BYTES, minimum=1),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ class Extension:
         # Following invocations needs runtimeDone; background export needs the Telemetry API only for the logs.
         if self.use_telemetry and (self.collector is not None or not background):
             try:
-                self.telemetry = TelemetryListener(self.on_telemetry)
+                self.telemetry = TelemetryListener(self.on_telemetry, on_failure=self._telemetry_failed)
                 self.telemetry.start()
                 types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else TELEMETRY_TYPES
                 self.telemetry_active = self.api.subscribe_telemetry(
@@ -282,11 +288,16 @@ class Extension:
                  self.socket_path, target, self.policy.describe(), self.budget_s * 1000,
                  "subscribed" if self.telemetry_active else "unavailable (bounded waits instead)", logs)
 
+    def _telemetry_failed(self) -> None:
+        """The listener stopped for good: follow invocations with bounded waits, as without the Telemetry API."""
+        self.telemetry_active = False
+
     def _start_background(self) -> None:
         flushers = [self.flusher] + ([self.log_flusher] if self.log_flusher is not None else [])
         self.background = BackgroundExporter(flushers, self.policy.interval_s, self._after_background_pass)
         for flusher in flushers:
             flusher.buffer.high_water = max(1, int(flusher.buffer.max_spans * HIGH_WATER_SHARE))
+            flusher.buffer.high_water_bytes = max(1, int(flusher.buffer.max_bytes * HIGH_WATER_SHARE))
             flusher.buffer.on_high_water = self.background.high_water
         self.assembler.checkpoint_at_end = True
         self.loader.begin()  # the exporter is light (no SDK): it loads now, not in an invocation's thaw

@@ -23,6 +23,7 @@ from extension.assembler import Assembler
 from extension.log import log
 from extension.ring import FunctionStream
 from extension.stats import Stats
+from extension.supervise import supervised
 from tracer import wire
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 
 
 _READ_SIZE = 256 * 1024
-_MAX_CONNECTIONS = 16  # function processes are few; each may hold up to MAX_PAYLOAD of partial frame
+# Function processes are few. Each connection's FrameReader keeps at most one partial frame between reads (under
+# HEADER + MAX_PAYLOAD, 4 MiB, plus one read): all of them at once only if every process stopped in the middle of
+# a maximal frame, which the tracer's frames (batches of about BATCH_LIMIT_BYTES) do not come near.
+_MAX_CONNECTIONS = 16
 _ANCILLARY_SIZE = socket.CMSG_SPACE(4 * array.array("i").itemsize)  # HELLO's ring descriptor (a few at most)
 _told_previous_version = False  # one log line per process for functions with an older tracer
 
@@ -136,7 +140,10 @@ class Receiver:
         self._lock = threading.Lock()
         self._sync_waiters: list[threading.Event] = []
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="afterglow-receiver", daemon=True)
+        self.failed = False  # the thread failed for good: spans are no longer received
+        self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
+                                                          lambda: self._stopping),
+                                        name="afterglow-receiver", daemon=True)
 
     def start(self) -> None:
         self._selector.register(self._listener, selectors.EVENT_READ, "listener")
@@ -171,11 +178,7 @@ class Receiver:
 
     def _run(self) -> None:
         while not self._stopping:
-            try:
-                ready = self._selector.select()
-            except OSError as error:  # pragma: no cover - selector failure is not expected
-                log.error("span socket selector failed: %s", error)
-                return
+            ready = self._selector.select()  # a failure here escapes to ``supervised``: logged, restarted
             for key, _events in ready:
                 try:
                     if key.data == "listener":
@@ -188,6 +191,35 @@ class Receiver:
                     log.exception("span receiver error (recovered)")
                     if isinstance(key.data, _Connection):
                         self._close(key.data)
+
+    def _give_up(self) -> None:
+        """The loop failed for good: read what the connections hold one last time, count its spans as dropped, and
+        close everything, so that the function's tracer counts what it can no longer hand over (in its log)."""
+        self.failed = True
+        lost = 0
+        for connection in list(self._connections.values()):
+            with contextlib.suppress(Exception):
+                for _ in range(64):  # bounded: a writer that never stops must not hold this up
+                    data = connection.sock.recv(_READ_SIZE)
+                    if not data:
+                        break
+                    lost += sum(len(item[1]) for item in connection.reader.frames(data)
+                                if not isinstance(item, wire.WireError) and item[0] == wire.SPANS)
+            with contextlib.suppress(OSError):
+                connection.sock.close()
+            with contextlib.suppress(Exception):
+                self._assembler.disconnected(connection.id)
+        self._connections.clear()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        self._stats.drop("receiver_failed", lost)
+        log.error("the span receiver stopped for good: spans are no longer received in this environment; the %d "
+                  "it still held are counted as receiver_failed, the function's tracer counts what it cannot hand "
+                  "over", lost)
+        with self._lock:
+            waiters, self._sync_waiters = self._sync_waiters, []
+        for done in waiters:
+            done.set()
 
     def _accept(self) -> None:
         while True:

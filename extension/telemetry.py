@@ -1,10 +1,13 @@
 """The listener the Telemetry API posts platform events to.
 
 Lambda delivers only to ``sandbox.localdomain`` (the environment's own address, not necessarily loopback), so the
-listener binds every interface on a free port. Each POST body is a JSON array of ``{time, type, record}``;
-records whose ``type`` starts with one of the subscribed types reach ``on_event``. The listener only parses and
-dispatches, in the order delivered: what an event means is the caller's business (``platform.runtimeDone`` for
-the assembler; function lines and platform reports for ``logs``).
+listener binds the address that name resolves to, on a free port: never every interface, which would open it to
+whatever else shares the network. Where the name does not resolve (outside Lambda), loopback.
+
+Each POST body is a JSON array of ``{time, type, record}``; records whose ``type`` starts with one of the
+subscribed types reach ``on_event``. The listener only parses and dispatches, in the order delivered: what an
+event means is the caller's business (``platform.runtimeDone`` for the assembler; function lines and platform
+reports for ``logs``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 from extension.http11 import HttpError, read_request, response_bytes
 from extension.log import log
+from extension.supervise import supervised
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -24,20 +28,42 @@ if TYPE_CHECKING:
 
 
 DESTINATION_HOST = "sandbox.localdomain"
+LOOPBACK = "127.0.0.1"
 _MAX_BODY = 4 * 1024 * 1024  # the platform batches at most 1 MiB per POST
 
 
+def listen_address(host: str = DESTINATION_HOST) -> str:
+    """The IPv4 address ``host`` resolves to (loopback in the sandbox, the environment's own in Lambda), else
+    loopback; never the wildcard address."""
+    try:
+        address = socket.gethostbyname(host)
+    except OSError as error:
+        log.debug("%s does not resolve (%s): the telemetry listener binds 127.0.0.1", host, error)
+        return LOOPBACK
+    if address == "0.0.0.0":
+        log.debug("%s resolves to 0.0.0.0: the telemetry listener binds 127.0.0.1 instead", host)
+        return LOOPBACK
+    return address
+
+
 class TelemetryListener:
-    def __init__(self, on_event: Callable[[dict[str, Any]], None], bind_host: str = "0.0.0.0") -> None:
+    def __init__(self, on_event: Callable[[dict[str, Any]], None], bind_host: str | None = None,
+                 on_failure: Callable[[], None] | None = None) -> None:
+        """``on_failure``: called once, from the listener's thread, when it stopped for good."""
         self._on_event = on_event
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind((bind_host, 0))
+        self.bind_host = bind_host or listen_address()
+        self._server.bind((self.bind_host, 0))
         self._server.listen(8)
         self.port: int = self._server.getsockname()[1]
         self.received = 0
         self._stopping = False
-        self._thread = threading.Thread(target=self._accept_loop, name="afterglow-telemetry", daemon=True)
+        self._on_failure = on_failure
+        self.failed = False  # the listener failed for good: nothing more is received
+        self._thread = threading.Thread(target=supervised("Telemetry API listener", self._accept_loop,
+                                                          self._give_up, lambda: self._stopping),
+                                        name="afterglow-telemetry", daemon=True)
 
     @property
     def uri(self) -> str:
@@ -51,7 +77,18 @@ class TelemetryListener:
         with contextlib.suppress(OSError):
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
-        self._thread.join(2.0)
+        if self._thread.ident is not None:  # started
+            self._thread.join(2.0)
+
+    def _give_up(self) -> None:
+        self.failed = True
+        with contextlib.suppress(OSError):
+            self._server.close()  # Lambda's deliveries fail at once instead of waiting on a listener nobody serves
+        log.error("the Telemetry API listener stopped for good: the function's log lines and Lambda's platform "
+                  "reports are no longer received in this environment (the platform counts what it cannot deliver); "
+                  "invocations are followed by bounded waits instead")
+        if self._on_failure is not None:
+            self._on_failure()
 
     def _accept_loop(self) -> None:
         while not self._stopping:

@@ -50,6 +50,8 @@ AFTERGLOW_CAPTURE_PAYLOAD = "AFTERGLOW_CAPTURE_PAYLOAD"
 AFTERGLOW_CAPTURE_MASK = "AFTERGLOW_CAPTURE_MASK"
 AFTERGLOW_LOGS = "AFTERGLOW_LOGS"
 AFTERGLOW_MAX_BUFFERED_LOGS = "AFTERGLOW_MAX_BUFFERED_LOGS"
+AFTERGLOW_MAX_BUFFERED_BYTES = "AFTERGLOW_MAX_BUFFERED_BYTES"
+AFTERGLOW_MAX_BUFFERED_LOG_BYTES = "AFTERGLOW_MAX_BUFFERED_LOG_BYTES"
 AFTERGLOW_PROFILE = "AFTERGLOW_PROFILE"
 OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
@@ -66,6 +68,10 @@ VARS: tuple[Var, ...] = (
         "Longest an export may hold the environment after a response; unsent spans stay buffered.", "extension"),
     Var(AFTERGLOW_MAX_BUFFERED_SPANS, "20000",
         "Spans the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
+        "extension"),
+    Var(AFTERGLOW_MAX_BUFFERED_BYTES, "4194304",
+        "About the bytes of spans (their estimated encoded size) the extension keeps while the collector is slow or "
+        "down, whichever of this and AFTERGLOW_MAX_BUFFERED_SPANS comes first; the oldest are dropped and counted.",
         "extension"),
     Var(AFTERGLOW_TRACE_PARENT, "tracecontext",
         "Where the invocation span finds its parent, in order: `tracecontext` (event headers), `xray` (Lambda's "
@@ -97,6 +103,9 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_MAX_BUFFERED_LOGS, "10000",
         "Log records the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
         "extension"),
+    Var(AFTERGLOW_MAX_BUFFERED_LOG_BYTES, "2097152",
+        "About the bytes of log records the extension keeps (its own budget, apart from the spans'), whichever of "
+        "this and AFTERGLOW_MAX_BUFFERED_LOGS comes first; the oldest are dropped and counted.", "extension"),
     Var(AFTERGLOW_PROFILE, "true",
         "`false` leaves out the invocation profile (CPU time, peak resident memory, network bytes) on the "
         "invocation span.", "both"),

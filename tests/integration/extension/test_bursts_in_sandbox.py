@@ -44,8 +44,17 @@ def bursts_root(tmp_path: Path) -> Path:
 
 
 def _vm_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """The process's peak resident memory so far: what it reached between two samples counts too."""
+    return _status_mb(pid, "VmHWM")
+
+
+def _status_mb(pid: int, field: str) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024  # type: ignore[union-attr]
+    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024  # type: ignore[union-attr]
 
 
 def test_ten_thousand_spans_and_megabyte_values_arrive_whole_and_truncated(
@@ -86,6 +95,7 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_roo
         for _ in range(20):
             assert box.invoke({"spans": 5_000, "filler": filler}).json() == {"made": 5_000}
         flooded_mb = _vm_rss_mb(box.extension_pids["afterglow"])
+        peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
     received = int(re.findall(r"spans received=(\d+)", report)[-1])
     dropped = sum(int(count) for count in re.findall(r"buffer_full=(\d+)", report.splitlines()[-1]))
@@ -95,6 +105,7 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_roo
     assert dropped >= received - 5_000 - 1_000  # at most the bound is kept (give or take a batch in flight)
     # 100,000 spans of ~1 KB kept would be well over 100 MB; the bound keeps the growth to a few tens of MB
     assert flooded_mb - baseline_mb < 60, (baseline_mb, flooded_mb)
+    assert peak_mb < 40, (baseline_mb, peak_mb)  # the byte bound (AFTERGLOW_MAX_BUFFERED_BYTES) holds it under
 
 
 def test_an_invocation_that_outruns_the_extension_loses_only_what_is_counted(
@@ -114,3 +125,26 @@ def test_an_invocation_that_outruns_the_extension_loses_only_what_is_counted(
     assert received + counted == 3_001, report  # the children and the invocation span
     assert len({span.span_id for span in otlp_receiver.spans}) == received
     assert "malformed_frames=0" in report
+
+
+
+def test_megabyte_values_against_a_dead_collector_keep_the_extension_under_40_mb(
+    bursts_root: Path, dev_layer: Path
+) -> None:
+    """10,000 spans with 1 MB values (8 KB each after the value limit) while nothing accepts them: 80 MB if all
+    were kept, well within the span count bound; the byte bound (AFTERGLOW_MAX_BUFFERED_BYTES, default) keeps the
+    extension's resident memory under 40 MB and counts what it drops."""
+    dead = OtlpReceiver().start()
+    endpoint = dead.endpoint
+    dead.stop()  # a port nobody listens on: every export is refused
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    peak_mb = 0.0
+    with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
+        for _ in range(10):
+            assert box.invoke({"spans": 1_000, "big": 1_000}).json() == {"made": 1_000}
+            pid = box.extension_pids["afterglow"]
+            peak_mb = max(peak_mb, _vm_rss_mb(pid), _vm_hwm_mb(pid))
+    report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
+    last = report.splitlines()[-1]
+    assert int(re.search(r"buffer_full=(\d+)", last).group(1)) > 0, report  # type: ignore[union-attr]
+    assert peak_mb < 40, (peak_mb, report)

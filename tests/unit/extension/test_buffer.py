@@ -127,3 +127,62 @@ def test_clear_counts_what_could_not_be_sent() -> None:
     buffer.add({}, "r1", spans("a", "b"), [1, 1])
     assert buffer.clear("shutdown") == 2
     assert stats.dropped == {"shutdown": 2} and buffer.held == 0
+
+
+def test_holds_at_most_max_bytes_and_drops_the_oldest_first_counted_as_buffer_full() -> None:
+    stats = Stats()
+    buffer = SpanBuffer(1000, stats, max_bytes=1000)
+    resource: dict[str, object] = {}
+    buffer.add(resource, "r1", spans("a", "b", "c"), [300, 300, 300])
+    assert buffer.held == 3 and buffer.held_bytes == 900 and not stats.dropped
+    buffer.add(resource, "r2", spans("d", "e"), [50, 400])  # 1350 bytes: a and b (600) must go
+    assert names(buffer) == ["c", "d", "e"]
+    assert buffer.held_bytes == 750
+    assert stats.dropped == {"buffer_full": 2}
+
+
+def test_one_span_larger_than_the_byte_bound_is_dropped_itself() -> None:
+    stats = Stats()
+    buffer = SpanBuffer(1000, stats, max_bytes=1000)
+    buffer.add({}, "r1", spans("small"), [10])
+    buffer.add({}, "r1", spans("huge"), [5000])
+    assert names(buffer) == [] and buffer.held == 0 and buffer.held_bytes == 0
+    assert stats.dropped == {"buffer_full": 2}
+
+
+def test_the_byte_bound_spares_a_lease_in_flight_and_applies_again_when_it_comes_back() -> None:
+    stats = Stats()
+    buffer = SpanBuffer(1000, stats, max_bytes=1000)
+    resource: dict[str, object] = {}
+    buffer.add(resource, "r1", spans("a", "b"), [400, 400])
+    lease = buffer.take(10, 10**9)
+    assert lease is not None and lease.nbytes == 800
+    buffer.add(resource, "r2", spans("c", "d"), [400, 400])  # 800 unleased: within the bound
+    assert not stats.dropped and buffer.held_bytes == 1600
+    assert buffer.release(lease) == 2  # back in front: 1600 > 1000, the oldest (the lease's) go
+    assert names(buffer) == ["c", "d"] and buffer.held_bytes == 800
+    assert stats.dropped == {"buffer_full": 2}
+
+
+def test_bytes_leave_with_commits_discards_and_clears() -> None:
+    stats = Stats()
+    buffer = SpanBuffer(1000, stats, max_bytes=10_000)
+    buffer.add({}, "r1", spans("a", "b", "c"), [100, 200, 300])
+    first = buffer.take(1, 10**9)
+    second = buffer.take(1, 10**9)
+    assert first is not None and second is not None
+    buffer.commit(first)
+    buffer.discard(second, "rejected")
+    assert buffer.held_bytes == 300
+    buffer.clear("shutdown")
+    assert buffer.held_bytes == 0 and buffer.held == 0
+
+
+def test_passing_the_byte_high_water_mark_calls_back() -> None:
+    calls: list[int] = []
+    buffer = SpanBuffer(1000, Stats(), max_bytes=10_000)
+    buffer.high_water_bytes = 500
+    buffer.on_high_water = lambda: calls.append(buffer.held_bytes)
+    buffer.add({}, "r1", spans("a"), [300])
+    buffer.add({}, "r1", spans("b"), [300])
+    assert calls == [600]

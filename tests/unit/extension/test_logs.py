@@ -19,9 +19,10 @@ FALLBACK = {"service.name": "from-platform"}
 class World:
     """A collector over a real buffer, with the traced invocations the assembler would know."""
 
-    def __init__(self, max_records: int = 1000, keep_untraced: bool = True, reports: bool = True) -> None:
+    def __init__(self, max_records: int = 1000, keep_untraced: bool = True, reports: bool = True,
+                 max_bytes: int = 1 << 40) -> None:
         self.stats = Stats()
-        self.buffer = SpanBuffer(max_records, self.stats)
+        self.buffer = SpanBuffer(max_records, self.stats, max_bytes)
         self.traces: dict[str, Correlation] = {}
         self.resources: dict[int, Any] = {}  # id(entry) -> the resource its batch was exported with
         self.collector = LogCollector(self.buffer, self.stats, self.correlate, lambda: FALLBACK,
@@ -197,6 +198,18 @@ def test_what_waits_is_bounded_and_what_is_dropped_is_counted() -> None:
     assert world.collector.pending == 10 and world.stats.dropped["buffer_full"] == 15
     world.collector.seal()
     assert bodies(world.exported()) == [f"line {index}" for index in range(15, 25)]  # the newest are kept
+
+
+def test_what_waits_is_bounded_in_bytes_too() -> None:
+    line = "x" * 10_000
+    size = LogEntry(line, 0, 0).size()
+    world = World(max_records=1000, max_bytes=3 * size + 100)  # about three such lines
+    world.start("r1")
+    for index in range(8):
+        world.send("function", f"{index}{line}")
+    assert world.collector.pending == 3 and world.stats.dropped["buffer_full"] == 5
+    world.collector.seal()
+    assert [body[0] for body in bodies(world.exported())] == ["5", "6", "7"]  # the newest are kept
 
 
 def test_the_platforms_own_drops_are_counted() -> None:
