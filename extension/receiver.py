@@ -116,6 +116,10 @@ def received_descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return descriptors
 
 
+def _spans_in(items: list[Any]) -> int:
+    return sum(len(item[1]) for item in items if not isinstance(item, wire.WireError) and item[0] == wire.SPANS)
+
+
 class _Connection:
     __slots__ = ("id", "sock", "stream")
 
@@ -199,16 +203,13 @@ class Receiver:
         lost = 0
         for connection in list(self._connections.values()):
             with contextlib.suppress(Exception):
-                items = []
                 for _ in range(64):  # bounded: a writer that never stops must not hold this up
                     data = connection.sock.recv(_READ_SIZE)
                     if not data:
                         break
-                    items += connection.stream.receive(data)
-                items += connection.stream.drain()  # what the function wrote to its ring and announced nowhere
-                lost += sum(len(item[1]) for item in items
-                            if not isinstance(item, wire.WireError) and item[0] == wire.SPANS)
+                    lost += _spans_in(connection.stream.receive(data))
             with contextlib.suppress(Exception):
+                lost += _spans_in(connection.stream.drain())  # written to its ring and announced nowhere
                 connection.stream.close()
             with contextlib.suppress(OSError):
                 connection.sock.close()

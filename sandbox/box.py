@@ -210,6 +210,11 @@ class Sandbox:
         return self._workspace.namespace is not None
 
     @property
+    def private_tmp(self) -> bool:
+        """True when the processes' /tmp is the environment's own (False: the host's, with TMPDIR private)."""
+        return self._workspace.tmp_path is None
+
+    @property
     def notices(self) -> list[str]:
         """What this machine cannot emulate here, one line each (also in the log)."""
         return sorted(self._platform.notices)

@@ -78,7 +78,8 @@ def test_lambda_paths_opt_var_task_and_a_private_tmp(functions: Path, tmp_path: 
     with tempfile.TemporaryDirectory(prefix="host-only-") as host_only, \
             Sandbox(functions, "handlers.list_dir", layers=[layer]) as box:
         (box.tmp_dir / "seen-by-the-function").write_text("x")
-        in_tmp = box.invoke({"path": "/tmp"}).json()
+        private_tmp = box.private_tmp
+        in_tmp = box.invoke({"path": "/tmp" if private_tmp else str(box.tmp_dir)}).json()
         in_opt = box.invoke({"path": "/opt/python"}).json()
         in_task = box.invoke({"path": "/var/task"}).json()
     assert "seen-by-the-function" in in_tmp and Path(host_only).name not in in_tmp
@@ -90,7 +91,10 @@ def test_lambda_paths_opt_var_task_and_a_private_tmp(functions: Path, tmp_path: 
     layer_site = [entry for entry in answer["sys_path"] if entry.startswith("/opt/python/lib/python3.")]
     assert answer["sys_path"].index(layer_site[0]) < answer["sys_path"].index("/opt/python")
     assert answer["cwd"] == "/var/task"
-    assert "TMPDIR" not in env  # Lambda sets none: /tmp itself is the environment's own
+    if private_tmp:
+        assert "TMPDIR" not in env  # Lambda sets none: /tmp itself is the environment's own
+    else:  # this checkout or its interpreter lives in /tmp: the host's /tmp stays, TMPDIR is the private one
+        assert env["TMPDIR"] == str(tmp_dir)
     assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
     assert answer["python3"] == "/var/lang/bin/python3"
     assert env["LAMBDA_TASK_ROOT"] == "/var/task" and env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"
