@@ -10,8 +10,8 @@ from __future__ import annotations
 from extension.otlp_proto import (
     Resources,
     any_value,
-    export_request,
     field,
+    grouped_request,
     key_values,
     pack_fixed32,
     pack_fixed64,
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 _MAX_SEVERITY = 24  # SeverityNumber.FATAL4
 
 
+def _scope_name(entry: LogEntry) -> str:
+    return entry.scope
+
+
 class LogEncoder:
     """Keeps resource and scope encodings between flushes; ``request`` is the whole job."""
 
@@ -39,21 +43,7 @@ class LogEncoder:
 
     def request(self, batches: Iterable[Batch]) -> bytes:
         """The serialized ExportLogsServiceRequest for the log entries of ``batches``."""
-        resources: dict[str, tuple[bytes, dict[str, list[bytes]]]] = {}
-        record = self.record
-        for batch in batches:
-            identity, resource = self._resources.get(batch.resource)
-            group = resources.get(identity)
-            if group is None:
-                group = resources[identity] = (resource, {})
-            scopes = group[1]
-            for entry in batch.spans:
-                records = scopes.get(entry.scope)
-                if records is None:
-                    records = scopes[entry.scope] = []
-                records.append(record(entry))
-        return export_request((resource, [(self._scope(name), records) for name, records in scopes.items()])
-                              for resource, scopes in resources.values())
+        return grouped_request(batches, self._resources, _scope_name, self._scope, self.record)
 
     def record(self, entry: LogEntry) -> bytes:
         """The body of one LogRecord message."""

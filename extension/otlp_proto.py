@@ -29,8 +29,10 @@ import struct
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Hashable, Iterable, Mapping
     from typing import Any
+
+    from extension.buffer import Batch
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MASK64 = (1 << 64) - 1
@@ -256,3 +258,25 @@ def _read_varint(data: bytes, offset: int) -> tuple[int, int]:
         if byte < 128:
             return value, offset
         shift += 7
+
+
+def grouped_request(batches: Iterable[Batch], resources: Resources, scope_key: Callable[[Any], Hashable],
+                    scope_body: Callable[[Any], bytes], encode: Callable[[Any], bytes]) -> bytes:
+    """The request for the records of ``batches``, grouped by resource, then by scope (``scope_key``), in the order
+    they first appear, as the official encoders group them; each record is ``encode``d, each scope key becomes
+    its InstrumentationScope body through ``scope_body``."""
+    groups: dict[str, tuple[bytes, dict[Any, list[bytes]]]] = {}
+    for batch in batches:
+        identity, resource = resources.get(batch.resource)
+        group = groups.get(identity)
+        if group is None:
+            group = groups[identity] = (resource, {})
+        scopes = group[1]
+        for item in batch.spans:
+            key = scope_key(item)
+            bodies = scopes.get(key)
+            if bodies is None:
+                bodies = scopes[key] = []
+            bodies.append(encode(item))
+    return export_request((resource, [(scope_body(key), bodies) for key, bodies in scopes.items()])
+                          for resource, scopes in groups.values())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from extension.otlp_proto import Resources, count, export_request, field, key_values, pack_fixed64, scope, utf8, varint
+from extension.otlp_proto import Resources, count, field, grouped_request, key_values, pack_fixed64, scope, utf8, varint
 from tracer import wire
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -58,6 +58,10 @@ def normalize_trace_state(header: str) -> str:
     return ",".join(f"{key}={value}" for key, value in pairs.items())
 
 
+def _scope_key(record: list[Any]) -> tuple[str, str | None]:
+    return record[wire.SCOPE_NAME], record[wire.SCOPE_VERSION]
+
+
 class SpanEncoder:
     """Keeps resource, scope and trace-state encodings between flushes; ``request`` is the whole job."""
 
@@ -68,22 +72,7 @@ class SpanEncoder:
 
     def request(self, batches: Iterable[Batch]) -> bytes:
         """The serialized ExportTraceServiceRequest for the span records of ``batches``."""
-        resources: dict[str, tuple[bytes, dict[tuple[str, str | None], list[bytes]]]] = {}
-        span = self.span
-        for batch in batches:
-            identity, resource = self._resources.get(batch.resource)
-            group = resources.get(identity)
-            if group is None:
-                group = resources[identity] = (resource, {})
-            scopes = group[1]
-            for record in batch.spans:
-                key = (record[wire.SCOPE_NAME], record[wire.SCOPE_VERSION])
-                spans = scopes.get(key)
-                if spans is None:
-                    spans = scopes[key] = []
-                spans.append(span(record))
-        return export_request((resource, [(self._scope(key), spans) for key, spans in scopes.items()])
-                              for resource, scopes in resources.values())
+        return grouped_request(batches, self._resources, _scope_key, self._scope, self.span)
 
     def span(self, record: list[Any]) -> bytes:
         """The body of one Span message."""
