@@ -2,7 +2,7 @@
 
 Layout of the zip::
 
-    python/                  tracer, instrumentation, extension, afterglow.instrument and their dependencies
+    python/                  tracer, instrumentation, extension, afterglow.wrapper_bootstrap and their dependencies
     extensions/afterglow     the extension's launcher (Lambda starts every file in extensions/)
     afterglow-instrument     the AWS_LAMBDA_EXEC_WRAPPER script for zero-code instrumentation
 
@@ -38,7 +38,7 @@ LAYER_CONSTRAINTS = Path(__file__).resolve().parent / "layer-constraints.txt"
 
 # Our packages that run inside Lambda; `sandbox` and the CLI stay out of the layer.
 RUNTIME_PACKAGES = ("tracer", "instrumentation", "extension")
-RUNTIME_MODULES = ("afterglow/__init__.py", "afterglow/instrument.py")
+RUNTIME_MODULES = ("afterglow/__init__.py", "afterglow/wrapper_bootstrap.py")
 
 # The extension writes OTLP/HTTP protobuf itself: no exporter package, no protobuf, unless gRPC is asked for.
 BASE_REQUIREMENTS = (

@@ -79,7 +79,7 @@ def flush_policy_configs(policies: Iterable[str]) -> tuple[Config, ...]:
 
 def _same_policy(one: str, other: str) -> bool:
     """``background,1000`` is ``background``: one configuration, not two."""
-    from extension.flush import FlushPolicy
+    from tracer.export.flush import FlushPolicy
 
     try:
         return FlushPolicy.parse(one) == FlushPolicy.parse(other)

@@ -108,7 +108,7 @@ def _install_provider(kind: str) -> Any:
     from opentelemetry import trace
 
     if kind == "afterglow":
-        from tracer._tracer import LeanTracerProvider
+        from tracer._provider import LeanTracerProvider
 
         provider: Any = LeanTracerProvider(_DiscardingSink())
     else:

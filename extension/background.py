@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from extension.flush import Flusher, FlushJob
-from extension.log import log
-from extension.supervise import supervised
+from tracer.export.diagnostics import log
+from tracer.export.flush import Flusher, FlushJob
+from tracer.export.supervise import supervised
 
 
 class BackgroundExporter:

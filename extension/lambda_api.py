@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from extension.http11 import Client, HttpError
-from extension.log import log
+from tracer.export.diagnostics import log
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

@@ -24,28 +24,28 @@ import sys
 import threading
 import time
 
-from extension.assembler import Assembler, Outcome
 from extension.background import BackgroundExporter
-from extension.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_LOG_BYTES, SpanBuffer
-from extension.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
-from extension.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
+from extension.function_logs import LogCollector, platform_resource
 from extension.lambda_api import ExtensionsApi, LambdaApiError
-from extension.log import log
-from extension.logs import LogCollector, platform_resource
-from extension.otlp_config import OtlpSettings, read_otlp_settings, report_problems
 from extension.profile import RuntimeWatch
 from extension.receiver import Receiver, SocketSetupError, bind_socket
-from extension.stats import Stats
 from extension.telemetry import TelemetryListener
-from extension.waterfall import WaterfallPrinter
 from tracer import config
+from tracer.export.assembler import Assembler, Outcome
+from tracer.export.buffer import DEFAULT_MAX_BYTES, DEFAULT_MAX_LOG_BYTES, SpanBuffer
+from tracer.export.diagnostics import log
+from tracer.export.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
+from tracer.export.flush import Flusher, FlushJob, FlushPolicy, read_flush_policy
+from tracer.export.otlp_config import OtlpSettings, read_otlp_settings, report_problems
+from tracer.export.stats import Stats
+from tracer.export.waterfall import WaterfallPrinter
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TextIO
 
-    from extension.exporter import Sink
+    from tracer.export.exporter import Sink
 
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
@@ -105,9 +105,9 @@ def _describe(settings: OtlpSettings) -> str:
 
 def configure_logging(stream: TextIO | None = None) -> None:
     """This process's log lines go straight to stderr at ``AFTERGLOW_LOG_LEVEL`` (the self-report always shows)."""
-    from extension import log as log_module
+    from tracer.export import diagnostics
 
-    log_module.write_directly(config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING"), stream)
+    diagnostics.write_directly(config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING"), stream)
 
 
 class Extension:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 
-from extension.log import log
+from tracer.export.diagnostics import log
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

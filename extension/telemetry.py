@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable
 
 from extension.http11 import HttpError, read_request, response_bytes
-from extension.log import log
-from extension.supervise import supervised
+from tracer.export.diagnostics import log
+from tracer.export.supervise import supervised
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

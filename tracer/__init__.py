@@ -13,10 +13,10 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing would cost t
 if TYPE_CHECKING:
     from typing import Any
 
+    from tracer._decorator import trace
     from tracer._handler import is_traced, trace_handler
-    from tracer._trace import trace
 
-_LAZY = {"trace_handler": "tracer._handler", "is_traced": "tracer._handler", "trace": "tracer._trace"}
+_LAZY = {"trace_handler": "tracer._handler", "is_traced": "tracer._handler", "trace": "tracer._decorator"}
 
 
 def __getattr__(name: str) -> Any:

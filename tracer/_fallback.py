@@ -1,6 +1,6 @@
 """The in-process fallback: with no extension listening, export at the end of each invocation.
 
-The frames are the same wire bytes the socket would carry; ``extension.inprocess.InProcessExporter``
+The frames are the same wire bytes the socket would carry; ``tracer.export.inprocess.InProcessExporter``
 assembles and exports them through the extension's own pipeline (OTLP when configured, else the printed
 waterfall). It is imported only here, only in fallback mode: the handler then pays for the export, which
 is why the hand-off warns once when it falls back.
@@ -79,7 +79,7 @@ class InProcessFallback:
         try:
             import importlib
 
-            module = importlib.import_module("extension.inprocess")  # only ever in fallback mode
+            module = importlib.import_module("tracer.export.inprocess")  # only ever in fallback mode
             self._exporter = module.InProcessExporter()
         except ImportError as error:
             self._unavailable = True

@@ -23,11 +23,11 @@ from opentelemetry.trace.status import Status, StatusCode
 from tracer import _profile, _response_hook, config
 from tracer._context_keys import SPAN_KEY
 from tracer._headers import extract_traceparent, extract_xray
+from tracer._provider import attach_span
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
 from tracer._safe import safe, swallowed
 from tracer._span import LeanSpan
-from tracer._tracer import attach_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 

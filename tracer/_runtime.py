@@ -17,9 +17,9 @@ from opentelemetry import trace as trace_api
 from tracer import __version__, _response_hook, config
 from tracer._handoff import Handoff
 from tracer._limits import SpanLimits
+from tracer._provider import LeanTracerProvider
 from tracer._safe import log, warn_once
 from tracer._sampling import sampler_from_env
-from tracer._tracer import LeanTracerProvider
 
 if TYPE_CHECKING:
     from tracer._capture import PayloadCapture

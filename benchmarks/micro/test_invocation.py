@@ -83,7 +83,7 @@ def test_afterglow_unsampled_invocation(benchmark: Any, afterglow_handler: Any) 
 
 @pytest.mark.benchmark(group=GROUP)
 def test_afterglow_lean_spans_without_hand_off(benchmark: Any) -> None:
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     tracer = LeanTracerProvider().get_tracer("bench")
 

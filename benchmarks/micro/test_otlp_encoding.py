@@ -3,11 +3,11 @@
 - baseline: the official path the extension used to take (SDK ``ReadableSpan`` rebuilt from each wire record, the
   exporter's ``encode_spans``, ``SerializeToString``), kept in ``tests/helpers/sdk_reference.py``;
 - opentelemetry-proto messages built straight from the wire records (the alternative to writing bytes by hand);
-- ``extension.span_encoder`` (hand-written protobuf), what the extension does now.
+- ``tracer.export.span_encoder`` (hand-written protobuf), what the extension does now.
 
 The spans are the lean tracer's own records after a msgpack round trip, as the extension receives them: one
 invocation span and its children, five attributes each (``ATTRIBUTES``). ``per_span_us`` in the summary is the
-median divided by the span count. The log records' group compares ``encode_logs`` with ``extension.log_encoder``.
+median divided by the span count. The log records' group compares ``encode_logs`` with ``tracer.export.log_encoder``.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import msgpack
 import pytest
 
 from benchmarks.micro.conftest import ATTRIBUTES
-from extension.buffer import Batch
-from extension.log_encoder import LogEncoder
-from extension.logs import LogEntry
-from extension.span_encoder import SpanEncoder
+from extension.function_logs import LogEntry
 from tests.helpers.sdk_reference import Converter, LogConverter
 from tracer import wire
+from tracer.export.buffer import Batch
+from tracer.export.log_encoder import LogEncoder
+from tracer.export.span_encoder import SpanEncoder
 
 RESOURCE = {"service.name": "bench", "cloud.provider": "aws", "cloud.region": "eu-west-1", "faas.name": "bench",
             "telemetry.sdk.name": "afterglow"}
@@ -32,7 +32,7 @@ RESOURCE = {"service.name": "bench", "cloud.provider": "aws", "cloud.region": "e
 def _batch(spans: int) -> Batch:
     from opentelemetry import trace as trace_api
 
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     tracer = LeanTracerProvider().get_tracer("bench", "1.0")
     records = []

@@ -27,7 +27,7 @@ def test_baseline_api_noop_span(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group=GROUP)
 def test_lean_span(benchmark: Any) -> None:
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     benchmark(_one, LeanTracerProvider().get_tracer("bench"))
 
@@ -47,7 +47,7 @@ def handoff(reader_socket: str) -> Iterator[Any]:
 def test_lean_span_handed_off_to_the_ring(benchmark: Any, handoff: Any) -> None:
     """The hand-off as shipped: the span's frame goes into the ring shared with the reader process, which reads
     it when a quarter of the ring waits (DRAIN), as the extension does for a long invocation."""
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     benchmark(_one, LeanTracerProvider(handoff).get_tracer("bench"))
     assert not handoff.drops, handoff.drops
@@ -87,7 +87,7 @@ class SocketPerSpan:
 
 @pytest.mark.benchmark(group=GROUP)
 def test_lean_span_written_to_the_socket(benchmark: Any, reader_socket: str) -> None:
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     sink = SocketPerSpan(reader_socket)
     benchmark(_one, LeanTracerProvider(sink).get_tracer("bench"))  # type: ignore[arg-type]
@@ -120,7 +120,7 @@ ENCODE = "encode one finished span"
 
 
 def _finished_lean_span() -> Any:
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     span = LeanTracerProvider().get_tracer("bench").start_span("operation", attributes=ATTRIBUTES)
     span.end()

@@ -1,8 +1,8 @@
 """The official path, kept as the reference for the extension's encoders: wire span records and log entries ->
 OpenTelemetry SDK ``ReadableSpan`` / ``ReadableLogRecord`` -> the OTLP exporter's ``encode_spans`` / ``encode_logs``.
 
-This is how the extension encoded before ``extension.span_encoder`` and ``extension.log_encoder``; the tests prove
-that those produce the same requests, and ``benchmarks/micro/test_otlp_encoding.py`` compares their costs.
+This is how the extension encoded before ``tracer.export.span_encoder`` and ``tracer.export.log_encoder``; the tests
+prove that those produce the same requests, and ``benchmarks/micro/test_otlp_encoding.py`` compares their costs.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from extension.buffer import Batch
-from extension.logs import LogEntry
+from extension.function_logs import LogEntry
 from tracer import wire
+from tracer.export.buffer import Batch
 
 _KINDS = tuple(SpanKind(value) for value in range(5))
 _STATUS = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)

@@ -39,14 +39,14 @@ LAMBDA_ENV = {
 
 def reset_tracing() -> None:
     """Forget every piece of process-wide tracing state (OpenTelemetry's global provider included)."""
-    from tracer import _handler, _profile, _runtime, _safe, _trace, config
+    from tracer import _decorator, _handler, _profile, _runtime, _safe, config
 
     _runtime.reset_for_tests()
     trace_api._TRACER_PROVIDER = None
     trace_api._TRACER_PROVIDER_SET_ONCE._done = False
     _handler._cold_start = True
     _profile._enabled = None
-    _trace._cached = None
+    _decorator._cached = None
     _safe._warned.clear()
     config._warned.clear()
 

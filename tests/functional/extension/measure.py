@@ -81,11 +81,11 @@ def post_response(invocations: int, collector: OtlpReceiver) -> tuple[list[float
 def exporters_side_by_side(collector: OtlpReceiver, rounds: int = 300) -> tuple[list[float], list[float]]:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    from extension.buffer import Batch
-    from extension.exporter import build_otlp_sink
-    from extension.otlp_config import HTTP, OtlpSettings
     from tests.functional.extension.fake_platform import new_span_id, new_trace_id, span_record
     from tests.helpers.sdk_reference import Converter
+    from tracer.export.buffer import Batch
+    from tracer.export.exporter import build_otlp_sink
+    from tracer.export.otlp_config import HTTP, OtlpSettings
 
     def batch() -> Batch:
         trace_id, root = new_trace_id(), new_span_id()

@@ -46,6 +46,7 @@ def test_exporting_spans_and_logs_over_http_loads_neither_the_sdk_nor_protobuf(
     assert extension.wait() == 0, extension.stderr
 
     modules = set(modules_file.read_text().split())
-    assert {"extension.span_encoder", "extension.log_encoder", "extension.transport"} <= modules  # it did export
+    exported = {"tracer.export.span_encoder", "tracer.export.log_encoder", "tracer.export.transport"}
+    assert exported <= modules  # it did export
     loaded = sorted(name for name in modules if name.startswith(NEVER_IMPORTED))
     assert loaded == []

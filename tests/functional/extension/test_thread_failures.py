@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
-from extension import supervise
-from extension.assembler import Assembler
 from extension.background import BackgroundExporter
-from extension.buffer import Batch, SpanBuffer
-from extension.exporter import PrintSink, SinkLoader
-from extension.flush import FLUSHER_FAILED, Flusher
 from extension.receiver import Receiver, bind_socket
-from extension.stats import Stats
 from extension.telemetry import TelemetryListener
 from tests.functional.extension.fake_platform import new_span_id, new_trace_id, span_record
 from tracer import wire
+from tracer.export import supervise
+from tracer.export.assembler import Assembler
+from tracer.export.buffer import Batch, SpanBuffer
+from tracer.export.exporter import PrintSink, SinkLoader
+from tracer.export.flush import FLUSHER_FAILED, Flusher
+from tracer.export.stats import Stats
 
 WAIT_S = 10.0
 

@@ -15,8 +15,8 @@ from tests.helpers.tracing import SpanReader
 from tracer import wire
 from tracer._handoff import BUFFER_FULL, DISCONNECTED_DROP, ENCODE_ERROR, FALLBACK, OVERSIZED, SOCKET, Handoff
 from tracer._limits import SpanLimits
+from tracer._provider import LeanTracerProvider
 from tracer._span import LeanSpan
-from tracer._tracer import LeanTracerProvider
 
 
 class Setup:
@@ -355,7 +355,7 @@ CRASHING = """
 import ctypes, os, signal, sys, time
 from opentelemetry import trace as trace_api
 from tracer._handoff import Handoff
-from tracer._tracer import LeanTracerProvider
+from tracer._provider import LeanTracerProvider
 
 path, children, death = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 handoff = Handoff(path)

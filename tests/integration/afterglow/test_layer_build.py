@@ -37,7 +37,7 @@ def test_layout_has_the_wrapper_the_launcher_and_our_packages(native_layer: Path
     assert modes["afterglow-instrument"] & 0o111, "the wrapper must be executable"
     for package in ("tracer", "instrumentation", "extension"):
         assert f"python/{package}/__init__.py" in names
-    assert "python/afterglow/instrument.py" in names
+    assert "python/afterglow/wrapper_bootstrap.py" in names
     assert "python/sandbox/__init__.py" not in names, "the sandbox is a development tool, not part of the layer"
     assert not [name for name in names if "/tests/" in name or name.endswith(".pyi")]
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import trustme
 
-from extension.inprocess import InProcessExporter
 from tests.helpers.otlp_receiver import OtlpGrpcReceiver, OtlpReceiver, TlsFiles
-from tests.unit.extension.test_inprocess import invocation_bytes
-from tests.unit.extension.test_otlp_config import ALL
+from tests.unit.tracer.export.test_inprocess import invocation_bytes
+from tests.unit.tracer.export.test_otlp_config import ALL
+from tracer.export.inprocess import InProcessExporter
 
 SPANS_PER_INVOCATION = 4  # invocation_bytes: the invocation span and three children
 

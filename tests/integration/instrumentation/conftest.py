@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import instrumentation
-from tracer._tracer import LeanTracerProvider
+from tracer._provider import LeanTracerProvider
 
 
 class Finished:

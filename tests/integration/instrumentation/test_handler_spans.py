@@ -1,4 +1,4 @@
-"""A handler under the zero-code entry handler (afterglow.instrument) calling S3, SQS, DynamoDB and two HTTP
+"""A handler under the zero-code entry handler (afterglow.wrapper_bootstrap) calling S3, SQS, DynamoDB and two HTTP
 clients: exactly the expected spans, no duplicates, correct parents, read off the real Unix socket.
 """
 
@@ -71,14 +71,14 @@ def function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws: Any, moto_end
     instrumentation.uninstrument()
     try:
         with span_reader(f"{directory}/spans.sock") as reader:
-            sys.modules.pop("afterglow.instrument", None)
+            sys.modules.pop("afterglow.wrapper_bootstrap", None)
             sys.modules.pop("user_function", None)
-            entry = importlib.import_module("afterglow.instrument")
+            entry = importlib.import_module("afterglow.wrapper_bootstrap")
             yield entry.handler, reader
     finally:
         instrumentation.uninstrument()
         reset_tracing()
-        sys.modules.pop("afterglow.instrument", None)
+        sys.modules.pop("afterglow.wrapper_bootstrap", None)
         sys.modules.pop("user_function", None)
         shutil.rmtree(directory, ignore_errors=True)
 

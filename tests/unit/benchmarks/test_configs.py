@@ -13,8 +13,8 @@ from benchmarks.configs import (
     documented_flush_policies,
     flush_policy_configs,
 )
-from extension.flush import FlushPolicy
 from tracer import config
+from tracer.export.flush import FlushPolicy
 
 
 def test_every_documented_policy_is_one_the_extension_accepts() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from extension.main import LOGS_DEFERRED, LOGS_OFF, LOGS_ON, read_logs_mode
-from extension.otlp_config import GRPC, HTTP, read_otlp_settings
-from extension.stats import Stats
-from tests.unit.extension.test_otlp_config import ALL
+from tests.unit.tracer.export.test_otlp_config import ALL
+from tracer.export.otlp_config import GRPC, HTTP, read_otlp_settings
+from tracer.export.stats import Stats
 
 LOGS = (*(name for name in ALL if "_LOGS_" in name), "OTEL_LOGS_EXPORTER", "AFTERGLOW_LOGS")
 

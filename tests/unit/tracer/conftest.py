@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tracer._limits import SpanLimits
+from tracer._provider import LeanTracerProvider
 from tracer._span import LeanSpan
-from tracer._tracer import LeanTracerProvider
 
 
 class CollectingSink:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from tests.unit.tracer.conftest import CollectingSink
 from tracer import wire
 from tracer._limits import SpanLimits
+from tracer._provider import LeanTracerProvider
 from tracer._resource import parse_arn, parse_resource_attributes
-from tracer._tracer import LeanTracerProvider
 
 scalars = st.one_of(
     st.none(),

@@ -1,6 +1,7 @@
 """Every private name afterglow borrows from OpenTelemetry or awslambdaric has a fallback for when it is gone.
 
-The extension borrows none: it encodes OTLP itself (``extension/span_encoder.py``, ``extension/log_encoder.py``).
+The extension borrows none: it encodes OTLP itself (``tracer/export/span_encoder.py``,
+``tracer/export/log_encoder.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_without_awslambdarics_loader_the_wrapper_loads_the_handler_itself(tmp_p
         sys.modules["awslambdaric.bootstrap"] = None  # an awslambdaric without the private _get_handler
         sys.path.insert(0, {str(tmp_path)!r})
         os.environ.update(AFTERGLOW_HANDLER="app.handler", OTEL_SDK_DISABLED="true")
-        from afterglow.instrument import handler
+        from afterglow.wrapper_bootstrap import handler
 
         print(handler({{"n": 1}}, None))
         """

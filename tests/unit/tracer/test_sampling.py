@@ -11,9 +11,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace.span import NonRecordingSpan, SpanContext, TraceFlags
 
 from tests.unit.tracer.conftest import CollectingSink
+from tracer._provider import LeanTracerProvider
 from tracer._safe import _warned
 from tracer._sampling import sampler_from_env
-from tracer._tracer import LeanTracerProvider
 
 
 def tracer_for(monkeypatch: pytest.MonkeyPatch, name: str | None, argument: str | None = None) -> tuple[

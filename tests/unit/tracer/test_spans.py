@@ -340,7 +340,7 @@ def test_long_strings_are_truncated_not_dropped(provider: Any, sink: Any) -> Non
 def test_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.unit.tracer.conftest import CollectingSink
     from tracer._limits import SpanLimits
-    from tracer._tracer import LeanTracerProvider
+    from tracer._provider import LeanTracerProvider
 
     monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10")
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3")

@@ -6,9 +6,9 @@ import os
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from extension.buffer import Batch
-from extension.span_encoder import SpanEncoder
 from tests.helpers.otlp_receiver import attributes
+from tracer.export.buffer import Batch
+from tracer.export.span_encoder import SpanEncoder
 
 
 def encode(batches: list[Batch]) -> ExportTraceServiceRequest:

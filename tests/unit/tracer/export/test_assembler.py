@@ -7,10 +7,10 @@ import threading
 import time
 from typing import Any
 
-from extension.assembler import Assembler, Outcome
-from extension.buffer import SpanBuffer
-from extension.stats import Stats
 from tracer import wire
+from tracer.export.assembler import Assembler, Outcome
+from tracer.export.buffer import SpanBuffer
+from tracer.export.stats import Stats
 
 CONN = 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extension.flush import BACKGROUND, END, PERIODIC, FlushPolicy, read_flush_policy
+from tracer.export.flush import BACKGROUND, END, PERIODIC, FlushPolicy, read_flush_policy
 
 
 def test_end_is_always_due() -> None:

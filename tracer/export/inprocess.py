@@ -11,22 +11,22 @@ from __future__ import annotations
 import threading
 import time
 
-from extension.assembler import Assembler
-from extension.buffer import SpanBuffer
-from extension.exporter import PrintSink, SinkLoader, build_otlp_sink
-from extension.flush import Flusher, FlushJob
-from extension.log import log
-from extension.otlp_config import OtlpSettings, read_otlp_settings, report_problems
-from extension.receiver import dispatch
-from extension.stats import Stats
-from extension.waterfall import WaterfallPrinter
 from tracer import config, wire
+from tracer.export.assembler import Assembler
+from tracer.export.buffer import SpanBuffer
+from tracer.export.diagnostics import log
+from tracer.export.exporter import PrintSink, SinkLoader, build_otlp_sink
+from tracer.export.flush import Flusher, FlushJob
+from tracer.export.frames import dispatch
+from tracer.export.otlp_config import OtlpSettings, read_otlp_settings, report_problems
+from tracer.export.stats import Stats
+from tracer.export.waterfall import WaterfallPrinter
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from extension.exporter import Sink
+    from tracer.export.exporter import Sink
 
 
 _CONNECTION = 0  # the one logical connection of this process

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from extension.buffer import SpanBuffer
-from extension.stats import Stats
+from tracer.export.buffer import SpanBuffer
+from tracer.export.stats import Stats
 
 
 def spans(*names: str) -> list[list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extension.breaker import BreakerState, CircuitBreaker
+from tracer.export.breaker import BreakerState, CircuitBreaker
 
 
 class Clock:

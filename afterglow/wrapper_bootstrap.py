@@ -62,7 +62,7 @@ def _build() -> Callable[..., Any]:
     user_handler_name = os.environ.get(HANDLER_VARIABLE, "")
     if not user_handler_name:
         raise ValueError(
-            f"{HANDLER_VARIABLE} is not set: afterglow.instrument.handler must be reached through the "
+            f"{HANDLER_VARIABLE} is not set: afterglow.wrapper_bootstrap.handler must be reached through the "
             "afterglow-instrument wrapper (AWS_LAMBDA_EXEC_WRAPPER=/opt/afterglow-instrument)"
         )
     _check_not_shadowed()

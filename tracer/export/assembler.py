@@ -18,17 +18,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from extension.buffer import SpanBuffer
-from extension.log import log
-from extension.profile import RuntimeWatch
-from extension.stats import Stats
 from tracer import wire
+from tracer.export.buffer import SpanBuffer
+from tracer.export.diagnostics import log
+from tracer.export.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
 
-    from extension.buffer import Resource
+    from tracer.export.buffer import Resource
+
+    class RuntimeWatch(Protocol):
+        """What the assembler asks of the extension's ``extension.profile.RuntimeWatch`` (none in-process)."""
+
+        def begin(self, request_id: str, pid: int) -> None: ...
+        def attributes(self, request_id: str, pid: int) -> dict[str, Any]: ...
+        def attributes_then_checkpoint(self, request_id: str, pid: int) -> dict[str, Any]: ...
 
 
 _KEEP_FINISHED = 256  # finished invocation records kept to recognise late frames and telemetry

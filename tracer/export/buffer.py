@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from extension.stats import Stats
+from tracer.export.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from extension.log import log
+from tracer.export.diagnostics import log
 
 RESTARTS = 3
 BACKOFF_S = 0.1  # doubled at each restart: 0.1, 0.2, 0.4 s

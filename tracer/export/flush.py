@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 import time
 
-from extension.buffer import SpanBuffer
-from extension.exporter import ExportResult, SinkLoader
-from extension.log import log
-from extension.stats import Stats
-from extension.supervise import supervised
 from tracer import config
+from tracer.export.buffer import SpanBuffer
+from tracer.export.diagnostics import log
+from tracer.export.exporter import ExportResult, SinkLoader
+from tracer.export.stats import Stats
+from tracer.export.supervise import supervised
 
 CHUNK_SPANS = 512
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default

@@ -13,16 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from extension.breaker import BreakerState, CircuitBreaker
-from extension.buffer import Batch
-from extension.log import log
-from extension.otlp_config import OtlpSettings
+from tracer.export.breaker import BreakerState, CircuitBreaker
+from tracer.export.buffer import Batch
+from tracer.export.diagnostics import log
+from tracer.export.otlp_config import OtlpSettings
 
 TYPE_CHECKING = False  # typing and http.client cost start-up time; the transport loads after the first INVOKE
 if TYPE_CHECKING:
     from typing import Protocol
 
-    from extension.transport import Attempt, Transport
+    from tracer.export.transport import Attempt, Transport
 
     class Sink(Protocol):
         def export(self, batches: Sequence[Batch], soft_deadline: float, hard_deadline: float,
@@ -167,8 +167,8 @@ def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = Non
     """The span encoder and the transport (``http.client``; ``grpc`` when that protocol is chosen)."""
     if settings.problems:
         return UnusableSettingsSink(settings)
-    from extension.span_encoder import SpanEncoder
-    from extension.transport import make_transport
+    from tracer.export.span_encoder import SpanEncoder
+    from tracer.export.transport import make_transport
 
     return OtlpSink(settings, make_transport(settings), SpanEncoder().request, cancel=cancel)
 
@@ -177,8 +177,8 @@ def build_otlp_log_sink(settings: OtlpSettings, cancel: threading.Event | None =
     """The same for log records: the log encoder, its own connection and circuit breaker."""
     if settings.problems:
         return UnusableSettingsSink(settings)
-    from extension.log_encoder import LogEncoder
-    from extension.transport import make_transport
+    from tracer.export.log_encoder import LogEncoder
+    from tracer.export.transport import make_transport
 
     return OtlpSink(settings, make_transport(settings, "logs"), LogEncoder().request, cancel=cancel)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import os
 
-from extension.buffer import Batch
-from extension.waterfall import WaterfallPrinter, format_duration, render
+from tracer.export.buffer import Batch
+from tracer.export.waterfall import WaterfallPrinter, format_duration, render
 
 MS = 1_000_000
 

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from extension.inprocess import InProcessExporter
-from extension.otlp_config import HTTP, OtlpSettings
 from tests.helpers.otlp_receiver import OtlpReceiver
 from tracer import wire
+from tracer.export.inprocess import InProcessExporter
+from tracer.export.otlp_config import HTTP, OtlpSettings
 
 
 def invocation_bytes(request_id: str, children: int = 3) -> tuple[bytes, list[bytes]]:

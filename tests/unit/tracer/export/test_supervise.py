@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from extension.supervise import supervised
+from tracer.export.supervise import supervised
 
 
 class Loop:

@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from extension.otlp_proto import any_value, partial_success_rejected
+from tracer.export.otlp_proto import any_value, partial_success_rejected
 
 
 @given(st.integers(0, 2**63 - 1), st.text(max_size=300))

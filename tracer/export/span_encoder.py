@@ -17,15 +17,25 @@ from __future__ import annotations
 
 import re
 
-from extension.otlp_proto import Resources, count, field, grouped_request, key_values, pack_fixed64, scope, utf8, varint
 from tracer import wire
+from tracer.export.otlp_proto import (
+    Resources,
+    count,
+    field,
+    grouped_request,
+    key_values,
+    pack_fixed64,
+    scope,
+    utf8,
+    varint,
+)
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from extension.buffer import Batch
+    from tracer.export.buffer import Batch
 
 _KIND = tuple(b"\x30" + bytes((value + 1,)) for value in range(5))  # the API's SpanKind 0..4 -> OTLP's 1..5
 _SERVER, _CONSUMER = 1, 4  # the kinds whose parent is remote

@@ -16,8 +16,8 @@ import ssl
 import time
 import urllib.parse
 
-from extension.exporter import MissingExtra
-from extension.otlp_config import GRPC, OtlpSettings
+from tracer.export.exporter import MissingExtra
+from tracer.export.otlp_config import GRPC, OtlpSettings
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing (and dataclasses) would add ~12 ms to the first flush
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _rejected(data: bytes) -> int:
     """The partial success's rejected count (field 1 in both signals' answers), read without protobuf."""
     if not data:
         return 0
-    from extension.otlp_proto import partial_success_rejected
+    from tracer.export.otlp_proto import partial_success_rejected
 
     try:
         return max(0, partial_success_rejected(data))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from extension.otlp_config import GRPC, HTTP, check_endpoint, parse_headers, read_otlp_settings, report_problems
+from tracer.export.otlp_config import GRPC, HTTP, check_endpoint, parse_headers, read_otlp_settings, report_problems
 
 ALL = tuple(
     f"OTEL_EXPORTER_OTLP_{signal}{part}"

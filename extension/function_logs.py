@@ -20,16 +20,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from extension.buffer import SpanBuffer
 from extension.log_parse import parse_line, parse_time_ns
-from extension.stats import Stats
+from tracer.export.buffer import SpanBuffer
+from tracer.export.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from typing import Any
 
-    from extension.assembler import Correlation
-    from extension.buffer import Resource
+    from tracer.export.assembler import Correlation
+    from tracer.export.buffer import Resource
 
 FUNCTION_SCOPE = "afterglow.lambda.function"  # the function's own lines
 PLATFORM_SCOPE = "afterglow.lambda.platform"  # what Lambda reports about each invocation

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from extension.log import log
 from tracer import config
+from tracer.export.diagnostics import log
 
 HTTP, GRPC = "http/protobuf", "grpc"
 _PREFIX = "OTEL_EXPORTER_OTLP_"

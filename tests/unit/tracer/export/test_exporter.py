@@ -15,14 +15,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from extension.breaker import CircuitBreaker
-from extension.buffer import Batch, SpanBuffer
-from extension.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
-from extension.flush import Flusher, FlushJob
-from extension.logs import LogEntry
-from extension.otlp_config import GRPC, HTTP, OtlpSettings
-from extension.stats import Stats
+from extension.function_logs import LogEntry
 from tests.helpers.otlp_receiver import OtlpGrpcReceiver, OtlpReceiver
+from tracer.export.breaker import CircuitBreaker
+from tracer.export.buffer import Batch, SpanBuffer
+from tracer.export.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
+from tracer.export.flush import Flusher, FlushJob
+from tracer.export.otlp_config import GRPC, HTTP, OtlpSettings
+from tracer.export.stats import Stats
 
 
 def batch(count: int = 3) -> Batch:
@@ -268,7 +268,7 @@ def test_a_request_sent_whole_and_never_answered_is_counted_and_never_sent_again
 
 
 def test_a_wait_for_the_answer_that_a_freeze_stretched_counts_as_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    from extension import transport
+    from tracer.export import transport
 
     ours, theirs = socket.socketpair()
     real = time.monotonic

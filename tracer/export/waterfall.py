@@ -17,8 +17,8 @@ import sys
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from extension.buffer import Batch
 from tracer import wire
+from tracer.export.buffer import Batch
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def _bar(start: int, end: int, t0: int, total: int) -> str:
 
 
 def render_logs(entries: list[Any], t0: int) -> list[str]:
-    """Log lines (``extension.logs.LogEntry``) under a trace: offset from its start, severity, first line. In the
-    order Lambda delivered them, which is the order they were written: their times have millisecond precision."""
+    """Log lines (``extension.function_logs.LogEntry``) under a trace: offset from its start, severity, first line.
+    In the order Lambda delivered them, which is the order they were written: their times have millisecond precision."""
     lines = []
     for entry in entries[:MAX_LOG_LINES]:
         body = entry.body if isinstance(entry.body, str) else str(entry.body)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import os
 
-from extension.buffer import Batch
-from extension.logs import LogEntry
-from extension.waterfall import MAX_LOG_LINES, WaterfallPrinter
-from tests.unit.extension.test_waterfall import MS, span
+from extension.function_logs import LogEntry
+from tests.unit.tracer.export.test_waterfall import MS, span
+from tracer.export.buffer import Batch
+from tracer.export.waterfall import MAX_LOG_LINES, WaterfallPrinter
 
 T0 = 1_700_000_000 * 10**9
 

@@ -1,4 +1,4 @@
-"""Log entries (``extension.logs.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
+"""Log entries (``extension.function_logs.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
 
 Records are grouped by resource, then scope, in the order they first appear, and each field is what the SDK's
 ``encode_logs`` writes for the same record: trace and span ids only when set, a severity number outside
@@ -7,7 +7,7 @@ SeverityNumber as 0 (unspecified), the body always present (None is the empty An
 
 from __future__ import annotations
 
-from extension.otlp_proto import (
+from tracer.export.otlp_proto import (
     Resources,
     any_value,
     field,
@@ -24,8 +24,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from extension.buffer import Batch
-    from extension.logs import LogEntry
+    from extension.function_logs import LogEntry
+    from tracer.export.buffer import Batch
 
 _MAX_SEVERITY = 24  # SeverityNumber.FATAL4
 

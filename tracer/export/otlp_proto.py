@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable, Mapping
     from typing import Any
 
-    from extension.buffer import Batch
+    from tracer.export.buffer import Batch
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _MASK64 = (1 << 64) - 1

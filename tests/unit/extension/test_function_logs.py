@@ -6,10 +6,10 @@ import datetime
 import os
 from typing import Any
 
-from extension.assembler import Correlation
-from extension.buffer import SpanBuffer
-from extension.logs import PLATFORM_SCOPE, REPORT_EVENT, LogCollector, LogEntry, platform_resource
-from extension.stats import Stats
+from extension.function_logs import PLATFORM_SCOPE, REPORT_EVENT, LogCollector, LogEntry, platform_resource
+from tracer.export.assembler import Correlation
+from tracer.export.buffer import SpanBuffer
+from tracer.export.stats import Stats
 
 HELLO_RESOURCE = {"service.name": "checkout", "process.pid": 7}
 T0 = int(datetime.datetime(2026, 11, 26, 15, tzinfo=datetime.timezone.utc).timestamp()) * 10**9
