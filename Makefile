@@ -27,10 +27,11 @@ demo: $(BIN)/.installed-sandbox
 	$(BIN)/afterglow run --task-root examples/hello --handler app.handler --event examples/hello/event.json \
 		--layer build/afterglow-layer.zip
 
-## test: lint, type-check, then the whole suite
+## test: lint, type-check, check the import contracts (pyproject.toml, DESIGN.md's import table), then the whole suite
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 ## matrix: unit and functional tests against the lowest and the newest allowed dependencies, on every Python

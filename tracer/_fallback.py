@@ -1,9 +1,9 @@
 """The in-process fallback: with no extension listening, export at the end of each invocation.
 
 The frames are the same wire bytes the socket would carry; ``tracer.export.inprocess.InProcessExporter``
-assembles and exports them through the extension's own pipeline (OTLP when configured, else the printed
-waterfall). It is imported only here, only in fallback mode: the handler then pays for the export, which
-is why the hand-off warns once when it falls back.
+assembles and exports them through the pipeline the extension runs (OTLP when configured, else the printed
+waterfall). ``tracer.export`` is imported only here, only in fallback mode: the handler then pays for the export,
+which is why the hand-off warns once when it falls back.
 
 Fork-safe: a forked child starts with nothing written and fresh locks (a parent thread may have held one at the
 fork), so it never exports the parent's frames again and never waits on a lock nobody will release.
@@ -77,10 +77,9 @@ class InProcessFallback:
 
     def _load(self) -> Any:
         try:
-            import importlib
+            from tracer.export.inprocess import InProcessExporter  # only ever in fallback mode: the handler pays
 
-            module = importlib.import_module("tracer.export.inprocess")  # only ever in fallback mode
-            self._exporter = module.InProcessExporter()
+            self._exporter = InProcessExporter()
         except ImportError as error:
             self._unavailable = True
             warn_once(

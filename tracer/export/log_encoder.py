@@ -1,4 +1,4 @@
-"""Log entries (``extension.function_logs.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
+"""Log entries (``log_record.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
 
 Records are grouped by resource, then scope, in the order they first appear, and each field is what the SDK's
 ``encode_logs`` writes for the same record: trace and span ids only when set, a severity number outside
@@ -24,8 +24,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from extension.function_logs import LogEntry
     from tracer.export.buffer import Batch
+    from tracer.export.log_record import LogEntry
 
 _MAX_SEVERITY = 24  # SeverityNumber.FATAL4
 

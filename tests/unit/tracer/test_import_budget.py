@@ -25,6 +25,7 @@ NEVER_ON_THE_DEFAULT_PATH = (
     "instrumentation.http_client",
     "instrumentation.threads",
     "extension",
+    "tracer.export",  # the export pipeline: only in fallback mode, with no extension listening
     "tracer._capture",  # payload capture, off unless AFTERGLOW_CAPTURE_PAYLOAD
 )
 
