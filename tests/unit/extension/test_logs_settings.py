@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extension.main import LOGS_DEFERRED, LOGS_OFF, LOGS_ON, read_logs_mode
+from extension.signals import LOGS_DEFERRED, LOGS_OFF, LOGS_ON, read_logs_mode
 from tests.unit.tracer.export.test_otlp_config import ALL
 from tracer.export.otlp_config import GRPC, HTTP, read_otlp_settings
 from tracer.export.stats import Stats

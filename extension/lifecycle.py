@@ -1,0 +1,214 @@
+"""The Lambda lifecycle as a loop that tells its listeners what happens; the listeners do the work.
+
+The loop registers with the Extensions API, subscribes to the Telemetry API for what its listeners ask, then
+serves ``event/next``: at INVOKE it tells every listener the invocation began, waits (through the
+``InvocationTracker``) until the invocation is over (END, ``platform.runtimeDone``, the deadline, a crash), tells
+them it is over (with its outcome and the flush deadline), then that the extension is going idle; at SHUTDOWN it
+tells them the environment is shutting down, then to export what is left and exit. Spans, logs and the profile are
+listeners (``extension.signals``), and so is each flush policy (``extension.policies``): a new signal or policy is
+a new listener, never a branch here. Listeners hear each event in the order they were given, which is the order
+the work must happen in (``extension.main`` composes them).
+
+Nothing here may cost start-up time: only the stdlib pieces needed to reach ``event/next``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from extension.lambda_api import ExtensionsApi, LambdaApiError
+from extension.receiver import SocketSetupError
+from extension.telemetry import TelemetryListener
+from tracer.export.diagnostics import log
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from extension.invocations import InvocationTracker
+    from tracer.export.assembler import Outcome
+
+API_LOST_GRACE_S = 0.5  # the Extensions API went away: this long to export what is left
+SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
+DEFAULT_TELEMETRY_BUFFER_MS = 25  # how soon Lambda delivers telemetry when no listener says otherwise
+
+
+class Invocation:
+    """One INVOKE, as the listeners see it: filled in as it goes (``outcome``, ``over``, ``until``)."""
+
+    __slots__ = ("_lifecycle", "deadline_ms", "event", "outcome", "over", "request_id", "until")
+
+    def __init__(self, lifecycle: Lifecycle, event: dict[str, Any]) -> None:
+        self._lifecycle = lifecycle
+        self.event = event
+        self.request_id = str(event.get("requestId") or "")
+        deadline_ms = event.get("deadlineMs")
+        self.deadline_ms = int(deadline_ms) if isinstance(deadline_ms, (int, float)) else 0
+        self.outcome: Outcome | None = None  # once over: how it ended
+        self.over = 0.0  # once over: when (monotonic)
+        self.until = 0.0  # once over: the flush deadline (monotonic), ``over`` plus the flush budget
+
+    @property
+    def telemetry_active(self) -> bool:
+        """Is the Telemetry API delivering now? (Its listener can fail for good at any moment.)"""
+        return self._lifecycle.telemetry_active
+
+
+class Shutdown:
+    """The end of the environment: Lambda's SHUTDOWN, or the Extensions API lost."""
+
+    __slots__ = ("deadline", "drop_reason", "reason")
+
+    def __init__(self, reason: str, deadline: float, drop_reason: str) -> None:
+        self.reason = reason  # Lambda's shutdownReason (spindown, timeout, failure); "" when the API was lost
+        self.deadline = deadline  # monotonic: everything must be exported by then
+        self.drop_reason = drop_reason  # what is left at the end is counted as "<drop_reason>_in_flight"
+
+
+class Listener:
+    """What the loop tells. Every method does nothing by default: a listener overrides what it reacts to."""
+
+    follows_invocations = False  # a flush policy that acts per invocation: the extension then registers for INVOKE
+    telemetry_types: tuple[str, ...] = ()  # Telemetry API streams this listener needs
+    telemetry_buffer_ms: int | None = None  # how long Lambda may hold telemetry back for this listener
+
+    def start(self, registration: dict[str, Any]) -> None:
+        """Registered (``registration``: the Extensions API's answer): start threads. May raise SocketSetupError."""
+
+    def ready(self, telemetry_active: bool) -> None:
+        """Started, and subscribed to the Telemetry API (or not): the last step before the first ``event/next``."""
+
+    def on_telemetry(self, event: dict[str, Any]) -> None:
+        """A Telemetry API event (on the listener's thread)."""
+
+    def invoked(self, invocation: Invocation) -> None:
+        """INVOKE: the function is running ``invocation``."""
+
+    def invocation_over(self, invocation: Invocation) -> None:
+        """``invocation`` is over (``outcome``): the response has gone; flush by ``invocation.until``."""
+
+    def idle(self, invocation: Invocation) -> None:
+        """Done with ``invocation``: the extension asks for its next event right after."""
+
+    def shutting_down(self, shutdown: Shutdown) -> None:
+        """SHUTDOWN: no invocation is coming any more (not told when the Extensions API was lost)."""
+
+    def exiting(self, shutdown: Shutdown) -> None:
+        """Export what is left by ``shutdown.deadline`` and say what could not be."""
+
+    def stop(self) -> None:
+        """Release threads and sockets (told in reverse order, once, whatever happened)."""
+
+
+class Lifecycle:
+    def __init__(self, api: ExtensionsApi, tracker: InvocationTracker, listeners: Sequence[Listener],
+                 budget_s: float, use_telemetry: bool = True) -> None:
+        self.api = api
+        self.tracker = tracker  # says when an invocation is over
+        self.budget_s = budget_s  # after an invocation, to flush in
+        self.listeners = list(listeners)
+        self.use_telemetry = use_telemetry
+        self.telemetry_active = False
+        self.telemetry: TelemetryListener | None = None
+        self.post_response_s: list[float] = []  # per invocation: from "invocation over" to the next event/next
+        self._started: list[Listener] = []
+
+    def run(self) -> int:
+        """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
+        follows = any(listener.follows_invocations for listener in self.listeners)
+        try:
+            registration = self.api.register(("INVOKE", "SHUTDOWN") if follows else ("SHUTDOWN",))
+        except LambdaApiError as error:
+            log.error("cannot register with the Extensions API: %s", error)
+            return 1
+        try:
+            self._set_up(registration)
+        except SocketSetupError as error:
+            log.error("%s", error)
+            self.api.report_error("init", "Extension.SocketUnavailable", str(error))
+            self._tear_down()
+            return 1
+        try:
+            while True:
+                event = self.api.next_event()
+                kind = event.get("eventType", "").upper()
+                if kind == "INVOKE":
+                    self.on_invoke(event)
+                elif kind == "SHUTDOWN":
+                    self.on_shutdown(event)
+                    return 0
+                else:
+                    log.warning("ignoring an unknown event type %r", kind)
+        except LambdaApiError as error:
+            log.error("lost the Extensions API: %s", error)
+            self._exit(Shutdown("", time.monotonic() + API_LOST_GRACE_S, "api_lost"))
+            return 1
+        finally:
+            self._tear_down()
+
+    def _set_up(self, registration: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            self._started.append(listener)
+            listener.start(registration)
+        types = tuple(dict.fromkeys(kind for listener in self.listeners for kind in listener.telemetry_types))
+        if self.use_telemetry and types:
+            wishes = [listener.telemetry_buffer_ms for listener in self.listeners
+                      if listener.telemetry_buffer_ms is not None]
+            try:
+                self.telemetry = TelemetryListener(self._on_telemetry, on_failure=self._telemetry_failed)
+                self.telemetry.start()
+                self.telemetry_active = self.api.subscribe_telemetry(
+                    self.telemetry.uri, types, min(wishes) if wishes else DEFAULT_TELEMETRY_BUFFER_MS)
+            except OSError as error:
+                log.info("no telemetry listener (%s): falling back to bounded waits", error)
+        if not self.telemetry_active and self.telemetry is not None:
+            self.telemetry.stop()
+            self.telemetry = None
+        for listener in self.listeners:
+            listener.ready(self.telemetry_active)
+
+    def _on_telemetry(self, event: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener.on_telemetry(event)
+
+    def _telemetry_failed(self) -> None:
+        """The listener stopped for good: follow invocations with bounded waits, as without the Telemetry API."""
+        self.telemetry_active = False
+
+    def on_invoke(self, event: dict[str, Any]) -> Invocation:
+        invocation = Invocation(self, event)
+        for listener in self.listeners:
+            listener.invoked(invocation)
+        invocation.outcome = self.tracker.wait(invocation)
+        invocation.over = time.monotonic()
+        invocation.until = invocation.over + self.budget_s
+        for listener in self.listeners:
+            listener.invocation_over(invocation)
+        for listener in self.listeners:
+            listener.idle(invocation)
+        self.post_response_s.append(time.monotonic() - invocation.over)
+        if len(self.post_response_s) > 10000:
+            del self.post_response_s[:5000]
+        return invocation
+
+    def on_shutdown(self, event: dict[str, Any]) -> None:
+        reason = str(event.get("shutdownReason") or "").lower()
+        deadline_ms = event.get("deadlineMs")
+        remaining = (deadline_ms / 1000 - time.time()) if isinstance(deadline_ms, (int, float)) else 1.0
+        deadline = time.monotonic() + max(0.0, min(remaining, 30.0) - SHUTDOWN_MARGIN_S)
+        shutdown = Shutdown(reason, deadline, "shutdown")
+        for listener in self.listeners:
+            listener.shutting_down(shutdown)
+        self._exit(shutdown)
+
+    def _exit(self, shutdown: Shutdown) -> None:
+        for listener in self.listeners:
+            listener.exiting(shutdown)
+
+    def _tear_down(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.stop()
+        for listener in reversed(self._started):
+            listener.stop()
+        self.api.close()
