@@ -33,7 +33,6 @@ from tracer.export.diagnostics import log
 from tracer.export.flush import FlushPolicy, read_flush_policy
 from tracer.export.otlp_config import OtlpSettings, read_otlp_settings, report_problems
 from tracer.export.stats import Stats
-from tracer.export.waterfall import WaterfallPrinter
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -76,8 +75,12 @@ class Extension:
         self.watch = RuntimeWatch(profile=profile)
         self.assembler = Assembler(self.buffer, self.stats, watch=self.watch)
         cancel = threading.Event()  # set at SHUTDOWN: an export's backoff returns at once
-        printer = WaterfallPrinter(stdout)
         printing = settings is None  # waterfalls, not OTLP
+        printer = None
+        if printing:  # loaded only to print: an exporting extension reaches event/next without it
+            from tracer.export.waterfall import WaterfallPrinter
+
+            printer = WaterfallPrinter(stdout)
         self.spans = SpanSignal(settings, self.buffer, self.stats, cancel, printer)
         self.logs = LogSignal(logs, log_settings, printing and log_settings is None, max_logs or 10000,
                               max_log_bytes or DEFAULT_MAX_LOG_BYTES, cancel, printer, self.assembler, self.watch,

@@ -101,12 +101,16 @@ class SpanSignal(Signal):
     """The spans: the assembler fills the buffer, this flusher drains it to OTLP or the printed waterfall."""
 
     def __init__(self, settings: OtlpSettings | None, buffer: SpanBuffer, stats: Stats, cancel: threading.Event,
-                 printer: WaterfallPrinter) -> None:
+                 printer: WaterfallPrinter | None) -> None:
+        """``printer``: where waterfalls go when ``settings`` is None (no OTLP endpoint)."""
         self.buffer = buffer
         self.stats: Stats | None = stats
 
         def factory() -> Sink:
-            return build_otlp_sink(settings, cancel) if settings is not None else PrintSink(printer.write)
+            if settings is not None:
+                return build_otlp_sink(settings, cancel)
+            assert printer is not None
+            return PrintSink(printer.write)
 
         self.loader: SinkLoader | None = SinkLoader(factory)
         self.flusher: Flusher | None = Flusher(buffer, self.loader, stats,
@@ -131,7 +135,7 @@ class LogSignal(Signal):
     (an endpoint, or the printed waterfalls when traces are printed too) and the Telemetry API delivers them."""
 
     def __init__(self, mode: str, settings: OtlpSettings | None, printed: bool, max_logs: int, max_log_bytes: int,
-                 cancel: threading.Event, printer: WaterfallPrinter, assembler: Assembler, watch: RuntimeWatch,
+                 cancel: threading.Event, printer: WaterfallPrinter | None, assembler: Assembler, watch: RuntimeWatch,
                  budget_s: float, background: bool) -> None:
         self.requested = mode
         self.settings = settings
@@ -153,7 +157,7 @@ class LogSignal(Signal):
         self.telemetry_types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else ()
 
     def _set_up(self, mode: str, settings: OtlpSettings | None, max_logs: int, max_log_bytes: int,
-                cancel: threading.Event, printer: WaterfallPrinter) -> str:
+                cancel: threading.Event, printer: WaterfallPrinter | None) -> str:
         """Logs go to their endpoint; or, when traces are printed and logs have no endpoint of their own, under their
         trace's waterfall; or nowhere (traces exported, no logs endpoint). Returns the mode in effect."""
         if mode == LOGS_OFF or (settings is None and not self.printed):
@@ -167,7 +171,10 @@ class LogSignal(Signal):
                                       seal_at_runtime_done=self.background)
 
         def factory() -> Sink:
-            return build_otlp_log_sink(settings, cancel) if settings is not None else PrintSink(printer.add_logs)
+            if settings is not None:
+                return build_otlp_log_sink(settings, cancel)
+            assert printer is not None  # printed: traces are printed too
+            return PrintSink(printer.add_logs)
 
         self.loader = SinkLoader(factory)
         self.flusher = Flusher(buffer, self.loader, self.stats, what="log records",
