@@ -1,14 +1,17 @@
 """The afterglow Lambda extension: receives finished spans over a Unix socket and exports them after the response.
 
-Data path: ``receiver`` (socket, wire frames) -> ``assembler`` (invocations, crash/timeout markers) ->
-``buffer`` (bounded, oldest dropped) -> ``flush`` (policy, budget) -> ``exporter`` (``span_encoder``, then OTLP
-with retries and a circuit breaker through ``transport``; or the ``waterfall`` printer). ``main`` drives it from the
-Extensions API lifecycle.
+``lifecycle`` is the loop (Extensions API events, Telemetry API subscription); it tells its listeners what
+happens: ``signals`` (spans, the function's logs, the profile), ``invocations`` (the span socket's ``receiver``,
+which reads each function's ``ring``, and the assembler: when an invocation is over), ``policies`` (when to flush,
+per ``AFTERGLOW_FLUSH``; ``background`` is the background export thread) and ``self_report``. ``main`` reads the
+configuration and composes them.
 
-Logs: ``telemetry`` (Telemetry API listener) -> ``logs`` (``log_parse``; stamped with the invocation from the
-assembler) -> a second buffer and flusher -> ``exporter`` (``log_encoder``, ``/v1/logs``). ``profile`` reads the
-runtime process's ``/proc`` for the invocation span's peak memory and network bytes.
+Data path: ``receiver`` -> ``tracer.export`` (``assembler`` -> ``buffer`` -> ``flush`` -> ``exporter``: OTLP
+through ``transport``, or the ``waterfall`` printer). Logs: ``telemetry`` (Telemetry API listener) ->
+``function_logs`` (``log_parse``; stamped with the invocation from the assembler) -> a second buffer and flusher ->
+``exporter`` (``log_encoder``, ``/v1/logs``). ``profile`` reads the runtime process's ``/proc`` for the invocation
+span's peak memory and network bytes.
 
 Nothing here imports the OpenTelemetry SDK, its OTLP exporter or (for OTLP/HTTP) protobuf: the encoders write OTLP
-protobuf by hand (``otlp_proto``). The export path loads in the background from the first INVOKE.
+protobuf by hand (``tracer.export.otlp_proto``). The export path loads in the background from the first INVOKE.
 """
