@@ -76,8 +76,8 @@ def run(platform: FakePlatform, tmp_path: Path) -> Iterator[Any]:
 
     def start(*listeners: Listener) -> Running:
         stats = Stats()
-        tracker = InvocationTracker(str(tmp_path / "afterglow" / "spans.sock"), Assembler(SpanBuffer(100, stats), stats),
-                                    stats)
+        assembler = Assembler(SpanBuffer(100, stats), stats)
+        tracker = InvocationTracker(str(tmp_path / "afterglow" / "spans.sock"), assembler, stats)
         running = Running(Lifecycle(ExtensionsApi(platform.address), tracker, [*listeners, tracker], budget_s=0.1))
         started.append(running)
         platform.wait_for("next", 1)
