@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from tracer.export.breaker import BreakerState, CircuitBreaker
 from tracer.export.buffer import Batch
 from tracer.export.diagnostics import log
 from tracer.export.otlp_config import OtlpSettings
@@ -22,6 +21,7 @@ TYPE_CHECKING = False  # typing and http.client cost start-up time; the transpor
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from tracer.export.breaker import CircuitBreaker
     from tracer.export.transport import Attempt, Transport
 
     class Sink(Protocol):
@@ -101,9 +101,12 @@ class OtlpSink:
     def __init__(self, settings: OtlpSettings, transport: Transport, encode: Callable[[Sequence[Batch]], bytes],
                  breaker: CircuitBreaker | None = None, cancel: threading.Event | None = None,
                  base_backoff_s: float = 0.05, max_backoff_s: float = 2.0) -> None:
+        from tracer.export.breaker import BreakerState, CircuitBreaker  # with the sink: off the extension's start
+
         self.settings = settings
         self.transport = transport
         self.breaker = breaker or CircuitBreaker()
+        self._closed = BreakerState.CLOSED
         self._encode = encode
         self._cancel = cancel or threading.Event()
         self._never = threading.Event()  # what a forced (SHUTDOWN) export waits on: only its deadline stops it
@@ -148,7 +151,7 @@ class OtlpSink:
             if attempt.retry_after_s is not None:
                 self.breaker.hold(attempt.retry_after_s)
             cancel = self._never if force else self._cancel
-            held_back = self.breaker.state is not BreakerState.CLOSED and not force
+            held_back = self.breaker.state is not self._closed and not force
             if held_back or cancel.is_set() or time.monotonic() + delay >= soft_deadline:
                 return ExportOutcome(ExportResult.RETRY_LATER, attempts, attempt.detail)
             if cancel.wait(delay):
