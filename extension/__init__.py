@@ -1,10 +1,10 @@
 """The afterglow Lambda extension: receives finished spans over a Unix socket and exports them after the response.
 
-``lifecycle`` is the loop (Extensions API events, Telemetry API subscription); it tells its listeners what
-happens: ``signals`` (spans, the function's logs, the profile), ``invocations`` (the span socket's ``receiver``,
-which reads each function's ``ring``, and the assembler: when an invocation is over), ``policies`` (when to flush,
-per ``AFTERGLOW_FLUSH``; ``background`` is the background export thread) and ``self_report``. ``main`` reads the
-configuration and composes them.
+``lifecycle`` is the loop (Extensions API events, Telemetry API subscription) and the invocation tracker it waits
+on (the span socket's ``receiver``, which reads each function's ``ring``, and the assembler: when an invocation is
+over). It tells its listeners what happens: ``signals`` (spans, the function's logs, the profile), ``policies``
+(when to flush, per ``AFTERGLOW_FLUSH``; ``background`` is the background export thread) and the self-report.
+``main`` reads the configuration and composes them.
 
 Data path: ``receiver`` -> ``tracer.export`` (``assembler`` -> ``buffer`` -> ``flush`` -> ``exporter``: OTLP
 through ``transport``, or the ``waterfall`` printer). Logs: ``telemetry`` (Telemetry API listener) ->

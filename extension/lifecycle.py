@@ -7,18 +7,22 @@ them it is over (with its outcome and the flush deadline), then that the extensi
 tells them the environment is shutting down, then to export what is left and exit. Spans, logs and the profile are
 listeners (``extension.signals``), and so is each flush policy (``extension.policies``): a new signal or policy is
 a new listener, never a branch here. Listeners hear each event in the order they were given, which is the order
-the work must happen in (``extension.main`` composes them).
+the work must happen in (``extension.main`` composes them). ``InvocationTracker``, below, is what the loop waits on
+and a listener too, as opentelemetry-lambda's lifecycle manager waits on its Telemetry API listener.
 
 Nothing here may cost start-up time: only the stdlib pieces needed to reach ``event/next``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 from extension.lambda_api import ExtensionsApi, LambdaApiError
-from extension.receiver import SocketSetupError
+from extension.receiver import Receiver, SocketSetupError, bind_socket
 from extension.telemetry import TelemetryListener
+from tracer.export.assembler import Assembler, Outcome
 from tracer.export.diagnostics import log
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -26,9 +30,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from extension.invocations import InvocationTracker
-    from tracer.export.assembler import Outcome
+    from tracer.export.stats import Stats
 
+START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
+SHUTDOWN_OUTCOMES = {"timeout": Outcome.TIMED_OUT, "failure": Outcome.CRASHED}  # else INCOMPLETE
 API_LOST_GRACE_S = 0.5  # the Extensions API went away: this long to export what is left
 SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
 DEFAULT_TELEMETRY_BUFFER_MS = 25  # how soon Lambda delivers telemetry when no listener says otherwise
@@ -212,3 +217,60 @@ class Lifecycle:
         for listener in reversed(self._started):
             listener.stop()
         self.api.close()
+
+
+class InvocationTracker(Listener):
+    """Which invocation is running and when it is over: the span socket's receiver and the assembler.
+
+    The loop asks ``wait`` after every INVOKE. The verdict comes from the assembler: END on the socket (the
+    function's ring read up to it first), the connection closing, ``platform.runtimeDone`` from the Telemetry API,
+    the deadline, or, without telemetry, no sign of life for a short while. As a listener it binds the socket,
+    registers each INVOKE (finalising those a new INVOKE shows were over) and, at SHUTDOWN, finalises what is open.
+    """
+
+    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats) -> None:
+        self.socket_path = socket_path
+        self.assembler = assembler
+        self.stats = stats
+        self.receiver: Receiver | None = None
+
+    def start(self, registration: dict[str, Any]) -> None:
+        listener = bind_socket(self.socket_path)
+        self.receiver = Receiver(listener, self.assembler, self.stats)
+        self.receiver.start()
+
+    def sync(self) -> None:
+        """Read what every function process has written so far (rings included)."""
+        if self.receiver is not None:
+            self.receiver.sync()
+
+    def on_telemetry(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "platform.runtimeDone":
+            record = event.get("record")
+            if isinstance(record, dict) and isinstance(record.get("requestId"), str):
+                self.assembler.runtime_done(record["requestId"], str(record.get("status", "")),
+                                            record.get("errorType") if isinstance(record.get("errorType"), str)
+                                            else None)
+
+    def invoked(self, invocation: Invocation) -> None:
+        stale = self.assembler.open_invocations(exclude=invocation.request_id)
+        if stale:  # a new INVOKE means the runtime is done with those: their END was lost
+            self.sync()
+            for old in stale:
+                self.assembler.finalize(old, Outcome.INCOMPLETE)
+        self.assembler.invoke(invocation.request_id, invocation.deadline_ms)
+
+    def wait(self, invocation: Invocation) -> Outcome:
+        """Block until ``invocation`` is over; its outcome."""
+        return self.assembler.wait(invocation.request_id,
+                                   None if invocation.telemetry_active else START_WAIT_WITHOUT_TELEMETRY_S, self.sync)
+
+    def shutting_down(self, shutdown: Shutdown) -> None:
+        self.sync()
+        self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
+
+    def stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.stop()
+            with contextlib.suppress(OSError):
+                os.unlink(self.socket_path)

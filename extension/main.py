@@ -6,8 +6,8 @@ flush per ``AFTERGLOW_FLUSH`` within ``AFTERGLOW_FLUSH_BUDGET_MS`` -> ``event/ne
 is open, export within the deadline, log the self-report line, exit.
 
 ``extension.lifecycle`` is the loop; it tells its listeners what happens, in the order composed here: the signals
-(``extension.signals``: spans, logs, the profile), the last export, the invocation tracker
-(``extension.invocations``), the flush policy (``extension.policies``) and the self-report.
+(``extension.signals``: spans, logs, the profile), the last export, the invocation tracker, the flush policy
+(``extension.policies``) and the self-report (``SelfReport``, here).
 
 Start-up matters (the function's cold start waits for every extension's first ``event/next``): only the stdlib
 pieces needed to reach ``event/next`` load here; the OTLP exporter loads in the background at the first INVOKE.
@@ -19,12 +19,10 @@ import os
 import sys
 import threading
 
-from extension.invocations import InvocationTracker
 from extension.lambda_api import ExtensionsApi, LambdaApiError
-from extension.lifecycle import Lifecycle
+from extension.lifecycle import InvocationTracker, Lifecycle, Listener
 from extension.policies import FlushAtEnd, FlushAtExit, FlushInBackground, FlushPeriodically
 from extension.profile import RuntimeWatch
-from extension.self_report import SelfReport
 from extension.signals import LOGS_OFF, LogSignal, ProfileSignal, SpanSignal, describe_target, read_logs_mode
 from tracer import config
 from tracer.export.assembler import Assembler
@@ -36,9 +34,10 @@ from tracer.export.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import TextIO
 
-    from extension.lifecycle import Listener
+    from extension.lifecycle import Invocation, Shutdown
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -46,6 +45,35 @@ def configure_logging(stream: TextIO | None = None) -> None:
     from tracer.export import diagnostics
 
     diagnostics.write_directly(config.read_str(config.AFTERGLOW_LOG_LEVEL, "WARNING"), stream)
+
+
+class SelfReport(Listener):
+    """The extension's word to the operator: the "ready" line at start, and the self-report line (what was received,
+    exported and dropped, per reason) whenever something new was dropped, and once at the end."""
+
+    def __init__(self, spans: SpanSignal, logs: LogSignal, ready_line: Callable[[bool], str]) -> None:
+        self.spans = spans
+        self.logs = logs
+        self.ready_line = ready_line  # given whether the Telemetry API is subscribed
+
+    def ready(self, telemetry_active: bool) -> None:
+        log.info("%s", self.ready_line(telemetry_active))
+
+    def line(self) -> str:
+        assert self.spans.stats is not None
+        return self.spans.stats.report_line(self.logs.exported_stats)
+
+    def report_new_drops(self) -> None:
+        """The self-report line, when something was dropped since the last one (after an invocation, an export)."""
+        assert self.spans.stats is not None
+        if self.spans.stats.new_drops() | (self.logs.stats is not None and self.logs.stats.new_drops()):
+            log.report("%s", self.line())
+
+    def idle(self, invocation: Invocation) -> None:
+        self.report_new_drops()
+
+    def exiting(self, shutdown: Shutdown) -> None:
+        log.report("%s", self.line())
 
 
 class Extension:

@@ -18,11 +18,11 @@ import msgpack
 import pytest
 
 from benchmarks.micro.conftest import ATTRIBUTES
+from extension.function_logs import LogEntry
 from tests.helpers.sdk_reference import Converter, LogConverter
 from tracer import wire
 from tracer.export.buffer import Batch
 from tracer.export.log_encoder import LogEncoder
-from tracer.export.log_record import LogEntry
 from tracer.export.span_encoder import SpanEncoder
 
 RESOURCE = {"service.name": "bench", "cloud.provider": "aws", "cloud.region": "eu-west-1", "faas.name": "bench",

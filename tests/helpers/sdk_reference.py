@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from extension.function_logs import LogEntry
 from tracer import wire
 from tracer.export.buffer import Batch
-from tracer.export.log_record import LogEntry
 
 _KINDS = tuple(SpanKind(value) for value in range(5))
 _STATUS = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)

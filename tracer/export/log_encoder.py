@@ -1,4 +1,4 @@
-"""Log entries (``log_record.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
+"""Log entries (the extension's ``function_logs.LogEntry``) -> the bytes of an OTLP ExportLogsServiceRequest.
 
 Records are grouped by resource, then scope, in the order they first appear, and each field is what the SDK's
 ``encode_logs`` writes for the same record: trace and span ids only when set, a severity number outside
@@ -23,9 +23,24 @@ from tracer.export.otlp_proto import (
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any, Protocol
 
     from tracer.export.buffer import Batch
-    from tracer.export.log_record import LogEntry
+
+    class LogEntry(Protocol):
+        """What the encoder reads of a log record (the extension makes them: ``function_logs.LogEntry``)."""
+
+        body: Any
+        time_ns: int
+        observed_ns: int
+        scope: str
+        severity_text: str
+        severity_number: int
+        attributes: dict[str, Any]
+        trace_id: bytes | None
+        span_id: bytes | None
+        trace_flags: int
+        event_name: str | None
 
 _MAX_SEVERITY = 24  # SeverityNumber.FATAL4
 

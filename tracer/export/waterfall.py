@@ -82,7 +82,7 @@ def _bar(start: int, end: int, t0: int, total: int) -> str:
 
 
 def render_logs(entries: list[Any], t0: int) -> list[str]:
-    """Log lines (``log_record.LogEntry``) under a trace: offset from its start, severity, first line.
+    """Log lines (``function_logs.LogEntry``) under a trace: offset from its start, severity, first line.
     In the order Lambda delivered them, which is the order they were written: their times have millisecond precision."""
     lines = []
     for entry in entries[:MAX_LOG_LINES]:

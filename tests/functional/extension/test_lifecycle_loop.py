@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from extension.invocations import InvocationTracker
 from extension.lambda_api import ExtensionsApi
-from extension.lifecycle import Invocation, Lifecycle, Listener, Shutdown
+from extension.lifecycle import Invocation, InvocationTracker, Lifecycle, Listener, Shutdown
 from tests.functional.extension.fake_platform import FakePlatform
 from tracer.export.assembler import Assembler, Outcome
 from tracer.export.buffer import SpanBuffer

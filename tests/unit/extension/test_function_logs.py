@@ -6,10 +6,9 @@ import datetime
 import os
 from typing import Any
 
-from extension.function_logs import PLATFORM_SCOPE, REPORT_EVENT, LogCollector, platform_resource
+from extension.function_logs import PLATFORM_SCOPE, REPORT_EVENT, LogCollector, LogEntry, platform_resource
 from tracer.export.assembler import Correlation
 from tracer.export.buffer import SpanBuffer
-from tracer.export.log_record import LogEntry
 from tracer.export.stats import Stats
 
 HELLO_RESOURCE = {"service.name": "checkout", "process.pid": 7}

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from extension.function_logs import LogEntry
 from tests.helpers.sdk_reference import Converter, LogConverter
 from tracer import wire
 from tracer.export.buffer import Batch
 from tracer.export.log_encoder import LogEncoder
-from tracer.export.log_record import LogEntry
 from tracer.export.span_encoder import SpanEncoder
 
 EXAMPLES = settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))

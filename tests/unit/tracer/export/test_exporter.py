@@ -15,12 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from extension.function_logs import LogEntry
 from tests.helpers.otlp_receiver import OtlpGrpcReceiver, OtlpReceiver
 from tracer.export.breaker import CircuitBreaker
 from tracer.export.buffer import Batch, SpanBuffer
 from tracer.export.exporter import ExportResult, OtlpSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
 from tracer.export.flush import Flusher, FlushJob
-from tracer.export.log_record import LogEntry
 from tracer.export.otlp_config import GRPC, HTTP, OtlpSettings
 from tracer.export.stats import Stats
 

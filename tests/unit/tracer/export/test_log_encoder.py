@@ -6,11 +6,10 @@ import os
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from extension.function_logs import PLATFORM_SCOPE, report_entry
+from extension.function_logs import FUNCTION_SCOPE, PLATFORM_SCOPE, LogEntry, report_entry
 from tests.helpers.otlp_receiver import any_value, attributes
 from tracer.export.buffer import Batch
 from tracer.export.log_encoder import LogEncoder
-from tracer.export.log_record import FUNCTION_SCOPE, LogEntry
 
 RESOURCE = {"service.name": "checkout", "cloud.region": "eu-west-1"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import os
 
+from extension.function_logs import LogEntry
 from tests.unit.tracer.export.test_waterfall import MS, span
 from tracer.export.buffer import Batch
-from tracer.export.log_record import LogEntry
 from tracer.export.waterfall import MAX_LOG_LINES, WaterfallPrinter
 
 T0 = 1_700_000_000 * 10**9
