@@ -137,7 +137,9 @@ class Extension:
         self.stats = Stats()
         self.buffer = SpanBuffer(max_spans or 20000, self.stats, max_bytes or DEFAULT_MAX_BYTES)
         self.watch = RuntimeWatch(profile=profile)
-        self.assembler = Assembler(self.buffer, self.stats, watch=self.watch)
+        # In the background nothing is woken as an invocation ends, so nothing can read /proc then: the invocation's
+        # profile is the CPU time the function measures itself.
+        self.assembler = Assembler(self.buffer, self.stats, watch=None if self.policy.background else self.watch)
         self._cancel = threading.Event()
         printer = WaterfallPrinter(stdout)
         resolved = settings
@@ -253,14 +255,16 @@ class Extension:
 
     def _set_up(self) -> None:
         listener = bind_socket(self.socket_path)
-        self.receiver = Receiver(listener, self.assembler, self.stats)
+        background = self.policy.background
+        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=background)
         self.receiver.start()
         self.flusher.start()
-        background = self.policy.background
         # Following invocations needs runtimeDone; background export needs the Telemetry API only for the logs.
         if self.use_telemetry and (self.collector is not None or not background):
             try:
-                self.telemetry = TelemetryListener(self.on_telemetry, on_failure=self._telemetry_failed)
+                # Polled rings are read before each batch: its lines then find their invocation's START.
+                self.telemetry = TelemetryListener(self.on_telemetry, on_failure=self._telemetry_failed,
+                                                   before_batch=self._sync if background else None)
                 self.telemetry.start()
                 types = TELEMETRY_TYPES_WITH_LOGS if self.collector is not None else TELEMETRY_TYPES
                 self.telemetry_active = self.api.subscribe_telemetry(
@@ -294,12 +298,12 @@ class Extension:
 
     def _start_background(self) -> None:
         flushers = [self.flusher] + ([self.log_flusher] if self.log_flusher is not None else [])
-        self.background = BackgroundExporter(flushers, self.policy.interval_s, self._after_background_pass)
+        self.background = BackgroundExporter(flushers, self.policy.interval_s, self._after_background_pass,
+                                             before_pass=self._sync)
         for flusher in flushers:
             flusher.buffer.high_water = max(1, int(flusher.buffer.max_spans * HIGH_WATER_SHARE))
             flusher.buffer.high_water_bytes = max(1, int(flusher.buffer.max_bytes * HIGH_WATER_SHARE))
             flusher.buffer.on_high_water = self.background.high_water
-        self.assembler.checkpoint_at_end = True
         self.loader.begin()  # the exporter is light (no SDK): it loads now, not in an invocation's thaw
         if self.log_loader is not None:
             self.log_loader.begin()

@@ -60,7 +60,7 @@ MAX_PAYLOAD = 4 * 1024 * 1024
 
 HELLO, START, SPANS, END, DRAIN = 1, 2, 3, 4, 5
 KINDS = {HELLO: "HELLO", START: "START", SPANS: "SPANS", END: "END", DRAIN: "DRAIN"}
-RING_KINDS = (START, SPANS)  # what the ring may hold; the rest goes over the socket
+RING_KINDS = (START, SPANS, END)  # what the ring may hold (END only when the extension polls); the rest: the socket
 
 # The ring's first page: native 64-bit words (both processes run on the one machine). Each side stores only its
 # own position; the two live on separate cache lines.
@@ -68,6 +68,9 @@ RING_MAGIC = int.from_bytes(b"AGRING02", "little")
 RING_WORDS = 512  # the header page, as 8-byte words
 RING_MAGIC_WORD, RING_CAPACITY_WORD, RING_WRITTEN_WORD, RING_READ_WORD = 0, 1, 8, 16
 RING_SKIP_FROM_WORD, RING_SKIP_TO_WORD = 9, 10  # the last skip, stored by the function with the position written
+# Stored by the extension (nonzero) when it reads the ring on its own schedule (background export): END then goes
+# into the ring too, and a short invocation makes no system call and wakes nothing at all.
+RING_POLLED_WORD = 24
 RING_DATA_OFFSET = RING_WORDS * 8
 # Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
 # reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.
