@@ -285,6 +285,10 @@ def function_env(config: Config, layers: dict[str, Path]) -> dict[str, str]:
     env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
     if config.layer == "otel-standard":
         env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = _foreign_instrumentors(layers["otel-standard"])
+    elif config.layer == "peer-adot":
+        from benchmarks.peers import adot_disabled_instrumentations
+
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = adot_disabled_instrumentations(layers["peer-adot"])
     return env
 
 
