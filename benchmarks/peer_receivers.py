@@ -11,7 +11,8 @@ spans, duplicates and freshness the same way for every protocol:
   and traces of 12-element span arrays whose strings are indices into it);
 - Lumigo's edge (``/api/spans``: a JSON list of spans; a function span carries its manual traces, Lumigo's
   child timings, counted here as spans of their own; the ``<id>_started`` span sent when an invocation starts is
-  an early copy of the function span, not a span of its own).
+  an early copy of the function span, and the enrichment record (no id) carries the execution tags: neither is
+  a span of its own; an ``http`` span records a request the function made, the tracer's own to the edge included).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import base64
 import gzip
 import json
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -113,6 +115,8 @@ def lumigo_spans(body: bytes) -> list[Span]:
         sent = json.loads(body)
         spans: list[Span] = []
         for span in sent:
+            if "id" not in span:  # the enrichment record: the invocation's execution tags, not a span
+                continue
             identifier = str(span["id"])
             if identifier.endswith("_started"):
                 continue
@@ -221,6 +225,11 @@ def _handler_class(receive: Callable[[str, str, bytes], tuple[int, bytes]]) -> t
 
         def log_message(self, format: str, *args: Any) -> None:
             return None
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms per request.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.configs import BASELINE, BY_NAME, PEERS, Config
+from benchmarks.configs import BASELINE, BY_NAME, COST, PEERS, Config
 
 Log = Callable[[str], None]
 SUBJECT = "afterglow"
@@ -188,8 +188,8 @@ def run_peers(peers: Sequence[Peer], layers: dict[str, Path], plan: PeersPlan, s
     peer_paths, results.versions, not_installed = build_layers(runnable, scratch, log)
     results.skipped.update(not_installed)
     runnable = [peer for peer in runnable if peer.config.name not in results.skipped]
-    configs = [BY_NAME[BASELINE], BY_NAME[SUBJECT], *baseline_configs(runnable),
-               *(peer.config for peer in runnable)]
+    configs = [replace(config, phases=frozenset({COST, PEERS})) for config in
+               (BY_NAME[BASELINE], BY_NAME[SUBJECT], *baseline_configs(runnable), *(peer.config for peer in runnable))]
     all_layers = {**layers, **peer_paths}
     near = SteadyPhase(0.0, plan.near, max_seconds=1.5 * plan.near / plan.rate_per_s + 10)
     far = SteadyPhase(plan.far_delay_ms, plan.far, max_seconds=1.5 * plan.far / plan.rate_per_s + 10)
@@ -300,12 +300,18 @@ def markdown(results: PeersResults, chart: str | None, heading: str = "##") -> l
                  f"OTLP receiver after the response.")
     for peer in PEER_LIST:
         if any(entry["config"] == peer.config.name for entry in results.table):
-            versions = results.versions.get(peer.config.layer or "", {})
-            pinned = ", ".join(f"{name} {versions[name]}" for name in peer.requirements if name in versions)
+            versions = {_normal(name): version
+                        for name, version in results.versions.get(peer.config.layer or "", {}).items()}
+            pinned = ", ".join(f"{name} {versions[_normal(name)]}" for name in peer.requirements
+                               if _normal(name) in versions)
             lines.append(f"- `{peer.config.name}` ({pinned or 'not installed'}): {peer.config.note}.")
     if results.notices:
         lines += ["", "Notices: " + "; ".join(results.notices)]
     return lines
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def chart(results: PeersResults, path: Path, title: str) -> None:
