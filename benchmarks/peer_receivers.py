@@ -76,7 +76,7 @@ def otlp_stdout_spans(line: str) -> list[Span] | None:
     try:
         envelope = json.loads(line[line.index("{"):])
         payload = envelope["payload"]
-        data = base64.b64decode(payload) if envelope.get("base64", True) else payload.encode()
+        data = base64.b64decode(payload, validate=True) if envelope.get("base64", True) else payload.encode()
         if envelope.get("content-encoding") == "gzip":
             data = gzip.decompress(data)
     except (ValueError, KeyError, TypeError, OSError) as error:
