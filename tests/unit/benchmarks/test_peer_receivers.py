@@ -79,7 +79,9 @@ def test_lumigo_spans_are_the_function_span_its_manual_traces_and_other_spans() 
         {"id": "req_started", "type": "function", "started": 1},
         {"id": "req", "type": "function", "ended": 2_000, "manualTraces": [{"name": "child", "endTime": 1_500}] * 2},
         {"type": "enrichment", "lumigo_execution_tags_no_scrub": []},
-        {"id": "call", "type": "http", "ended": 1_800},
+        {"id": "call", "type": "http", "ended": 1_800, "info": {"httpInfo": {"request": {"uri": "example.com/"}}}},
+        {"id": "own", "type": "http", "ended": 1_900,
+         "info": {"httpInfo": {"request": {"uri": "127.0.0.1/api/spans"}}}},
     ]
     assert lumigo_spans(json.dumps(sent).encode()) == [
         ("req", 2.0), ("req/manual/0", 1.5), ("req/manual/1", 1.5), ("call", 1.8)]
