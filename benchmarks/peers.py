@@ -16,6 +16,7 @@ same runtime in the same phase.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
@@ -116,15 +117,16 @@ class PeersPlan:
     near: int  # measured invocations per configuration, receiver answering at once
     far: int  # the same with the receiver answering far_delay_ms late (only where something waits for it)
     far_delay_ms: float = FAR_DELAY_MS
+    cold_starts: int = 3  # rounds of one cold start per configuration, one configuration at a time
 
     def describe(self) -> str:
         return (f"{self.rate_per_s:g} invocations/s, 10 child spans and one log line each, {self.warmup} warm-up; "
                 f"{self.near:,} measured with the receiver answering at once, {self.far:,} with it answering "
-                f"{self.far_delay_ms:g} ms late")
+                f"{self.far_delay_ms:g} ms late; {self.cold_starts} rounds of cold starts, one at a time")
 
 
-FULL_PEERS = PeersPlan(rate_per_s=20.0, warmup=10, near=300, far=100)
-QUICK_PEERS = PeersPlan(rate_per_s=20.0, warmup=3, near=40, far=20)
+FULL_PEERS = PeersPlan(rate_per_s=20.0, warmup=10, near=300, far=100, cold_starts=3)
+QUICK_PEERS = PeersPlan(rate_per_s=20.0, warmup=3, near=40, far=20, cold_starts=1)
 
 
 @dataclass
@@ -135,6 +137,8 @@ class PeersResults:
     skipped: dict[str, str] = field(default_factory=dict)  # peer -> why it could not run
     versions: dict[str, dict[str, str]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    init_ms: dict[str, list[float]] = field(default_factory=dict)  # configuration -> its cold starts' Init Duration
+    cold_errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def build_layers(peers: Sequence[Peer], workdir: Path, log: Log) -> tuple[dict[str, Path], dict[str, dict[str, str]],
@@ -206,10 +210,29 @@ def run_peers(peers: Sequence[Peer], layers: dict[str, Path], plan: PeersPlan, s
         for notice in run.worker.get("notices") or ():
             if notice not in results.notices:
                 results.notices.append(notice)
+    if plan.cold_starts:
+        _cold_starts(configs, all_layers, plan.cold_starts, results, log)
     results.rows = owner_costs.steady_rows(merged, configs)
     results.table = summary_table(results.rows, [config for config in configs if config.collector is not None],
-                                  plan, results.skipped)
+                                  plan, results.skipped, results.init_ms)
     return results
+
+
+def _cold_starts(configs: Sequence[Config], layers: dict[str, Path], rounds: int, results: PeersResults,
+                 log: Log) -> None:
+    """Dedicated cold starts (``benchmarks.runner.Harness``): each configuration's in turn, nothing else running
+    in the harness meanwhile (the load phases start every sandbox at once, which inflates init)."""
+    from benchmarks.runner import Harness
+
+    harness = Harness(configs, layers, None, log=log)
+    try:
+        harness.cold_starts(rounds)
+    finally:
+        harness.close()
+    for name, cold in harness.results.cold.items():
+        results.init_ms[name] = list(cold.init_ms)
+        if cold.error_examples:
+            results.cold_errors[name] = list(cold.error_examples)
 
 
 def _row(rows: Sequence[dict[str, Any]], name: str, delay: float) -> dict[str, Any] | None:
@@ -217,7 +240,7 @@ def _row(rows: Sequence[dict[str, Any]], name: str, delay: float) -> dict[str, A
 
 
 def summary_table(rows: Sequence[dict[str, Any]], configs: Sequence[Config], plan: PeersPlan,
-                  skipped: dict[str, str]) -> list[dict[str, Any]]:
+                  skipped: dict[str, str], init_ms: dict[str, list[float]] | None = None) -> list[dict[str, Any]]:
     """One line per traced configuration: what it costs beyond untraced on its runtime, near and far."""
     table: list[dict[str, Any]] = []
     for config in configs:
@@ -230,8 +253,13 @@ def summary_table(rows: Sequence[dict[str, Any]], configs: Sequence[Config], pla
             entry["failure"] = (near or {}).get("failure") or "did not run"
             table.append(entry)
             continue
-        init = near.get("init_ms")
-        base_init = base.get("init_ms") if base and not base.get("failure") else None
+        inits, base_inits = (init_ms or {}).get(config.name), (init_ms or {}).get(config.baseline)
+        if inits and base_inits:  # the dedicated cold starts, one at a time
+            init: float | None = statistics.median(inits)
+            base_init = statistics.median(base_inits)
+        else:  # the one cold start of the load phase, every sandbox starting at once
+            init = near.get("init_ms")
+            base_init = base.get("init_ms") if base and not base.get("failure") else None
         entry.update({
             "n": near["n"], "n_far": far["n"] if far and not far.get("failure") else None,
             "added_cpu_ms": near["added_cpu_env_mean_ms"], "added_cpu_runtime_ms": near["added_cpu_runtime_mean_ms"],
@@ -241,6 +269,7 @@ def summary_table(rows: Sequence[dict[str, Any]], configs: Sequence[Config], pla
             "added_latency_p50_ms": near["added_latency_p50_ms"],
             "added_latency_far_p50_ms": far["added_latency_p50_ms"] if far and not far.get("failure") else None,
             "added_init_ms": None if init is None or base_init is None else round(init - base_init, 1),
+            "cold_starts": len((init_ms or {}).get(config.name) or ()),
             "spans_created": near["spans_created"], "spans_received": near["spans_received"],
             "lost": near["lost"], "duplicates": near["duplicates"], "unexpected": near.get("unexpected"),
             "spans_far": (far["spans_created"], far["spans_received"], far["lost"]) if far and not far.get("failure")
@@ -269,8 +298,8 @@ def markdown(results: PeersResults, chart: str | None, heading: str = "##") -> l
                  f"invocations than afterglow's main rows, so these figures are noisier; \"beyond untraced\" is "
                  f"against the untraced function on the same runtime in the same phase. Environment CPU is every "
                  f"process's (runtime and extensions); billed is Lambda's rule (until the runtime and every "
-                 f"extension are back at `next`); caller latency is the invoke's round trip; cold start is one "
-                 f"init per configuration (REPORT Init Duration), so it is rough.")
+                 f"extension are back at `next`); caller latency is the invoke's round trip; cold start is the "
+                 f"median REPORT Init Duration of {plan.cold_starts} cold starts per configuration, one at a time.")
     lines.append("")
     if chart:
         lines += [f"![peers]({chart})", ""]
@@ -370,7 +399,8 @@ def chart(results: PeersResults, path: Path, title: str) -> None:
 
 def document(results: PeersResults) -> dict[str, Any]:
     return {"plan": asdict(results.plan), "table": results.table, "rows": results.rows, "skipped": results.skipped,
-            "versions": results.versions, "notices": results.notices}
+            "versions": results.versions, "notices": results.notices, "init_ms": results.init_ms,
+            "cold_errors": results.cold_errors}
 
 
 # --- the function's environment ------------------------------------------------------------------------------

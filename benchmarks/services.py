@@ -26,6 +26,13 @@ REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def receiver_files() -> Path:
+    """Where an HTTPS receiver leaves the CA certificate a function trusts: outside /tmp, which is the
+    environment's own in the sandbox."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "afterglow" / "receivers"
+
+
 class Collector:
     """A collector process (``benchmarks.collector_process``): ``kind`` "otlp", "datadog" or "lumigo" (answering
     ``delay_ms`` late) or "xray". ``address`` is the endpoint URL (otlp) or ``host:port``; ``ca_file`` the

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from benchmarks.configs import BASELINE, COST, Config
 from benchmarks.runner import FUNCTION_DIR, MEMORY_MB, function_env
+from benchmarks.services import receiver_files
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CPU_LIMIT_MEMORY_MB = 128  # with --cpu-limit: Lambda's smallest size, about 7% of one vCPU
@@ -137,14 +138,6 @@ def run_cost(configs: Sequence[Config], layers: dict[str, Path], plan: CostPlan,
             if notice not in results.notices:
                 results.notices.append(notice)
     return results
-
-
-def receiver_files() -> Path:
-    """Where an HTTPS receiver leaves the CA certificate a function trusts: outside /tmp, which is the
-    environment's own in the sandbox."""
-    from benchmarks.layers import peer_cache
-
-    return peer_cache().parent / "receivers"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ runs, the handler's answer passes through, and every span the function made arri
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from benchmarks import steady_worker
 from benchmarks.layers import LAYER_FILES, LayerError, peer_layer
 from benchmarks.peers import PEER_LIST, Peer
 from benchmarks.runner import FUNCTION_DIR, function_env
-from benchmarks.steady import receiver_files
+from benchmarks.services import receiver_files
 from sandbox import runtimes
 
 pytestmark = pytest.mark.timeout(400)  # a first run installs the layer from PyPI
@@ -66,3 +69,23 @@ def test_the_peer_runs_and_every_span_reaches_its_receiver(peer: Peer, tmp_path:
     assert received["rejected"] == 0
     assert received["distinct"] >= made, f"{peer.config.name}: {received['distinct']} of {made} spans arrived"
     assert received["received"] == received["distinct"]  # nothing delivered twice
+
+
+def test_only_peers_writes_the_peers_report_beside_afterglow_and_nothing_else(tmp_path: Path) -> None:
+    """``python -m benchmarks --only peers``, as a user reruns that part alone: one peer, a handful of invocations."""
+    command = [sys.executable, "-m", "benchmarks", "--only", "peers", "--quick", "--peers", "powertools",
+               "--peer-invocations", "3", "--cost-warmup", "0", "--output-dir", str(tmp_path)]
+    result = subprocess.run(command, cwd=FUNCTION_DIR.parents[1], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["peers.json", "peers.md", "peers.png"]
+    table = {entry["config"]: entry for entry in json.loads((tmp_path / "peers.json").read_text())["peers"]["table"]}
+    assert set(table) == {"afterglow", "powertools"}
+    for entry in table.values():
+        assert entry["failure"] is None
+        assert entry["n"] == 3 and entry["n_far"] in (None, 1)
+        assert entry["spans_received"] >= entry["spans_created"] > 0 and entry["lost"] == 0
+        assert entry["cold_starts"] == 1 and entry["added_init_ms"] is not None
+    text = (tmp_path / "peers.md").read_text()
+    assert "| `powertools` | default | 3 / - |" in text and "| `afterglow` | default | 3 / 1 |" in text
