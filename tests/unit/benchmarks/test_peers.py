@@ -9,7 +9,16 @@ import pytest
 from benchmarks import cli
 from benchmarks.configs import BASELINE
 from benchmarks.layers import LAYER_FILES, PEER_CONSTRAINTS
-from benchmarks.peers import FULL_PEERS, PEER_LIST, PEERS_BY_NAME, QUICK_PEERS, baseline_configs
+from benchmarks.peers import (
+    FULL_PEERS,
+    PEER_LIST,
+    PEERS_BY_NAME,
+    QUICK_PEERS,
+    PeersResults,
+    baseline_configs,
+    markdown,
+    summary_table,
+)
 from benchmarks.runner import FUNCTION_DIR
 
 
@@ -61,3 +70,13 @@ def test_a_peer_on_another_runtime_is_measured_against_bare_on_that_runtime() ->
         f"{BASELINE}-python3.10": "python3.10", f"{BASELINE}-python3.12": "python3.12"}
     assert all(not config.exports for config in baselines)
     assert PEERS_BY_NAME["adot"].config.baseline == BASELINE
+
+
+def test_a_peer_that_could_not_run_has_a_row_saying_why() -> None:
+    skipped = {"otel-lite": "no python3.12 interpreter on this machine (installed: python3.11)"}
+    failed_row = {"config": "adot", "collector_delay_ms": 0.0, "failure": "the worker exited (status 1): boom", "n": 0}
+    results = PeersResults(QUICK_PEERS, skipped=skipped)
+    results.table = summary_table([failed_row], [PEERS_BY_NAME["adot"].config], QUICK_PEERS, skipped)
+    text = "\n".join(markdown(results, None))
+    assert "| `adot` | default | could not run: the worker exited (status 1): boom |" in text
+    assert "| `otel-lite` | - | could not run: no python3.12 interpreter on this machine" in text
