@@ -334,6 +334,9 @@ def markdown(results: PeersResults, chart: str | None, heading: str = "##") -> l
             pinned = ", ".join(f"{name} {versions[_normal(name)]}" for name in peer.requirements
                                if _normal(name) in versions)
             lines.append(f"- `{peer.config.name}` ({pinned or 'not installed'}): {peer.config.note}.")
+    if results.cold_errors:
+        lines += ["", "Cold starts that failed (their configuration's cold start is then the load phase's one):"]
+        lines += [f"- `{name}`: {'; '.join(errors[:2])}" for name, errors in results.cold_errors.items()]
     if results.notices:
         lines += ["", "Notices: " + "; ".join(results.notices)]
     return lines

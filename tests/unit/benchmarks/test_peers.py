@@ -75,8 +75,9 @@ def test_a_peer_on_another_runtime_is_measured_against_bare_on_that_runtime() ->
 def test_a_peer_that_could_not_run_has_a_row_saying_why() -> None:
     skipped = {"otel-lite": "no python3.12 interpreter on this machine (installed: python3.11)"}
     failed_row = {"config": "adot", "collector_delay_ms": 0.0, "failure": "the worker exited (status 1): boom", "n": 0}
-    results = PeersResults(QUICK_PEERS, skipped=skipped)
+    results = PeersResults(QUICK_PEERS, skipped=skipped, cold_errors={"adot": ["status error: Runtime.ExitError"]})
     results.table = summary_table([failed_row], [PEERS_BY_NAME["adot"].config], QUICK_PEERS, skipped)
     text = "\n".join(markdown(results, None))
     assert "| `adot` | default | could not run: the worker exited (status 1): boom |" in text
     assert "| `otel-lite` | - | could not run: no python3.12 interpreter on this machine" in text
+    assert "- `adot`: status error: Runtime.ExitError" in text
