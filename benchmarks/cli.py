@@ -2,7 +2,9 @@
 by side in one run.
 
 The cost measurement (``benchmarks.steady``) runs first and leads the results; the latency scenarios
-(``benchmarks.runner``) follow. Writes ``results.md``, ``owner_cost.png``, ``added_latency.png`` and
+(``benchmarks.runner``) follow, then the field's tracers beside afterglow (``benchmarks.peers``: ``peers.md``,
+``peers.png``, ``peers.json``, and a section of ``results.md``; ``--only peers`` runs that part alone).
+Writes ``results.md``, ``owner_cost.png``, ``added_latency.png`` and
 ``results.json`` to the output directory (``benchmarks/results/`` for a full run, ``benchmarks/results/quick/``
 with ``--quick``, ``.../cpu-limit/`` with ``--cpu-limit``), and the JSON document to ``--json PATH`` as well
 when given.
@@ -48,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, metavar="DIR",
                         help="where results.md, the charts and results.json go")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG charts")
+    parser.add_argument("--only", choices=("peers",),
+                        help="run only that part: `peers` writes peers.md, peers.png and peers.json, not results.md")
+    peers = parser.add_argument_group("the field's tracers beside afterglow (run by default unless --configs is given)")
+    peers.add_argument("--no-peers", action="store_true", help="skip the peers part")
+    peers.add_argument("--peers", nargs="+", metavar="NAME",
+                       help=f"peers to run (default all): {', '.join(_peer_names())}")
+    peers.add_argument("--peer-invocations", type=int, metavar="N",
+                       help="measured invocations per configuration with the receiver answering at once (a third "
+                            "of N with it answering late)")
     cost = parser.add_argument_group("what the owner pays (steady load)")
     cost.add_argument("--no-cost", action="store_true", help="skip the cost measurement")
     cost.add_argument("--delays", nargs="+", metavar="MS",
@@ -72,6 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--batches", type=int, metavar="N", help="measured batches per scenario (light ones)")
     latency.add_argument("--batch-size", type=int, metavar="N", help="invocations per configuration per batch")
     return parser
+
+
+def _peer_names() -> list[str]:
+    from benchmarks.peers import PEERS_BY_NAME
+
+    return list(PEERS_BY_NAME)
+
+
+def _peers_wanted(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Any]:
+    """The peers this run measures ([] for none)."""
+    from benchmarks.peers import PEER_LIST, PEERS_BY_NAME
+
+    if args.only != "peers" and (args.no_peers or (args.configs and not args.peers)):
+        return []
+    names = _names(args.peers) or list(PEERS_BY_NAME)
+    unknown = [name for name in names if name not in PEERS_BY_NAME]
+    if unknown:
+        parser.error(f"unknown peer(s): {', '.join(unknown)}; choose from {', '.join(PEERS_BY_NAME)}")
+    return [peer for peer in PEER_LIST if peer.config.name in names]
+
+
+def _peers_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    from benchmarks.peers import FULL_PEERS, QUICK_PEERS
+
+    plan = QUICK_PEERS if args.quick else FULL_PEERS
+    if args.peer_invocations is not None:
+        if args.peer_invocations < 1:
+            parser.error("--peer-invocations must be at least 1")
+        plan = replace(plan, near=args.peer_invocations, far=max(1, args.peer_invocations // 3))
+    if args.cost_warmup is not None:
+        plan = replace(plan, warmup=args.cost_warmup)
+    return plan
 
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[Config], list[Scenario]]:
@@ -162,6 +205,9 @@ def _output_dir(args: argparse.Namespace) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    peers = _peers_wanted(parser, args)
+    if args.only == "peers":
+        return _peers_only(parser, args, peers)
     if args.no_cost and args.no_latency:
         parser.error("--no-cost and --no-latency leave nothing to run")
     configs, scenarios = _select(parser, args)
@@ -196,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cost_results = run_cost(cost_configs, layers, cost_plan, Path(scratch), _log)
         if latency_configs:
             results, moto_error = _run(latency_configs, scenarios, layers, plan)
+        peers_results = _run_peers(peers, _peers_plan(parser, args), layers, versions, Path(scratch)) if peers \
+            else None
     if results is not None:
         for name, why in skipped.items():
             results.skipped[name] = why
@@ -237,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runnable = [config for config in configs if config.name in ran]
     text = report.markdown(rows, checks, machine, runnable, meta, cost_section)
     output_dir.mkdir(parents=True, exist_ok=True)
+    if peers_results is not None:
+        text = text.rstrip("\n") + "\n\n" + _write_peers(peers_results, output_dir, title, args.no_chart, meta)
     (output_dir / "results.md").write_text(text)
     document = {
         "meta": meta,
@@ -244,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **{key: value for key, value in cost_section.items() if key != "checks"},
             "targets": [asdict(check) for check in cost_section["checks"]]},
         "latency": {"rows": rows, "targets": [asdict(check) for check in checks]} if rows else None,
+        "peers": None if peers_results is None else "peers.json",
     }
     report.write_json(document, output_dir / "results.json")
     if args.json is not None:
@@ -258,6 +309,64 @@ def main(argv: Sequence[str] | None = None) -> int:
                          output_dir / "added_latency.png", title)
     print(text)
     _log(f"done in {meta['elapsed_s']:.0f} s; results in {output_dir}")
+    return 0
+
+
+def _run_peers(peers: Sequence[Any], plan: Any, layers: dict[str, Path], versions: dict[str, dict[str, str]],
+               scratch: Path) -> Any:
+    """The peers part, with afterglow's layer from this run (built here if the run had not built it)."""
+    from benchmarks.peers import SUBJECT, run_peers
+
+    if SUBJECT not in layers:
+        built, built_versions, _ = _prepare_layers([configs_module.BY_NAME[SUBJECT]], scratch)
+        layers = {**layers, **built}
+        versions.update(built_versions)
+    _log(f"the field's tracers: {', '.join(peer.config.name for peer in peers)}")
+    return run_peers(peers, layers, plan, scratch, _log)
+
+
+def _write_peers(results: Any, output_dir: Path, title: str, no_chart: bool, meta: dict[str, Any]) -> str:
+    """peers.md, peers.json and peers.png in ``output_dir``; returns the section results.md carries."""
+    from benchmarks import peers as peers_module
+    from benchmarks import report
+
+    chart = None if no_chart else "peers.png"
+    if chart is not None:
+        peers_module.chart(results, output_dir / chart, title)
+    header = [f"# afterglow beside the field's tracers ({meta['mode']} run, {meta['started']})", "",
+              f"Machine: {_machine_line(meta['machine'])}; load average {meta['machine']['load']} at the start, "
+              f"{meta['load_end']} at the end; afterglow at {meta['code']}. Command: `{meta['command']}`.", ""]
+    section = peers_module.markdown(results, chart)
+    (output_dir / "peers.md").write_text("\n".join([*header, *section[2:]]) + "\n")
+    report.write_json({"meta": meta, "peers": peers_module.document(results)}, output_dir / "peers.json")
+    return "\n".join(section) + "\n\nAlso in [`peers.md`](peers.md) and `peers.json`.\n"
+
+
+def _peers_only(parser: argparse.ArgumentParser, args: argparse.Namespace, peers: Sequence[Any]) -> int:
+    """``--only peers``: the peers part alone, into peers.md, peers.png and peers.json."""
+    from benchmarks import machine as machine_module
+    from benchmarks.layers import CACHE
+
+    machine = machine_module.describe()
+    _log(f"machine: {_machine_line(machine)}")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.monotonic()
+    code = _code_version()
+    plan = _peers_plan(parser, args)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as scratch:
+        results = _run_peers(peers, plan, {}, {}, Path(scratch))
+    command = "python -m benchmarks " + " ".join(sys.argv[1:])
+    meta: dict[str, Any] = {"started": started.strftime("%Y-%m-%d %H:%M UTC"),
+                            "mode": ("quick" if args.quick else "full") + ", peers only",
+                            "elapsed_s": time.monotonic() - clock, "load_end": machine_module.load(),
+                            "command": command.strip(), "code": code, "machine": machine}
+    output_dir = _output_dir(args)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    title = f"afterglow beside the field's tracers ({meta['mode']} run, {meta['started']}): {_machine_line(machine)}"
+    section = _write_peers(results, output_dir, title, args.no_chart, meta)
+    print(section)
+    _log(f"done in {meta['elapsed_s']:.0f} s; results in {output_dir / 'peers.md'}")
     return 0
 
 

@@ -1,11 +1,15 @@
-"""A collector in its own process, as a real one would be: ``python -m benchmarks.collector_process otlp|xray``.
+"""A collector in its own process, as a real one would be:
+``python -m benchmarks.collector_process otlp|xray|datadog|lumigo``.
 
 Decoding what arrives costs CPU; in the harness's process it would compete for the GIL with the sandbox that
 relays every response, and so colour the very latencies being measured. Here it does not.
 
 ``otlp [--delay-ms N]`` runs the project's loopback OTLP/HTTP receiver (``tests/helpers/otlp_receiver.py``,
-official protobuf decoding, optional late answers); ``xray`` a UDP sink that decodes X-Ray daemon datagrams.
-The first stdout line is the address to send to. Then, for each ``count`` line on stdin, one line of JSON
+official protobuf decoding, optional late answers); ``xray`` a UDP sink that decodes X-Ray daemon datagrams
+(X-Ray segments, or OTLP over UDP as ADOT sends it); ``datadog`` and ``lumigo`` the loopback stand-ins for
+Datadog's trace intake and Lumigo's edge (``benchmarks.peer_receivers``). The first stdout line is the address
+to send to (for ``lumigo``, then a space and the CA certificate file the function must trust). Then, for each
+``count`` line on stdin, one line of JSON
 ``{"distinct": n, "received": n, "rejected": n}`` (span ids are kept, so duplicates show); for each ``stats``
 line the same plus ``freshness_ms`` (each distinct span's first arrival minus its end time: p50, p99, max, n;
 ``null`` before any) and ``log_records`` (OTLP only). EOF ends it.
@@ -20,7 +24,10 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+from benchmarks.peer_receivers import HttpSink, otlp_udp_spans
 
 
 class _OtlpCounts:
@@ -79,7 +86,8 @@ class _XRayCounts:
                 return
             _, _, body = datagram.partition(b"\n")
             try:
-                ids = list(_segment_ids(json.loads(body)))
+                otlp = otlp_udp_spans(body)
+                ids = list(_segment_ids(json.loads(body))) if otlp is None else [span_id for span_id, _ in otlp]
             except ValueError:
                 with self._lock:
                     self.rejected += 1
@@ -97,6 +105,23 @@ class _XRayCounts:
 
     def stop(self) -> None:
         self._socket.close()
+
+
+class _HttpCounts:
+    """Datadog's trace intake or Lumigo's edge, stood in for on loopback."""
+
+    def __init__(self, kind: str, delay_ms: float, ca_dir: Path | None) -> None:
+        self.sink = HttpSink(kind, delay_ms, ca_dir)
+        self.address = self.sink.address + (f" {self.sink.ca_file}" if self.sink.ca_file else "")
+
+    def counts(self) -> dict[str, int]:
+        return self.sink.tally.counts()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.counts(), "freshness_ms": _summary(list(self.sink.tally.freshness_ms)), "log_records": 0}
+
+    def stop(self) -> None:
+        self.sink.stop()
 
 
 def _summary(values: list[float]) -> dict[str, float] | None:
@@ -119,10 +144,17 @@ def _segment_ids(document: dict[str, Any]) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.collector_process")
-    parser.add_argument("kind", choices=("otlp", "xray"))
-    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer OTLP requests this much later")
+    parser.add_argument("kind", choices=("otlp", "xray", "datadog", "lumigo"))
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer HTTP requests this much later")
+    parser.add_argument("--ca-dir", type=Path, help="lumigo: where to write the CA certificate the function trusts")
     args = parser.parse_args(argv)
-    collector: _OtlpCounts | _XRayCounts = _OtlpCounts(args.delay_ms) if args.kind == "otlp" else _XRayCounts()
+    collector: _OtlpCounts | _XRayCounts | _HttpCounts
+    if args.kind == "otlp":
+        collector = _OtlpCounts(args.delay_ms)
+    elif args.kind == "xray":
+        collector = _XRayCounts()
+    else:
+        collector = _HttpCounts(args.kind, args.delay_ms, args.ca_dir)
     print(collector.address, flush=True)
     try:
         for line in sys.stdin:

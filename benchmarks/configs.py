@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 SLOW_COLLECTOR_MS = 50.0
 COST = "cost"
 LATENCY = "latency"
+PEERS = "peers"  # the field's tracers, measured beside afterglow in a part of their own (benchmarks.peers)
 BOTH = frozenset({COST, LATENCY})
 # Values for the placeholders in AFTERGLOW_FLUSH's documented forms (`periodic,<ms>` -> `periodic,1000`)
 POLICY_PLACEHOLDERS = {"ms": "1000"}
@@ -28,7 +29,10 @@ class Config:
     handler: str
     layer: str | None = None  # "afterglow", "otel-standard", "xray-sdk", "noop-extension" or "floor-extension"
     env: dict[str, str] = field(default_factory=dict)
-    collector: str | None = "otlp"  # "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT), "xray" (UDP daemon address), None
+    # How spans leave, so what receives them: "otlp" (OTEL_EXPORTER_OTLP_ENDPOINT), "xray" (the UDP daemon address:
+    # X-Ray segments or OTLP over UDP), "lumigo" (Lumigo's edge, HTTPS), "datadog" (the Datadog agent's trace
+    # intake, msgpack), "stdout" (OTLP lines in the function's log), None
+    collector: str | None = "otlp"
     collector_delay_ms: float = 0.0
     child_spans: bool = True  # the handler's child spans are real spans (bare makes none)
     invocation_span: bool = True  # makes one span per invocation besides the handler's own
@@ -36,6 +40,10 @@ class Config:
     optional: bool = False  # left out, with a note, when its packages do not install
     phases: frozenset[str] = BOTH  # "cost" and/or "latency"
     flush_policy: str | None = None  # AFTERGLOW_FLUSH, for afterglow's flush-policy configurations
+    runtime: str | None = None  # Lambda's runtime setting ("python3.12"); None: the sandbox's own interpreter
+    baseline: str = "bare"  # the untraced configuration its "added" figures are taken against (same runtime)
+    waits_for_collector: bool = True  # False: nothing in the environment waits for the receiver (UDP, stdout)
+    note: str = ""  # how it is set up and what stands in for what, for the results
 
     @property
     def exports(self) -> bool:

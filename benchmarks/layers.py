@@ -3,7 +3,9 @@
 afterglow's layer is built fresh by ``afterglow layer build`` on every run (it is the code under test), into the
 run's own scratch directory, so concurrent runs never share it.
 The field's layers are ``pip install --target`` directories cached under ``benchmarks/.cache/`` (git-ignored),
-keyed by what they install, and byte-compiled the way afterglow's layer is (unchecked-hash pycs), so neither
+keyed by what they install (the peers' layers, pinned by ``benchmarks/peer-constraints.txt`` and installed with
+their runtime's own interpreter, under ``~/.cache/afterglow/peer-layers/``, so that fresh checkouts on one
+machine share them), and byte-compiled the way afterglow's layer is (unchecked-hash pycs), so neither
 side pays for compiling at cold start.
 
 The sandbox copies a layer into every fresh environment, which for a few thousand files costs more than the
@@ -113,29 +115,62 @@ def floor_extension_layer(workdir: Path, log: Log = print) -> Layer:
     return Layer("floor-extension", LAYER_FILES / "floor-extension", {})
 
 
-def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log) -> Layer:
+def peer_layer(name: str, requirements: tuple[str, ...], runtime: str | None, log: Log = print) -> Layer:
+    """A peer's layer: ``requirements`` pinned by ``PEER_CONSTRAINTS``, installed by the interpreter of ``runtime``
+    (Lambda's runtime setting; None: ours), cached under ``PEER_CACHE``."""
+    from sandbox import runtimes
+
+    interpreter = sys.executable
+    if runtime is not None and runtime != runtimes.own_name():
+        found = runtimes.find_interpreter(runtime)
+        if found is None:
+            raise LayerError(f"no {runtime} interpreter on this machine (installed: {', '.join(runtimes.installed())})")
+        interpreter = found
+    constraints = PEER_CONSTRAINTS.read_text()
+    return _pip_layer(name, requirements, no_deps=False, log=log, interpreter=interpreter, cache=PEER_CACHE,
+                      constraints=PEER_CONSTRAINTS, key_extra=constraints)
+
+
+def peer_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "afterglow" / "peer-layers"
+
+
+PEER_CONSTRAINTS = HERE / "peer-constraints.txt"
+PEER_CACHE = peer_cache()
+# The interpreter's own environment must not leak into another interpreter's pip.
+_FOREIGN_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_TARGET", "PIP_PREFIX", "PIP_USER")
+
+
+def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log, interpreter: str | None = None,
+               cache: Path = CACHE, constraints: Path | None = None, key_extra: str = "") -> Layer:
     """Install once per (requirements, interpreter) into the cache; concurrent runs each install into a private
     directory and the first to finish publishes it with an atomic rename."""
-    key = hashlib.sha256(json.dumps([requirements, no_deps, sys.version]).encode()).hexdigest()[:12]
-    root = CACHE / f"{name}-{key}"
+    python = interpreter or sys.executable
+    version = sys.version if interpreter is None else _interpreter_version(python)
+    key = hashlib.sha256(json.dumps([requirements, no_deps, version, key_extra]).encode()).hexdigest()[:12]
+    root = cache / f"{name}-{key}"
     stamp = root / ".installed.json"
     if stamp.is_file():
         return Layer(name, root, json.loads(stamp.read_text()))
     log(f"installing the {name} layer from PyPI: {' '.join(requirements)}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=CACHE))
+    cache.mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
+    env = {key: value for key, value in os.environ.items() if key not in _FOREIGN_ENV}
     try:
         site = private / "python"
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
-            "--no-compile", "--target", str(site), *(["--no-deps"] if no_deps else []), *requirements,
+            python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+            "--no-compile", "--target", str(site), *(["--no-deps"] if no_deps else []),
+            *(["--constraint", str(constraints)] if constraints else []), *requirements,
         ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         if result.returncode != 0:
-            raise LayerError(f"pip could not install the {name} layer:\n{result.stderr.strip()}")
+            said = [line for line in result.stderr.splitlines() if line.strip() and "is ignored" not in line]
+            raise LayerError(f"pip could not install the {name} layer: {' | '.join(said[-3:])[-800:]}")
         compiled = subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
-            capture_output=True, text=True, check=False,
+            [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
+            capture_output=True, text=True, check=False, env=env,
         )
         if compiled.returncode != 0:
             raise LayerError(f"byte-compiling the {name} layer failed:\n{compiled.stdout}{compiled.stderr}")
@@ -150,6 +185,14 @@ def _pip_layer(name: str, requirements: tuple[str, ...], no_deps: bool, log: Log
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return Layer(name, root, json.loads(stamp.read_text()))
+
+
+def _interpreter_version(interpreter: str) -> str:
+    result = subprocess.run([interpreter, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
+                            check=False, timeout=30)
+    if result.returncode != 0:
+        raise LayerError(f"{interpreter} did not start: {result.stderr.strip()[-300:]}")
+    return result.stdout.strip()
 
 
 def installed_versions(site: Path) -> dict[str, str]:

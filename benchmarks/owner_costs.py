@@ -148,8 +148,7 @@ def steady_rows(results: CostResults, configs: Sequence[Config]) -> list[dict[st
     delays = [phase.collector_delay_ms for phase in plan.steady] if plan else []
     for delay in delays:
         phase_runs = [run for run in results.runs if run.kind == "steady" and run.phase_delay_ms == delay]
-        base_run = next((run for run in phase_runs if run.config == BASELINE and run.failure is None), None)
-        base = _series(base_run) if base_run else None
+        bases: dict[str, dict[str, list[float]] | None] = {}
         phase_rows: list[dict[str, Any]] = []
         for config in configs:
             run = next((run for run in phase_runs if run.config == config.name), None)
@@ -159,6 +158,11 @@ def steady_rows(results: CostResults, configs: Sequence[Config]) -> list[dict[st
                 phase_rows.append({"config": config.name, "collector_delay_ms": delay, "exports": config.exports,
                                    "failure": run.failure, "n": 0})
                 continue
+            if config.baseline not in bases:  # untraced on the same runtime: bare, or bare-python3.12 for a peer
+                base_run = next((run for run in phase_runs if run.config == config.baseline and run.failure is None),
+                                None)
+                bases[config.baseline] = _series(base_run) if base_run else None
+            base = bases[config.baseline]
             row = {"collector_delay_ms": delay, "exports": config.exports, **_common(run, _series(run), base)}
             first = run.worker.get("first_warm") or {}
             row["first_warm_post_runtime_ms"] = first.get("post_runtime_ms")

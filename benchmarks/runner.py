@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.configs import Config
 from benchmarks.scenarios import COLD_START_EVENT, FIRST_WARM_EVENT, Scenario
-from benchmarks.services import AwsTarget, Collector
+from benchmarks.services import AwsTarget, Collector, receiver_files
 
 FUNCTION_DIR = Path(__file__).resolve().parent / "function"
 FUNCTION_TIMEOUT_S = 30.0
@@ -102,8 +102,9 @@ class Harness:
         self.results = RunResults()
         try:
             for config in self.configs:
-                if config.collector is not None:
-                    self.collectors[config.name] = Collector(config.collector, config.collector_delay_ms)
+                if config.collector is not None and config.collector != "stdout":  # stdout: the function's log
+                    ca_dir = receiver_files() if config.collector == "lumigo" else None
+                    self.collectors[config.name] = Collector(config.collector, config.collector_delay_ms, ca_dir)
         except BaseException:
             self.close()
             raise
@@ -117,10 +118,8 @@ class Harness:
     def _env(self, config: Config) -> dict[str, str]:
         env = function_env(config, self.layers)
         collector = self.collectors.get(config.name)
-        if collector is not None and collector.kind == "otlp":
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.address
-        elif collector is not None and collector.kind == "xray":
-            env["AWS_XRAY_DAEMON_ADDRESS"] = collector.address
+        if collector is not None:
+            env.update(collector.function_env())
         return env
 
     def open_sandbox(self, config: Config) -> Any:
@@ -128,7 +127,7 @@ class Harness:
 
         layers = [self.layers[config.layer]] if config.layer else []
         return Sandbox(FUNCTION_DIR, config.handler, layers=layers, env=self._env(config),
-                       timeout=FUNCTION_TIMEOUT_S, memory=MEMORY_MB, function_name="bench")
+                       timeout=FUNCTION_TIMEOUT_S, memory=MEMORY_MB, function_name="bench", runtime=config.runtime)
 
     def _spans_made(self, config: Config, body: dict[str, Any]) -> int:
         made = int(body.get("children", 0)) if config.child_spans else 0
@@ -285,6 +284,10 @@ def function_env(config: Config, layers: dict[str, Path]) -> dict[str, str]:
     env = {"OTEL_SERVICE_NAME": f"bench-{config.name}", **config.env}
     if config.layer == "otel-standard":
         env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = _foreign_instrumentors(layers["otel-standard"])
+    elif config.layer == "peer-adot":
+        from benchmarks.peers import adot_disabled_instrumentations
+
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = adot_disabled_instrumentations(layers["peer-adot"])
     return env
 
 

@@ -26,26 +26,49 @@ REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Collector:
-    """A collector process (``benchmarks.collector_process``): ``kind`` "otlp" (answering ``delay_ms`` late)
-    or "xray". ``address`` is the endpoint URL (otlp) or ``host:port`` (xray); ``snapshot()`` counts."""
+def receiver_files() -> Path:
+    """Where an HTTPS receiver leaves the CA certificate a function trusts: outside /tmp, which is the
+    environment's own in the sandbox."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "afterglow" / "receivers"
 
-    def __init__(self, kind: str, delay_ms: float = 0.0) -> None:
+
+class Collector:
+    """A collector process (``benchmarks.collector_process``): ``kind`` "otlp", "datadog" or "lumigo" (answering
+    ``delay_ms`` late) or "xray". ``address`` is the endpoint URL (otlp) or ``host:port``; ``ca_file`` the
+    certificate a function must trust (lumigo: HTTPS); ``snapshot()`` counts; ``function_env()`` points a
+    function at it."""
+
+    def __init__(self, kind: str, delay_ms: float = 0.0, ca_dir: Path | None = None) -> None:
         self.kind = kind
         self.delay_ms = delay_ms
+        ca = ["--ca-dir", str(ca_dir)] if ca_dir is not None else []
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.collector_process", kind, "--delay-ms", str(delay_ms)],
+            [sys.executable, "-m", "benchmarks.collector_process", kind, "--delay-ms", str(delay_ms), *ca],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, start_new_session=True,
         )
         try:
             assert self._process.stdout is not None
-            self.address = self._process.stdout.readline().strip()
+            self.address, _, ca_file = self._process.stdout.readline().strip().partition(" ")
+            self.ca_file = ca_file or None
             if not self.address:
                 raise RuntimeError(f"the {kind} collector process did not start (status {self._process.poll()})")
         except BaseException:
             self.stop()
             raise
         self.rejected = 0
+
+    def function_env(self) -> dict[str, str]:
+        """The variables that make a function's tracer send here, the way each tracer's documentation says."""
+        if self.kind == "otlp":
+            return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.address}
+        if self.kind == "xray":
+            return {"AWS_XRAY_DAEMON_ADDRESS": self.address}
+        if self.kind == "datadog":
+            return {"DD_TRACE_AGENT_URL": f"http://{self.address}"}
+        if self.kind == "lumigo":  # the tracer always speaks HTTPS to its edge: trust the receiver's own CA
+            return {"LUMIGO_TRACER_HOST": self.address, **({"SSL_CERT_FILE": self.ca_file} if self.ca_file else {})}
+        raise ValueError(f"unknown collector kind {self.kind!r}")
 
     def snapshot(self) -> tuple[int, int]:
         """(distinct spans, duplicate deliveries) received so far."""

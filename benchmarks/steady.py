@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from benchmarks.configs import BASELINE, COST, Config
 from benchmarks.runner import FUNCTION_DIR, MEMORY_MB, function_env
+from benchmarks.services import receiver_files
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CPU_LIMIT_MEMORY_MB = 128  # with --cpu-limit: Lambda's smallest size, about 7% of one vCPU
@@ -154,6 +155,9 @@ class WorkerSpec:
     rate_per_s: float
     count: int
     max_seconds: float
+    collector: str | None = "otlp"  # what receives the spans (``Config.collector``)
+    runtime: str | None = None  # Lambda's runtime setting; None: the sandbox's own interpreter
+    ca_dir: str | None = None  # where an HTTPS receiver writes the CA certificate the function trusts
 
 
 class _Worker:
@@ -224,13 +228,14 @@ class _Worker:
 
 
 def _spec(config: Config, layers: dict[str, Path], plan: CostPlan, kind: str, spans: int, delay: float,
-          count: int, max_seconds: float, rate: float) -> WorkerSpec:
+          count: int, max_seconds: float, rate: float, ca_dir: Path | None = None) -> WorkerSpec:
     return WorkerSpec(
         config=config.name, task_root=str(FUNCTION_DIR), handler=config.handler,
         layers=[str(layers[config.layer])] if config.layer else [], env=function_env(config, layers),
         collector_delay_ms=delay if config.exports else None, memory=plan.memory, cpu_limit=plan.cpu_limit,
         event={"scenario": f"cost-{kind}", "spans": spans, "log": True}, warmup=plan.warmup, rate_per_s=rate,
-        count=count, max_seconds=max_seconds,
+        count=count, max_seconds=max_seconds, collector=config.collector, runtime=config.runtime,
+        ca_dir=str(ca_dir) if ca_dir is not None else None,
     )
 
 
@@ -241,7 +246,10 @@ def _run_phase(configs: Sequence[Config], layers: dict[str, Path], plan: CostPla
     workers: dict[str, _Worker] = {}
     try:
         for config in configs:
-            spec = _spec(config, layers, plan, kind, spans, delay, count, max_seconds, rate)
+            # a receiver that cannot make the function wait is not slowed down (its delay would not reach anyone)
+            phase_delay = delay if config.waits_for_collector else 0.0
+            spec = _spec(config, layers, plan, kind, spans, phase_delay, count, max_seconds, rate,
+                         ca_dir=receiver_files())
             label = f"{kind}-{spans}-{delay:g}-{config.name}"
             workers[config.name] = _Worker(spec, scratch / f"worker-{label}.log")
         started = time.monotonic()

@@ -90,21 +90,30 @@ class _Tally:
 
 
 def run(spec: dict[str, Any], protocol: TextIO, commands: TextIO) -> dict[str, Any]:
+    from pathlib import Path
+
+    from benchmarks.peer_receivers import StdoutSpans
     from benchmarks.runner import last_drop_report
     from benchmarks.services import Collector
     from sandbox import Sandbox
 
-    collector = Collector("otlp", spec["collector_delay_ms"]) if spec["collector_delay_ms"] is not None else None
+    kind = spec.get("collector") or "otlp"
+    delay = spec["collector_delay_ms"]
+    collector = None
+    printed = StdoutSpans() if delay is not None and kind == "stdout" else None
+    if delay is not None and printed is None:
+        collector = Collector(kind, delay, Path(spec["ca_dir"]) if spec.get("ca_dir") else None)
     box: Any = None
     tally = _Tally()
     result: dict[str, Any] = {"config": spec["config"]}
     try:
         env = dict(spec["env"])
         if collector is not None:
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.address
+            env.update(collector.function_env())
         box = Sandbox(spec["task_root"], spec["handler"], layers=spec["layers"], env=env,
                       timeout=FUNCTION_TIMEOUT_S, memory=spec["memory"], function_name="bench",
-                      cpu_limit=spec["cpu_limit"])
+                      cpu_limit=spec["cpu_limit"], runtime=spec.get("runtime"),
+                      on_log=printed.feed if printed is not None else None)
         event = spec["event"]
         cold = _one(box, event)
         tally.add(cold)
@@ -137,6 +146,8 @@ def run(spec: dict[str, Any], protocol: TextIO, commands: TextIO) -> dict[str, A
         if box is not None:
             box.shutdown(force="measured" not in result)
             result["extension_report"] = last_drop_report(box)
+        if printed is not None and "measured" in result:
+            result["collector"] = printed.stats()
         if collector is not None:
             try:
                 if "measured" in result:

@@ -22,11 +22,14 @@ from tracer.export.supervise import supervised
 
 
 class BackgroundExporter:
-    def __init__(self, flushers: Sequence[Flusher], interval_s: float, after_pass: Callable[[], None] | None = None
-                 ) -> None:
+    def __init__(self, flushers: Sequence[Flusher], interval_s: float, after_pass: Callable[[], None] | None = None,
+                 before_pass: Callable[[], None] | None = None) -> None:
+        """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
+        invocation); ``after_pass`` reports the pass's drops."""
         self._flushers = list(flushers)
         self._interval_s = interval_s
         self._after_pass = after_pass
+        self._before_pass = before_pass
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -73,6 +76,8 @@ class BackgroundExporter:
             if not urgent and time.monotonic() < last + self._interval_s:
                 continue
             last = time.monotonic()
+            if self._before_pass is not None:
+                self._before_pass()
             if any(flusher.buffer.pending for flusher in self._flushers):
                 try:
                     self._export()

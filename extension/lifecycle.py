@@ -75,6 +75,7 @@ class Listener:
     """What the loop tells. Every method does nothing by default: a listener overrides what it reacts to."""
 
     follows_invocations = False  # a flush policy that acts per invocation: the extension then registers for INVOKE
+    prepares_for_telemetry = False  # wants ``before_telemetry`` ahead of each Telemetry API delivery
     telemetry_types: tuple[str, ...] = ()  # Telemetry API streams this listener needs
     telemetry_buffer_ms: int | None = None  # how long Lambda may hold telemetry back for this listener
 
@@ -83,6 +84,9 @@ class Listener:
 
     def ready(self, telemetry_active: bool) -> None:
         """Started, and subscribed to the Telemetry API (or not): the last step before the first ``event/next``."""
+
+    def before_telemetry(self) -> None:
+        """A Telemetry API delivery is about to be handed on (on the listener's thread; ``prepares_for_telemetry``)."""
 
     def on_telemetry(self, event: dict[str, Any]) -> None:
         """A Telemetry API event (on the listener's thread)."""
@@ -161,7 +165,9 @@ class Lifecycle:
             wishes = [listener.telemetry_buffer_ms for listener in self.listeners
                       if listener.telemetry_buffer_ms is not None]
             try:
-                self.telemetry = TelemetryListener(self._on_telemetry, on_failure=self._telemetry_failed)
+                preparing = [listener for listener in self.listeners if listener.prepares_for_telemetry]
+                self.telemetry = TelemetryListener(self._on_telemetry, on_failure=self._telemetry_failed,
+                                                   before_batch=self._before_telemetry if preparing else None)
                 self.telemetry.start()
                 self.telemetry_active = self.api.subscribe_telemetry(
                     self.telemetry.uri, types, min(wishes) if wishes else DEFAULT_TELEMETRY_BUFFER_MS)
@@ -172,6 +178,11 @@ class Lifecycle:
             self.telemetry = None
         for listener in self.listeners:
             listener.ready(self.telemetry_active)
+
+    def _before_telemetry(self) -> None:
+        for listener in self.listeners:
+            if listener.prepares_for_telemetry:
+                listener.before_telemetry()
 
     def _on_telemetry(self, event: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -228,21 +239,29 @@ class InvocationTracker(Listener):
     registers each INVOKE (finalising those a new INVOKE shows were over) and, at SHUTDOWN, finalises what is open.
     """
 
-    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats) -> None:
+    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+        """``poll_rings`` (background export): the rings are read at ``sync`` (the export's passes, and before each
+        Telemetry API delivery, so that its lines find their invocation's START), not when END comes over the
+        socket: functions put END into the ring and no invocation wakes the receiver."""
         self.socket_path = socket_path
         self.assembler = assembler
         self.stats = stats
+        self.poll_rings = poll_rings
+        self.prepares_for_telemetry = poll_rings
         self.receiver: Receiver | None = None
 
     def start(self, registration: dict[str, Any]) -> None:
         listener = bind_socket(self.socket_path)
-        self.receiver = Receiver(listener, self.assembler, self.stats)
+        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings)
         self.receiver.start()
 
     def sync(self) -> None:
         """Read what every function process has written so far (rings included)."""
         if self.receiver is not None:
             self.receiver.sync()
+
+    def before_telemetry(self) -> None:
+        self.sync()  # polled rings: read them before the batch, its lines then find their invocation's START
 
     def on_telemetry(self, event: dict[str, Any]) -> None:
         if event.get("type") == "platform.runtimeDone":

@@ -101,7 +101,9 @@ class Extension:
         self.stats = Stats()
         self.buffer = SpanBuffer(max_spans or 20000, self.stats, max_bytes or DEFAULT_MAX_BYTES)
         self.watch = RuntimeWatch(profile=profile)
-        self.assembler = Assembler(self.buffer, self.stats, watch=self.watch)
+        # In the background nothing is woken as an invocation ends, so nothing can read /proc then: the invocation's
+        # profile is the CPU time the function measures itself.
+        self.assembler = Assembler(self.buffer, self.stats, watch=None if self.policy.background else self.watch)
         cancel = threading.Event()  # set at SHUTDOWN: an export's backoff returns at once
         printing = settings is None  # waterfalls, not OTLP
         printer = None
@@ -113,12 +115,13 @@ class Extension:
         self.logs = LogSignal(logs, log_settings, printing and log_settings is None, max_logs or 10000,
                               max_log_bytes or DEFAULT_MAX_LOG_BYTES, cancel, printer, self.assembler, self.watch,
                               self.budget_s, self.policy.background)
-        self.tracker = InvocationTracker(self.socket_path, self.assembler, self.stats)
+        self.tracker = InvocationTracker(self.socket_path, self.assembler, self.stats,
+                                         poll_rings=self.policy.background)
         self.report = SelfReport(self.spans, self.logs, self._ready_line)
         signals = [self.spans, self.logs]
         flush: Listener
         if self.policy.background:
-            flush = FlushInBackground(signals, self.assembler, self.policy.interval_s, self.report.report_new_drops)
+            flush = FlushInBackground(signals, self.policy.interval_s, self.tracker.sync, self.report.report_new_drops)
         elif self.policy.periodic:
             flush = FlushPeriodically(signals, self.policy, self.budget_s)
         else:

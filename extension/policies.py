@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from extension.lifecycle import Invocation, Shutdown
     from extension.signals import Signal
-    from tracer.export.assembler import Assembler
     from tracer.export.flush import Flusher, FlushJob, FlushPolicy
 
 FOLLOWING_TELEMETRY_TYPES = ("platform",)  # runtimeDone says an invocation is over when END does not
@@ -112,23 +111,24 @@ class FlushPeriodically(Listener):
 class FlushInBackground(Listener):
     telemetry_buffer_ms = TELEMETRY_BUFFER_MS_BACKGROUND
 
-    def __init__(self, signals: Sequence[Signal], assembler: Assembler, interval_s: float,
+    def __init__(self, signals: Sequence[Signal], interval_s: float, before_pass: Callable[[], None],
                  after_pass: Callable[[], None]) -> None:
+        """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
+        invocation); ``after_pass`` reports the pass's drops."""
         self.signals = list(signals)
-        self.assembler = assembler
         self.interval_s = interval_s
+        self.before_pass = before_pass
         self.after_pass = after_pass
         self.background: BackgroundExporter | None = None
 
     def ready(self, telemetry_active: bool) -> None:
         signals = _exporting(self.signals)
         flushers = [signal.flusher for signal in signals if signal.flusher is not None]
-        self.background = BackgroundExporter(flushers, self.interval_s, self.after_pass)
+        self.background = BackgroundExporter(flushers, self.interval_s, self.after_pass, before_pass=self.before_pass)
         for flusher in flushers:
             flusher.buffer.high_water = max(1, int(flusher.buffer.max_spans * HIGH_WATER_SHARE))
             flusher.buffer.high_water_bytes = max(1, int(flusher.buffer.max_bytes * HIGH_WATER_SHARE))
             flusher.buffer.on_high_water = self.background.high_water
-        self.assembler.checkpoint_at_end = True
         for signal in signals:  # the exporter is light (no SDK): it loads now, not in an invocation's thaw
             if signal.loader is not None:
                 signal.loader.begin()

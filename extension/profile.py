@@ -173,23 +173,6 @@ class RuntimeWatch:
                 attributes[NETWORK_TRANSMIT] = max(0, counters[1] - baseline.net[1])
         return attributes, counters
 
-    def attributes_then_checkpoint(self, request_id: str, pid: int) -> dict[str, Any]:
-        """``attributes``, then the next invocation's baseline from the same readings, for an extension that is
-        not woken between invocations (background export): the runtime is about to go idle. Half the reads of
-        the two calls; what the invocation wrote is not tracked (nothing waits for log lines then)."""
-        attributes, counters = self._attributes(request_id, pid)
-        if not self.profile:
-            return attributes
-        baseline = _Baseline(None, pid)
-        baseline.net = counters
-        self._reset_peak(baseline)
-        if baseline.net is None:
-            net = self._read(pid, "net/dev")
-            baseline.net = parse_net_dev(net) if net is not None else None
-        with self._lock:
-            self._current = baseline
-        return attributes
-
     def wrote(self, request_id: str, pid: int | None) -> bool | None:
         """Did the invocation ``write()`` anything? None when unknown (no checkpoint before it began)."""
         baseline = self._baseline(request_id, pid) if pid is not None else None

@@ -94,17 +94,20 @@ def _spans_in(items: list[Any]) -> int:
 class _Connection:
     __slots__ = ("id", "sock", "stream")
 
-    def __init__(self, conn_id: int, sock: socket.socket) -> None:
+    def __init__(self, conn_id: int, sock: socket.socket, polled: bool) -> None:
         self.id = conn_id
         self.sock = sock
-        self.stream = FunctionStream()
+        self.stream = FunctionStream(polled)
 
 
 class Receiver:
     """Accepts function connections and feeds decoded frames to the assembler, on one thread."""
 
-    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats) -> None:
+    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+        """``poll_rings``: the rings are read at ``sync`` (the background export's passes), so functions put END
+        into them rather than on the socket and no invocation wakes this thread."""
         self._listener = listener
+        self._poll_rings = poll_rings
         self._assembler = assembler
         self._stats = stats
         self._selector = selectors.DefaultSelector()
@@ -210,7 +213,7 @@ class Receiver:
                 continue
             sock.setblocking(False)
             self._next_id += 1
-            connection = _Connection(self._next_id, sock)
+            connection = _Connection(self._next_id, sock, self._poll_rings)
             self._connections[connection.id] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
             self._stats.add("connections")

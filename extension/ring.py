@@ -71,6 +71,11 @@ class RingReader:
     def unread(self) -> int:
         return int(self._words[wire.RING_WRITTEN_WORD]) - self._read
 
+    def set_polled(self) -> None:
+        """This ring is read on the extension's own schedule, not when END comes over the socket: the function
+        puts END into the ring too, waking nothing."""
+        self._words[wire.RING_POLLED_WORD] = 1
+
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
@@ -120,7 +125,8 @@ class RingReader:
 class FunctionStream:
     """One function connection's frames, from the socket and from its ring, in the order they were made."""
 
-    def __init__(self) -> None:
+    def __init__(self, polled: bool = False) -> None:
+        self.polled = polled  # we read the ring on our own schedule: tell the function END may go there too
         self._socket = wire.FrameReader()
         self._ring_frames = wire.FrameReader(wire.VERSION)
         self.ring: RingReader | None = None
@@ -187,6 +193,8 @@ class FunctionStream:
         if self.ring is not None:
             self.ring.close()
         self.ring = ring
+        if self.polled:
+            ring.set_polled()
         return None
 
     def _from_ring(self, position: int | None) -> list[Item]:

@@ -48,9 +48,12 @@ def listen_address(host: str = DESTINATION_HOST) -> str:
 
 class TelemetryListener:
     def __init__(self, on_event: Callable[[dict[str, Any]], None], bind_host: str | None = None,
-                 on_failure: Callable[[], None] | None = None) -> None:
-        """``on_failure``: called once, from the listener's thread, when it stopped for good."""
+                 on_failure: Callable[[], None] | None = None, before_batch: Callable[[], None] | None = None
+                 ) -> None:
+        """``on_failure``: called once, from the listener's thread, when it stopped for good. ``before_batch``:
+        called before the events of each delivery are handed on."""
         self._on_event = on_event
+        self._before_batch = before_batch
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.bind_host = bind_host or listen_address()
@@ -127,6 +130,11 @@ class TelemetryListener:
         if not isinstance(events, list):
             log.warning("ignoring a telemetry batch that is not a JSON array")
             return
+        if self._before_batch is not None:
+            try:
+                self._before_batch()
+            except Exception:  # the events are handled all the same
+                log.exception("preparing for a telemetry batch failed (recovered)")
         for event in events:
             if isinstance(event, dict) and isinstance(event.get("type"), str):
                 self.received += 1

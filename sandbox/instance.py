@@ -317,8 +317,8 @@ class Instance:
         this returns once the runtime and every INVOKE extension have called next again."""
         platform, config = self.platform, self.config
         self.phase = "invoke"
+        cpu_before = self.cpu_samples()  # while still frozen: the thaw's own work (blocked calls restarted) counts
         self.thaw()
-        cpu_before = self.cpu_samples()
         remaining_s = max(0.0, timeout_at - self.loop.time())
         deadline_ms = int((time.time() + remaining_s) * 1000)
         invoke_extensions = {ext.id for ext in self.extensions.values() if "INVOKE" in ext.events}
@@ -373,6 +373,10 @@ class Instance:
             last = invoke.extensions_done_at or invoke.runtime_done_at
             post_runtime_ms = max(0.0, (last - invoke.runtime_done_at) * 1000)
         billed_ms = max(1, math.ceil(duration_ms))
+        if failure is None:
+            # Frozen before the cost is read: what the processes burn on the way into the freeze (each thread's
+            # blocked call is interrupted, and restarted at the thaw) is theirs to pay too.
+            self.freeze()
         cost = self.cost_since(cpu_before, billed_ms, None if post_runtime_ms is None else round(post_runtime_ms, 3))
         report = Report(
             request_id=job.request_id, status=status, error_type=error_type, duration_ms=round(duration_ms, 3),

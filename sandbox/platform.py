@@ -127,9 +127,7 @@ class Platform:
             timeout_at = loop.time() + self.config.timeout
         instance = self.instance
         assert instance is not None
-        report, failure = await instance.invoke(job, timeout_at, init_ms)
-        if failure is None:
-            instance.freeze()
+        report, failure = await instance.invoke(job, timeout_at, init_ms)  # frozen, unless it failed
         self.recorder.report(report)
         if failure is not None:
             await self._retire(instance, failure.reason)

@@ -4,8 +4,10 @@
 it returns, the span reaches the extension even if the process dies the next instant, and nothing made a system
 call or woke the extension. The socket (``tracer._connection``) carries HELLO once (with the ring's
 descriptor), END once per invocation (after the response, with the ring position that completes it) and DRAIN
-only when an invocation fills the ring past its high-water mark. The extension reads the ring at END, at DRAIN,
-when the connection closes (the process died) and before it declares an invocation dead.
+only when an invocation fills the ring past its high-water mark. An extension that reads the ring on its own
+schedule (background export) says so in the ring's header; END then goes into the ring as well, so a short
+invocation makes no system call at all. The extension reads the ring at END, at DRAIN, at its own passes, when
+the connection closes (the process died) and before it declares an invocation dead.
 
 States (``mode``): NEW until the first invocation connects (spans made at init wait in the ring); SOCKET;
 DISCONNECTED when the extension went away (one reconnect per invocation, with a fresh ring); FALLBACK when no
@@ -116,7 +118,8 @@ class Handoff:
         waits for that, so the extension's export never competes with posting the response.
         """
         with self._lock:
-            if after_response and self.mode == SOCKET:
+            # An END written to a polled ring wakes nothing, so it need not wait for the response.
+            if after_response and self.mode == SOCKET and not (self._ring is not None and self._ring.polled):
                 self._deferred_end = (request_id, sampled)
                 return
             fallback = self._finish_locked(request_id, sampled)
@@ -272,9 +275,13 @@ class Handoff:
             if self._fallback is not None:
                 self._fallback.write(frames + wire.frame(wire.END, [request_id, sampled, drops, written]))
             return self._fallback
-        while self.mode == SOCKET and self._ring is not None:
+        while self.mode == SOCKET and (ring := self._ring) is not None:
             drops, self._drops = self._drops, {}
-            if self._send_locked(wire.frame(wire.END, [request_id, sampled, drops, self._ring.written])):
+            end = [request_id, sampled, drops, ring.written]
+            if ring.polled and ring.put(wire.END, end):  # read with the extension's next pass: no write, no wake-up
+                self._logged_drops = {}
+                return None
+            if self._send_locked(wire.frame(wire.END, end)):  # else the socket, which wakes it to make room
                 self._logged_drops = {}
                 return None
             for reason, count in drops.items():  # not delivered: the counts wait for the next END

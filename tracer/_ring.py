@@ -137,6 +137,11 @@ class Ring:
         self._words[_WRITTEN] = self._skip_to
 
     @property
+    def polled(self) -> bool:
+        """The extension reads this ring on its own schedule: END may go here instead of over the socket."""
+        return bool(self._words[wire.RING_POLLED_WORD])
+
+    @property
     def unread(self) -> int:
         """Bytes written that the reader has not taken yet."""
         return self.written - self.read

@@ -107,8 +107,8 @@ VARS: tuple[Var, ...] = (
         "About the bytes of log records the extension keeps (its own budget, apart from the spans'), whichever of "
         "this and AFTERGLOW_MAX_BUFFERED_LOGS comes first; the oldest are dropped and counted.", "extension"),
     Var(AFTERGLOW_PROFILE, "true",
-        "`false` leaves out the invocation profile (CPU time, peak resident memory, network bytes) on the "
-        "invocation span.", "both"),
+        "`false` leaves out the invocation profile on the invocation span: CPU time, and with "
+        "`AFTERGLOW_FLUSH=end` peak resident memory and network bytes.", "both"),
     Var("_X_AMZN_TRACE_ID", "set by Lambda per invocation",
         "X-Ray trace header; with `Sampled=1`, a link of the invocation span (attribute `aws.xray.lambda_segment`), "
         "or its parent when `xray` is in AFTERGLOW_TRACE_PARENT.", "function"),

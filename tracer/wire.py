@@ -60,7 +60,7 @@ MAX_PAYLOAD = 4 * 1024 * 1024
 
 HELLO, START, SPANS, END, DRAIN = 1, 2, 3, 4, 5
 KINDS = {HELLO: "HELLO", START: "START", SPANS: "SPANS", END: "END", DRAIN: "DRAIN"}
-RING_KINDS = (START, SPANS)  # what the ring may hold; the rest goes over the socket
+RING_KINDS = (START, SPANS, END)  # what the ring may hold (END only when the extension polls); the rest: the socket
 
 # The ring's first page: native 64-bit words (both processes run on the one machine). Each side stores only its
 # own position; the two live on separate cache lines.
@@ -68,6 +68,9 @@ RING_MAGIC = int.from_bytes(b"AGRING02", "little")
 RING_WORDS = 512  # the header page, as 8-byte words
 RING_MAGIC_WORD, RING_CAPACITY_WORD, RING_WRITTEN_WORD, RING_READ_WORD = 0, 1, 8, 16
 RING_SKIP_FROM_WORD, RING_SKIP_TO_WORD = 9, 10  # the last skip, stored by the function with the position written
+# Stored by the extension (nonzero) when it reads the ring on its own schedule (background export): END then goes
+# into the ring too, and a short invocation makes no system call and wakes nothing at all.
+RING_POLLED_WORD = 24
 RING_DATA_OFFSET = RING_WORDS * 8
 # Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
 # reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.
@@ -339,8 +342,53 @@ def _is_id(value: object, size: int) -> bool:
     return type(value) is bytes and len(value) == size and value != bytes(size)
 
 
+_NO_TRACE_ID, _NO_SPAN_ID = bytes(16), bytes(8)
+
+
+def _plain_attributes(attributes: object) -> bool:
+    """Attributes of scalar values only (the common case), valid: ``check_span``'s fast path."""
+    if attributes is None:
+        return True
+    if type(attributes) is not dict:
+        return False
+    for key, value in attributes.items():
+        kind = type(value)
+        if type(key) is not str or not (
+            kind is str or kind is float or kind is bool or (kind is int and _MIN_INT <= value <= _MAX_INT)
+        ):
+            return False
+    return True
+
+
 def check_span(span: object, open_span: bool = False) -> None:
-    """Validate one span record in place (raises WireError)."""
+    """Validate one span record in place (raises WireError naming the first field that is wrong).
+
+    The common span (scalar attributes, no events or links) is accepted by one expression, about a third of what
+    the field-by-field checks below cost per span; anything else takes them. The expression accepts nothing they
+    would reject."""
+    if type(span) is list and len(span) == SPAN_LEN:
+        (trace_id, span_id, parent, name, kind, start, end, attributes, events, links, code, description, scope,
+         version, flags, state, dropped) = span
+        if (
+            type(trace_id) is bytes and len(trace_id) == 16 and trace_id != _NO_TRACE_ID
+            and type(span_id) is bytes and len(span_id) == 8 and span_id != _NO_SPAN_ID
+            and (parent is None or (type(parent) is bytes and len(parent) == 8 and parent != _NO_SPAN_ID))
+            and type(name) is str and type(kind) is int and 0 <= kind <= 4
+            and type(start) is int and type(end) is int and 0 < start <= _MAX_INT and 0 <= end <= _MAX_INT
+            and (open_span or end >= start)
+            and events is None and links is None
+            and type(code) is int and 0 <= code <= 2 and (description is None or type(description) is str)
+            and type(scope) is str and (version is None or type(version) is str)
+            and type(flags) is int and 0 <= flags <= 255 and (state is None or type(state) is str)
+            and type(dropped) is list and len(dropped) == 3
+            and all(type(count) is int and 0 <= count <= _MAX_INT for count in dropped)
+            and _plain_attributes(attributes)
+        ):
+            return
+    _check_span_fields(span, open_span)
+
+
+def _check_span_fields(span: object, open_span: bool) -> None:
     _check(type(span) is list and len(span) == SPAN_LEN, f"span is a {SPAN_LEN}-element array")
     assert isinstance(span, list)
     _check(_is_id(span[TRACE_ID], 16), "span trace_id")

@@ -61,8 +61,9 @@ class SpanReader:
     then listens again at the same path.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, polled: bool = False) -> None:
         self.path = path
+        self.polled = polled  # as the extension in the background: rings are read at ``drain``, END may be there
         self.frames: list[tuple[int, Any]] = []
         self.errors: list[wire.WireError] = []
         self.connections = 0
@@ -160,7 +161,7 @@ class SpanReader:
             connection.setblocking(False)
             if self._receive_buffer:
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
-            connections[connection] = FunctionStream()
+            connections[connection] = FunctionStream(self.polled)
             with self._lock:
                 self.connections += 1
 
@@ -224,8 +225,8 @@ class SpanReader:
 
 
 @contextmanager
-def span_reader(path: str, receive_buffer: int | None = None) -> Iterator[SpanReader]:
-    reader = SpanReader(path).start(receive_buffer)
+def span_reader(path: str, receive_buffer: int | None = None, polled: bool = False) -> Iterator[SpanReader]:
+    reader = SpanReader(path, polled).start(receive_buffer)
     try:
         yield reader
     finally:

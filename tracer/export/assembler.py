@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
         def begin(self, request_id: str, pid: int) -> None: ...
         def attributes(self, request_id: str, pid: int) -> dict[str, Any]: ...
-        def attributes_then_checkpoint(self, request_id: str, pid: int) -> dict[str, Any]: ...
 
 
 _KEEP_FINISHED = 256  # finished invocation records kept to recognise late frames and telemetry
@@ -104,9 +103,6 @@ class Assembler:
         self._stats = stats
         self._clock_ns = clock_ns
         self._watch = watch
-        # Nobody waits for INVOKE (background export): baseline the next invocation's profile as this one's span
-        # arrives, the runtime being about to go idle.
-        self.checkpoint_at_end = False
         self.latest_pid: int | None = None  # the function process that said HELLO last
         self.latest_resource: Resource | None = None
         self._cond = threading.Condition()
@@ -337,8 +333,7 @@ class Assembler:
         if span[wire.STATUS_CODE] == 2:
             invocation.failed = True
         if self._watch is not None and invocation.pid:
-            read = self._watch.attributes_then_checkpoint if self.checkpoint_at_end else self._watch.attributes
-            added = self._guarded(read, invocation.request_id, invocation.pid)
+            added = self._guarded(self._watch.attributes, invocation.request_id, invocation.pid)
             if added:
                 span[wire.ATTRIBUTES] = {**(span[wire.ATTRIBUTES] or {}), **added}
 

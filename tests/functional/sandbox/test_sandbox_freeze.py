@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -114,3 +115,43 @@ def test_the_cpu_limit_gives_lambdas_share_for_the_memory(functions: Path) -> No
         report = box.invoke({"ms": 30}).report()
     # 128 MB is 7% of a vCPU: 30 ms of CPU cannot take less than about 400 ms of wall time
     assert report.duration_ms > 200
+
+
+def _cpu_ms(pid: int) -> float:
+    """Time on a CPU of every thread of ``pid`` and of its descendants (schedstat, nanoseconds), in ms."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    family, grew = {pid}, True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in family and child not in family:
+                family.add(child)
+                grew = True
+    total = 0
+    for member in family:
+        for task in Path(f"/proc/{member}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError):
+                total += int(task.read_text().split()[0])
+    return total / 1e6
+
+
+def test_every_cpu_millisecond_of_a_process_is_on_some_invocations_cost_line(functions: Path, make_layer) -> None:
+    # Each of the worker's waiting threads is interrupted on the way into the freeze and resumes at the thaw: the
+    # kernel's work for that is the owner's CPU too, and the cost lines must add up to all of it.
+    layer, _ = make_layer(worker={"events": ["INVOKE"], "idle_threads": 60})
+    with Sandbox(functions, "handlers.sleep", layers=[layer]) as box:
+        box.invoke({"seconds": 0}).report()  # cold start
+        pid = box.extension_pids["worker"]
+        before = _cpu_ms(pid)  # frozen: nothing runs until the next invocation
+        costs = [box.invoke({"seconds": 0.01}).cost() for _ in range(10)]
+        after = _cpu_ms(pid)
+    counted = 0.0
+    for cost in costs:
+        assert cost is not None and cost.frozen
+        worker = cost.process("worker")
+        assert worker is not None
+        counted += worker.cpu_ms
+    assert counted == pytest.approx(after - before, rel=0.1, abs=0.3)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.tracing import SpanReader
+from tests.helpers.tracing import SpanReader, span_reader
 from tracer import wire
 from tracer._handoff import BUFFER_FULL, DISCONNECTED_DROP, ENCODE_ERROR, FALLBACK, OVERSIZED, SOCKET, Handoff
 from tracer._limits import SpanLimits
@@ -80,6 +80,40 @@ def test_spans_end_without_a_write_and_the_invocation_writes_once(setup: Setup, 
     reader.wait_for_end("req-1")
     assert setup.handoff.writes == before + 1  # END, after the response
     assert len([span for span in reader.spans() if span[wire.NAME] != "invocation"]) == 10
+
+
+def test_for_a_polling_extension_an_invocation_makes_no_write_at_all(socket_path: str) -> None:
+    with span_reader(socket_path, polled=True) as reader:
+        made = Setup(socket_path)
+        try:
+            made.invocation("warm-up", children=0)  # connects: HELLO over the socket, END into the ring
+            reader.drain()
+            assert reader.kinds() == ["HELLO", "START", "SPANS", "END"]
+            before = made.handoff.writes
+            made.invocation("req-1", children=10)
+            made.invocation("req-2", children=2)
+            assert made.handoff.writes == before  # END too went into the ring: nothing woken, no system call
+            reader.drain()  # the extension's next pass
+            assert [frame[1][0] for frame in reader.frames if frame[0] == wire.END] == ["warm-up", "req-1", "req-2"]
+            assert len(reader.spans()) == 1 + 11 + 3
+        finally:
+            made.handoff.close()
+
+
+def test_for_a_polling_extension_end_takes_the_socket_when_the_ring_is_full(socket_path: str) -> None:
+    with span_reader(socket_path, polled=True) as reader:
+        made = Setup(socket_path, ring_capacity=64 * 1024)
+        try:
+            made.invocation("warm-up", children=0)
+            reader.drain()
+            reader.stall()  # the ring is not read meanwhile: it fills
+            big = "big-" + "r" * 250  # an END larger than whatever room the last span that did not fit left
+            made.invocation(big, children=2000, attribute="x")
+            reader.resume()
+            end = reader.wait_for_end(big)  # over the socket (no drain asked): the ring had no room for it
+            assert end[2].get(BUFFER_FULL)  # with the count of what did not fit, as ever
+        finally:
+            made.handoff.close()
 
 
 def test_an_ended_span_is_with_the_extension_before_any_end(setup: Setup, reader: SpanReader) -> None:

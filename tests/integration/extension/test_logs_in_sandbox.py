@@ -185,7 +185,8 @@ def test_every_invocation_has_a_report_record(logs_task_root: Path, dev_layer: P
 
 def test_the_profile_is_on_the_invocation_span(logs_task_root: Path, dev_layer: Path,
                                                collector: OtlpReceiver) -> None:
-    with sandbox(logs_task_root, dev_layer, collector) as box:
+    """With ``AFTERGLOW_FLUSH=end`` the extension follows every invocation, so it adds memory and network."""
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_FLUSH="end") as box:
         idle = box.invoke({})
         busy = box.invoke({"mode": "cpu", "seconds": 0.05})
         hungry = box.invoke({"mode": "memory", "mb": 50})
@@ -204,6 +205,21 @@ def test_the_profile_is_on_the_invocation_span(logs_task_root: Path, dev_layer: 
             for name, span in (("idle", idle_span), ("hungry", hungry_span), ("after", after_span))}
     assert peak["hungry"] >= peak["after"] + 45  # the 50 MB the handler held
     assert peak["after"] < peak["idle"] + 45  # the peak is the invocation's own, not the process's lifetime
+
+
+def test_in_the_background_the_profile_is_the_cpu_time_the_function_measures(
+        logs_task_root: Path, dev_layer: Path, collector: OtlpReceiver) -> None:
+    """Nothing is woken as an invocation ends, so nothing reads /proc then: CPU time only, and nothing misleading."""
+    with sandbox(logs_task_root, dev_layer, collector, AFTERGLOW_FLUSH="background") as box:
+        idle = box.invoke({})
+        busy = box.invoke({"mode": "cpu", "seconds": 0.05})
+    collector.wait_for_spans(2)
+    idle_span, busy_span = invocation_span(collector, idle.request_id), invocation_span(collector, busy.request_id)
+    busy_cpu = busy_span.attributes["process.cpu.time.user"] + busy_span.attributes["process.cpu.time.system"]
+    assert busy_cpu >= 0.04
+    assert idle_span.attributes["process.cpu.time.user"] + idle_span.attributes["process.cpu.time.system"] < busy_cpu
+    for span in (idle_span, busy_span):
+        assert not {"process.memory.peak_rss", "process.network.io.receive"} & set(span.attributes)
 
 
 @pytest.mark.parametrize("flush", ["end", "background"])

@@ -150,16 +150,3 @@ def test_a_peak_that_could_not_be_reset_is_not_reported(tmp_path: Path) -> None:
     watch.begin("r1", proc.pid)
     assert PEAK_RSS not in watch.attributes("r1", proc.pid)  # a lifetime peak would mislead
 
-
-def test_without_a_wake_up_between_invocations_each_ends_with_the_next_ones_baseline(tmp_path: Path) -> None:
-    proc = FakeProc(tmp_path)
-    watch = RuntimeWatch(proc=str(tmp_path))
-    watch.begin("r1", proc.pid)  # the first invocation of a new process, at its START
-    proc.set(rx=1100, tx=1200, hwm_kb=40_000)
-    proc.forget_clear()
-    assert watch.attributes_then_checkpoint("r1", proc.pid) == {PEAK_RSS: 40_000 * 1024, NETWORK_RECEIVE: 1000,
-                                                                NETWORK_TRANSMIT: 1000}
-    assert proc.cleared == "5"  # the next invocation's peak starts here
-    proc.set(rx=1150, tx=1300, hwm_kb=20_000)
-    watch.begin("r2", proc.pid)  # START of the next: it adopts the baseline, no reads of its own
-    assert watch.attributes("r2", proc.pid) == {PEAK_RSS: 20_000 * 1024, NETWORK_RECEIVE: 50, NETWORK_TRANSMIT: 100}

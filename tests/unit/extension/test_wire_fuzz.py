@@ -249,3 +249,30 @@ def test_zz_the_fuzz_tests_fed_over_100000_inputs() -> None:
         return
     print(f"wire fuzz inputs: {INPUTS} = {sum(INPUTS.values())}")
     assert sum(INPUTS.values()) >= 100_000, INPUTS
+
+
+field_values = st.one_of(st.none(), ids16, ids8, st.binary(max_size=17), st.text(max_size=5), st.booleans(),
+                         st.floats(allow_nan=True), st.integers(-(2**64), 2**64), attr_maps,
+                         st.lists(st.integers(-2, 2**64), max_size=4), st.lists(st.lists(st.none(), max_size=5),
+                                                                                 max_size=2))
+
+
+@FUZZ
+@given(valid_span, st.integers(0, wire.SPAN_LEN - 1), field_values, st.booleans())
+def test_the_fast_span_check_accepts_nothing_the_field_checks_reject(
+        span: list[Any], field: int, value: Any, open_span: bool) -> None:
+    counted("fast_span_check")
+    span = list(span)
+    span[field] = value
+    try:
+        wire._check_span_fields(span, open_span)
+    except wire.WireError:
+        fields_accept = False
+    else:
+        fields_accept = True
+    try:
+        wire.check_span(span, open_span)
+    except wire.WireError:
+        assert not fields_accept
+    else:
+        assert fields_accept

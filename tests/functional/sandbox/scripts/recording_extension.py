@@ -22,6 +22,7 @@ and appends one JSON line per thing it saw to the ``record`` file named there:
     burn_ms        burn this much CPU after each INVOKE before calling next again
     burn_after_next_ms  on each INVOKE, a thread burns this much CPU starting as next is called again;
                    records "burn_done" with the wall time it finished
+    idle_threads   start this many threads that wait forever, as an extension's listeners and timers do
     pid_file       a file holding the runtime's pid (relative: under $TMPDIR, the environment's shared /tmp):
                    at SHUTDOWN, record whether that process is still alive
 """
@@ -108,6 +109,9 @@ def main():
     if CONFIG.get("register", True) is False:
         record("waiting_forever")
         time.sleep(3600)
+    never = threading.Event()
+    for _ in range(CONFIG.get("idle_threads", 0)):
+        threading.Thread(target=never.wait, daemon=True).start()
     events = CONFIG.get("events", ["INVOKE", "SHUTDOWN"])
     status, headers, data = call(
         "POST",
