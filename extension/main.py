@@ -258,7 +258,8 @@ class Extension:
         background = self.policy.background
         self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=background)
         self.receiver.start()
-        self.flusher.start()
+        if not background:  # in the background, exports run on the background thread (a flush thread only if needed)
+            self.flusher.start()
         # Following invocations needs runtimeDone; background export needs the Telemetry API only for the logs.
         if self.use_telemetry and (self.collector is not None or not background):
             try:
@@ -283,7 +284,8 @@ class Extension:
             self.logs_mode = LOGS_OFF
         else:
             assert self.log_flusher is not None
-            self.log_flusher.start()
+            if not background:
+                self.log_flusher.start()
             logs = ("under each waterfall" if self.log_settings is None else _describe(self.log_settings)) + (
                 ", late lines with the next flush" if self.logs_mode == LOGS_DEFERRED and not background else "")
         if background:
