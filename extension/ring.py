@@ -9,9 +9,11 @@ SPANS frames from the ring are decoded together, so the assembler sees batches. 
 tracer) has no ring: its frames pass through as they are.
 
 Reading is bounded by the ring's capacity and every frame is validated as on the socket; a ring whose header or
-frames make no sense is given up (counted, logged), never trusted. The pages of a large read are handed back to
-the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory; small invocations start on the
-ring's first pages (the function skips ahead once everything has been read), which stay.
+frames make no sense is given up (counted, logged), never trusted. A ring's frames are copied and decoded a
+``READ_STEP`` at a time as the caller iterates, so a burst never exists in this process whole. The pages of a
+large read are handed back to the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory;
+small invocations start on the ring's first pages (the function skips ahead once everything has been read), which
+stay.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from tracer import wire
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
     Item = tuple[int, Any] | wire.WireError
 
 RELEASE_BYTES = 256 * 1024  # a read at least this large hands its pages back to the kernel
+# The most of a ring copied and decoded at once. A burst (up to the whole ring) reaches the assembler and the buffer's
+# bounds a step at a time, instead of existing three times over (copy, frame bodies, decoded spans) at the peak.
+READ_STEP = 256 * 1024
 _MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
 
 _fence_lock = threading.Lock()
@@ -73,6 +79,13 @@ class RingReader:
 
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
+        return b"".join(self.read_steps(position))
+
+    def read_steps(self, position: int | None = None, step: int | None = None) -> Iterator[bytes]:
+        """The bytes from the read position up to ``position`` (None: all written so far), in chunks of at most
+        ``step`` bytes (None: one chunk) that end on page boundaries; each is marked read before it is handed out,
+        so the function may write into its room while the next is decoded. Raises RingError before the first chunk
+        when the positions make no sense."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
         if wire.RING_NEEDS_FENCE:
             _fence()
@@ -85,22 +98,29 @@ class RingReader:
         start = self._read
         if not start <= end <= min(written, start + self.capacity):
             raise RingError(f"impossible ring positions: read {start}, to {end}, written {written}")
-        if end == start:
-            return b""
-        chunk = wire.ring_bytes(self._data, start, end)
-        self._read = end
-        self._release(start, end)
-        if wire.RING_NEEDS_FENCE:
-            _fence()  # the bytes are copied before the function may reuse their room
-        self._words[wire.RING_READ_WORD] = end
-        return chunk
+        return self._chunks(start, end, step)
+
+    def _chunks(self, start: int, end: int, step: int | None) -> Iterator[bytes]:
+        release = end - start >= RELEASE_BYTES
+        page = mmap.PAGESIZE
+        while start < end:
+            stop = end
+            if step is not None and stop - start > step:
+                stop = max((start + step) // page * page, start + page)  # whole pages: each goes back with its step
+            chunk = wire.ring_bytes(self._data, start, stop)
+            self._read = stop
+            if release:
+                self._release(start, stop)
+            if wire.RING_NEEDS_FENCE:
+                _fence()  # the bytes are copied before the function may reuse their room
+            self._words[wire.RING_READ_WORD] = stop
+            start = stop
+            yield chunk
 
     def _release(self, start: int, end: int) -> None:
         """Hand back to the kernel the pages of a large read: only those wholly inside it, whose every byte was
         just read. (A page read earlier may already hold newer frames: the function may write there as soon as
         the read position passed it.)"""
-        if end - start < RELEASE_BYTES:
-            return
         page = mmap.PAGESIZE
         first, stop = -(-start // page) * page, end // page * page
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a file system without holes: kept
@@ -117,6 +137,16 @@ class RingReader:
             self._map.close()
 
 
+class _RingUpTo:
+    """In a socket read's frames: the ring's frames up to ``position`` (END's or DRAIN's) belong here."""
+
+    __slots__ = ("position", "ring")
+
+    def __init__(self, ring: RingReader | None, position: int) -> None:
+        self.ring = ring
+        self.position = position
+
+
 class FunctionStream:
     """One function connection's frames, from the socket and from its ring, in the order they were made."""
 
@@ -130,37 +160,47 @@ class FunctionStream:
     def version(self) -> int | None:
         return self._socket.version
 
-    def receive(self, data: bytes, descriptors: list[int] | None = None) -> list[Item]:
-        """Socket bytes (and the descriptors that came with them) in; frames and rejections out."""
+    def receive(self, data: bytes, descriptors: list[int] | None = None) -> Iterator[Item]:
+        """Socket bytes (and the descriptors that came with them) in; frames and rejections out. The socket's
+        frames are decoded (and a HELLO's ring attached) now; the ring's frames as the result is iterated, a
+        ``READ_STEP`` at a time, so iterate it before the next call."""
         for fd in descriptors or ():
             if len(self._descriptors) < _MAX_DESCRIPTORS:  # a HELLO brings one; more is not ours to keep
                 self._descriptors.append(fd)
             else:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        out: list[Item] = []
+        plan: list[Item | _RingUpTo] = []
         for item in self._socket.frames(data):
             if isinstance(item, wire.WireError):
-                out.append(item)
+                plan.append(item)
                 continue
             kind, payload = item
             if kind == wire.HELLO:
                 error = self._attach(payload)
                 if error is not None:
-                    out.append(error)
-                out.append(item)
+                    plan.append(error)
+                plan.append(item)
             elif kind == wire.DRAIN:
-                out.extend(self._from_ring(payload[0]))
+                plan.append(_RingUpTo(self.ring, payload[0]))
             elif kind == wire.END and len(payload) == 4:
-                out.extend(self._from_ring(payload[3]))
-                out.append(item)
+                plan.append(_RingUpTo(self.ring, payload[3]))
+                plan.append(item)
             else:
-                out.append(item)
-        return out
+                plan.append(item)
+        return self._expand(plan)
 
-    def drain(self) -> list[Item]:
-        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on)."""
-        return self._from_ring(None) if self.ring is not None else []
+    def drain(self) -> Iterator[Item]:
+        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on), read
+        as the result is iterated."""
+        return self._from_ring(self.ring, None)
+
+    def _expand(self, plan: Iterable[Item | _RingUpTo]) -> Iterator[Item]:
+        for entry in plan:
+            if isinstance(entry, _RingUpTo):
+                yield from self._from_ring(entry.ring, entry.position)
+            else:
+                yield entry
 
     def close(self) -> None:
         if self.ring is not None:
@@ -189,31 +229,31 @@ class FunctionStream:
         self.ring = ring
         return None
 
-    def _from_ring(self, position: int | None) -> list[Item]:
-        ring = self.ring
+    def _from_ring(self, ring: RingReader | None, position: int | None) -> Iterator[Item]:
         if ring is None:
-            return [] if position is None or position == 0 else [
-                wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")]
+            if position:
+                yield wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")
+            return
+        if ring is not self.ring:  # closed (given up) or replaced by a second HELLO since the frame came
+            return
         try:
-            data = ring.read_to(position)
+            chunks = ring.read_steps(position, READ_STEP)
         except RingError as error:
             self.close()
-            return [wire.WireError("bad_ring", str(error))]
-        if not data:
-            return []
-        out: list[Item] = []
-        for item in self._ring_frames.frames(data, merge_spans=True):
-            if isinstance(item, wire.WireError):
-                if item.fatal:  # the ring's frames make no sense: stop reading it
-                    self.close()
-                    out.append(wire.WireError("bad_ring", str(item)))
-                    return out
-                out.append(item)
-            elif item[0] not in wire.RING_KINDS:
-                out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
-            else:
-                out.append(item)
-        return out
+            yield wire.WireError("bad_ring", str(error))
+            return
+        for data in chunks:
+            for item in self._ring_frames.frames(data, merge_spans=True):
+                if isinstance(item, wire.WireError):
+                    if item.fatal:  # the ring's frames make no sense: stop reading it
+                        self.close()
+                        yield wire.WireError("bad_ring", str(item))
+                        return
+                    yield item
+                elif item[0] not in wire.RING_KINDS:
+                    yield wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring")
+                else:
+                    yield item
 
     def _close_descriptors(self) -> None:
         for fd in self._descriptors:
