@@ -81,11 +81,12 @@ class RingReader:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
         return b"".join(self.read_steps(position))
 
-    def read_steps(self, position: int | None = None, step: int | None = None) -> Iterator[bytes]:
+    def read_steps(self, position: int | None = None, step: int | None = None) -> list[bytes] | Iterator[bytes]:
         """The bytes from the read position up to ``position`` (None: all written so far), in chunks of at most
         ``step`` bytes (None: one chunk) that end on page boundaries; each is marked read before it is handed out,
-        so the function may write into its room while the next is decoded. Raises RingError before the first chunk
-        when the positions make no sense."""
+        so the function may write into its room while the next is decoded. What fits in one step is read now and
+        comes as a list; more comes as the iterator is advanced. Raises RingError, before reading anything, when the
+        positions make no sense."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
         if wire.RING_NEEDS_FENCE:
             _fence()
@@ -98,24 +99,30 @@ class RingReader:
         start = self._read
         if not start <= end <= min(written, start + self.capacity):
             raise RingError(f"impossible ring positions: read {start}, to {end}, written {written}")
-        return self._chunks(start, end, step)
-
-    def _chunks(self, start: int, end: int, step: int | None) -> Iterator[bytes]:
+        if end == start:
+            return []
         release = end - start >= RELEASE_BYTES
+        if step is None or end - start <= step:  # the usual case (an invocation's few spans): one chunk
+            return [self._take(start, end, release)]
+        return self._steps(start, end, step, release)
+
+    def _steps(self, start: int, end: int, step: int, release: bool) -> Iterator[bytes]:
         page = mmap.PAGESIZE
         while start < end:
-            stop = end
-            if step is not None and stop - start > step:
-                stop = max((start + step) // page * page, start + page)  # whole pages: each goes back with its step
-            chunk = wire.ring_bytes(self._data, start, stop)
-            self._read = stop
-            if release:
-                self._release(start, stop)
-            if wire.RING_NEEDS_FENCE:
-                _fence()  # the bytes are copied before the function may reuse their room
-            self._words[wire.RING_READ_WORD] = stop
+            stop = min(end, max((start + step) // page * page, start + page))  # whole pages, each freed with its step
+            yield self._take(start, stop, release)
             start = stop
-            yield chunk
+
+    def _take(self, start: int, stop: int, release: bool) -> bytes:
+        """A copy of the bytes from ``start`` to ``stop``, then marked read (their room the function's again)."""
+        chunk = wire.ring_bytes(self._data, start, stop)
+        self._read = stop
+        if release:
+            self._release(start, stop)
+        if wire.RING_NEEDS_FENCE:
+            _fence()  # the bytes are copied before the function may reuse their room
+        self._words[wire.RING_READ_WORD] = stop
+        return chunk
 
     def _release(self, start: int, end: int) -> None:
         """Hand back to the kernel the pages of a large read: only those wholly inside it, whose every byte was
@@ -138,13 +145,15 @@ class RingReader:
 
 
 class _RingUpTo:
-    """In a socket read's frames: the ring's frames up to ``position`` (END's or DRAIN's) belong here."""
+    """In a socket read's frames: the ring's frames up to ``position`` (END's or DRAIN's) belong here, to be read
+    when the result gets there (``items``: already positioned, a burst read a step at a time)."""
 
-    __slots__ = ("position", "ring")
+    __slots__ = ("items", "position", "ring")
 
-    def __init__(self, ring: RingReader | None, position: int) -> None:
+    def __init__(self, ring: RingReader | None, position: int, items: Iterator[Item] | None = None) -> None:
         self.ring = ring
         self.position = position
+        self.items = items
 
 
 class FunctionStream:
@@ -160,10 +169,11 @@ class FunctionStream:
     def version(self) -> int | None:
         return self._socket.version
 
-    def receive(self, data: bytes, descriptors: list[int] | None = None) -> Iterator[Item]:
+    def receive(self, data: bytes, descriptors: list[int] | None = None) -> Iterable[Item]:
         """Socket bytes (and the descriptors that came with them) in; frames and rejections out. The socket's
-        frames are decoded (and a HELLO's ring attached) now; the ring's frames as the result is iterated, a
-        ``READ_STEP`` at a time, so iterate it before the next call."""
+        frames are decoded (and a HELLO's ring attached) now, and so are the ring's when they fit in one
+        ``READ_STEP`` (an invocation's few spans); a longer stretch of the ring (a burst) is read a step at a time
+        as the result is iterated, and so is everything after it: iterate the result before the next call."""
         for fd in descriptors or ():
             if len(self._descriptors) < _MAX_DESCRIPTORS:  # a HELLO brings one; more is not ours to keep
                 self._descriptors.append(fd)
@@ -171,6 +181,7 @@ class FunctionStream:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         plan: list[Item | _RingUpTo] = []
+        lazy = False  # once a stretch of the ring waits to be read, so does every later one (their order)
         for item in self._socket.frames(data):
             if isinstance(item, wire.WireError):
                 plan.append(item)
@@ -181,24 +192,36 @@ class FunctionStream:
                 if error is not None:
                     plan.append(error)
                 plan.append(item)
-            elif kind == wire.DRAIN:
-                plan.append(_RingUpTo(self.ring, payload[0]))
+                continue
+            if kind == wire.DRAIN:
+                position = payload[0]
             elif kind == wire.END and len(payload) == 4:
-                plan.append(_RingUpTo(self.ring, payload[3]))
-                plan.append(item)
+                position = payload[3]
             else:
                 plan.append(item)
-        return self._expand(plan)
+                continue
+            if lazy:
+                plan.append(_RingUpTo(self.ring, position))
+            else:
+                items = self._from_ring(self.ring, position)
+                if isinstance(items, list):
+                    plan.extend(items)
+                else:
+                    lazy = True
+                    plan.append(_RingUpTo(self.ring, position, items))
+            if kind == wire.END:
+                plan.append(item)
+        return self._expand(plan) if lazy else plan  # type: ignore[return-value]  # not lazy: no _RingUpTo
 
-    def drain(self) -> Iterator[Item]:
-        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on), read
-        as the result is iterated."""
+    def drain(self) -> Iterable[Item]:
+        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on); a
+        burst is read as the result is iterated."""
         return self._from_ring(self.ring, None)
 
-    def _expand(self, plan: Iterable[Item | _RingUpTo]) -> Iterator[Item]:
+    def _expand(self, plan: list[Item | _RingUpTo]) -> Iterator[Item]:
         for entry in plan:
             if isinstance(entry, _RingUpTo):
-                yield from self._from_ring(entry.ring, entry.position)
+                yield from entry.items if entry.items is not None else self._from_ring(entry.ring, entry.position)
             else:
                 yield entry
 
@@ -229,31 +252,48 @@ class FunctionStream:
         self.ring = ring
         return None
 
-    def _from_ring(self, ring: RingReader | None, position: int | None) -> Iterator[Item]:
+    def _from_ring(self, ring: RingReader | None, position: int | None) -> list[Item] | Iterator[Item]:
+        """The ring's frames up to ``position`` (None: all written): a list when they fit in one step, else an
+        iterator that reads and decodes a step at a time."""
         if ring is None:
-            if position:
-                yield wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")
-            return
+            return [wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")] if (
+                position) else []
         if ring is not self.ring:  # closed (given up) or replaced by a second HELLO since the frame came
-            return
+            return []
         try:
             chunks = ring.read_steps(position, READ_STEP)
         except RingError as error:
             self.close()
-            yield wire.WireError("bad_ring", str(error))
-            return
+            return [wire.WireError("bad_ring", str(error))]
+        if isinstance(chunks, list):
+            out: list[Item] = []
+            for data in chunks:
+                self._decode(data, out)
+            return out
+        return self._decode_steps(chunks)
+
+    def _decode_steps(self, chunks: Iterator[bytes]) -> Iterator[Item]:
         for data in chunks:
-            for item in self._ring_frames.frames(data, merge_spans=True):
-                if isinstance(item, wire.WireError):
-                    if item.fatal:  # the ring's frames make no sense: stop reading it
-                        self.close()
-                        yield wire.WireError("bad_ring", str(item))
-                        return
-                    yield item
-                elif item[0] not in wire.RING_KINDS:
-                    yield wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring")
-                else:
-                    yield item
+            out: list[Item] = []
+            ok = self._decode(data, out)
+            yield from out
+            if not ok:
+                return
+
+    def _decode(self, data: bytes, out: list[Item]) -> bool:
+        """Append the frames in ``data`` (or their rejections) to ``out``; False once the ring is given up."""
+        for item in self._ring_frames.frames(data, merge_spans=True):
+            if isinstance(item, wire.WireError):
+                if item.fatal:  # the ring's frames make no sense: stop reading it
+                    self.close()
+                    out.append(wire.WireError("bad_ring", str(item)))
+                    return False
+                out.append(item)
+            elif item[0] not in wire.RING_KINDS:
+                out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
+            else:
+                out.append(item)
+        return True
 
     def _close_descriptors(self) -> None:
         for fd in self._descriptors:

@@ -95,7 +95,7 @@ def test_a_stream_reads_the_ring_up_to_end_and_everything_at_drain() -> None:
     try:
         assert ring.fd is not None
         hello = wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY})
-        assert next(stream.receive(hello, [os.dup(ring.fd)]))[0] == wire.HELLO  # type: ignore[index]
+        assert next(iter(stream.receive(hello, [os.dup(ring.fd)])))[0] == wire.HELLO  # type: ignore[index]
         ring.put(wire.START, ["req-1", record("invocation")])
         ring.put_span(record("a"))
         ring.put_span(record("b"))
