@@ -155,15 +155,16 @@ class Receiver:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._thread.start()
 
-    def sync(self, timeout_s: float = 0.5) -> None:
-        """Return once every byte already in the socket buffers has been read and handed to the assembler."""
+    def sync(self, timeout_s: float = 0.5) -> bool:
+        """Return once every byte already in the socket buffers and rings has been read and handed to the assembler;
+        False when that took longer than ``timeout_s``."""
         if not self._thread.is_alive():
-            return
+            return True
         done = threading.Event()
         with self._lock:
             self._sync_waiters.append(done)
         os.write(self._wake_w, b"s")
-        done.wait(timeout_s)
+        return done.wait(timeout_s)
 
     def stop(self) -> None:
         self._stopping = True

@@ -12,6 +12,9 @@ records flattened with their resource and scope, plus arrival times), and can mi
 - ``OtlpReceiver.refuse(path, status)``: answer every request to ``path`` with ``status`` (a collector without
   that endpoint: 404, 405...); ``OtlpGrpcReceiver(services=("traces",))``: serve only those services (the others
   answer UNIMPLEMENTED, as gRPC does).
+
+``refusing_endpoint()`` is a collector that is not there at all: a loopback port held for the block and never
+listened on, so every connection is refused and no other process can take the port meanwhile.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -543,6 +546,15 @@ class OtlpGrpcReceiver(_Recorder):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def refusing_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` where every connection is refused: the port is bound for the block but never
+    listened on (a port found free and closed again may be someone else's by the time it is used)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}"
 
 
 def keyvalue(key: str, value: Any) -> KeyValue:
