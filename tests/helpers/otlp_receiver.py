@@ -411,6 +411,7 @@ class OtlpReceiver(_Recorder):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._holder: socket.socket | None = None  # keeps the port ours while stopped (connections are refused)
 
     @property
     def endpoint(self) -> str:
@@ -428,7 +429,10 @@ class OtlpReceiver(_Recorder):
         if self._server is not None:
             return self
         self._stopped.clear()
-        server = _Server(("127.0.0.1", self.port), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)  # SO_REUSEADDR, as the holder: both may be bound
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
         if self.tls is not None:  # the handshake happens at accept; one that fails drops that connection only
             server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
         server.owner = self
@@ -439,14 +443,27 @@ class OtlpReceiver(_Recorder):
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Go away: stop listening and cut every open connection (the port stays reserved for ``start``)."""
+    def stop(self, hold_port: bool = True) -> None:
+        """Go away: stop listening and cut every open connection. The port stays reserved for ``start``: bound,
+        never listened on, so connections are refused and no other process takes it meanwhile."""
         server, self._server = self._server, None
         if server is None:
+            if not hold_port and self._holder is not None:
+                self._holder.close()
+                self._holder = None
             return
         self._stopped.set()
         server.shutdown()
         server.server_close()
+        if hold_port:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                holder.bind(("127.0.0.1", self.port))
+            except OSError:
+                holder.close()  # taken in the instant between: the port is someone else's now
+            else:
+                self._holder = holder
         for connection in list(self._connections):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -458,7 +475,7 @@ class OtlpReceiver(_Recorder):
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(hold_port=False)
 
 
 # --- OTLP/gRPC --------------------------------------------------------------------------------------------
