@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
-SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
+# Leave this much of SHUTDOWN's deadline to count, write the self-report and exit: Lambda SIGKILLs at the deadline,
+# and an export retrying against a dead collector runs until the margin (0.1 s was not always enough on a loaded
+# machine, and the report line is what says what was lost).
+SHUTDOWN_MARGIN_S = 0.3
 TELEMETRY_TYPES = ("platform",)
 TELEMETRY_TYPES_WITH_LOGS = ("platform", "function")
 LOG_CHUNK_RECORDS = 1024

@@ -102,6 +102,8 @@ def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(
         peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
     last = report.splitlines()[-1]
+    # the self-report written at SHUTDOWN (what the buffer still held is counted there), not one written on the way
+    assert "shutdown=" in last, report
     received = int(re.findall(r"spans received=(\d+)", last)[0])
     dropped = sum(int(count) for count in re.findall(r"(?<![.\w])buffer_full=(\d+)", last))
     # what the function could not hand over (a reader slower than this flood) is counted on its side
@@ -147,5 +149,6 @@ def test_megabyte_values_against_a_dead_collector_keep_the_extension_under_40_mb
         peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
     last = report.splitlines()[-1]
+    assert "shutdown=" in last, report  # the self-report written at SHUTDOWN
     assert int(re.search(r"(?<![.\w])buffer_full=(\d+)", last).group(1)) > 0, report  # type: ignore[union-attr]
     assert peak_mb < 40, (peak_mb, report)
