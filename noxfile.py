@@ -40,7 +40,9 @@ nox.options.error_on_missing_interpreters = False  # a Python not installed here
 nox.options.sessions = ["tests", "grpc_floor"]
 # What the OTLP/gRPC export path imports (the ``grpc`` extra), and the tests that send through it for real.
 GRPC_PACKAGES = ("grpcio", "opentelemetry-proto", "googleapis-common-protos")
-GRPC_TESTS = ["tests/unit/extension", "tests/functional/extension", "tests/integration/extension/test_tls.py",
+GRPC_TESTS = ["tests/unit/extension/test_otlp_config.py", "tests/unit/extension/test_logs_settings.py",
+              "tests/functional/extension/test_faults.py", "tests/functional/extension/test_logs.py",
+              "tests/functional/extension/test_export_imports.py", "tests/integration/extension/test_tls.py",
               "-k", "grpc"]
 
 
