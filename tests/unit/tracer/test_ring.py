@@ -215,3 +215,28 @@ def test_a_burst_is_read_a_step_at_a_time_and_each_step_frees_its_room() -> None
     finally:
         stream.close()
         ring.close()
+
+
+def test_the_function_writes_into_a_steps_room_while_the_rest_of_the_burst_is_read() -> None:
+    """A step's room is the function's again before the next step is copied (its pages handed back to the kernel):
+    frames written there meanwhile come out whole, after the burst, and the burst's own frames are untouched."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    stream = FunctionStream()
+    try:
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": 1 << 20}),
+                            [os.dup(ring.fd)]))
+        burst = [f"b{number}" for number in range(900)]
+        for name in burst:
+            assert ring.put_span(record(name, 997)) < ring.capacity
+        reading = iter(stream.drain())
+        got = [span[wire.NAME] for span in next(reading)[1]]  # type: ignore[index]
+        later = [f"l{number}" for number in range(200)]  # ~200 KB: past the ring's end, onto the first step's pages
+        for name in later:
+            assert ring.put_span(record(name, 997)) < ring.capacity
+        got += [span[wire.NAME] for item in reading for span in item[1]]  # type: ignore[index]
+        assert got == burst
+        assert [span[wire.NAME] for item in stream.drain() for span in item[1]] == later  # type: ignore[index]
+    finally:
+        stream.close()
+        ring.close()
