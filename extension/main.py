@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
-SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
+# Leave this much of SHUTDOWN's deadline to count, write the self-report and exit: Lambda SIGKILLs at the deadline,
+# and an export retrying against a dead collector runs until the margin (0.1 s was not always enough on a loaded
+# machine, and the report line is what says what was lost).
+SHUTDOWN_MARGIN_S = 0.3
 TELEMETRY_TYPES = ("platform",)
 TELEMETRY_TYPES_WITH_LOGS = ("platform", "function")
 LOG_CHUNK_RECORDS = 1024
@@ -464,7 +467,11 @@ class Extension:
         log.info("SHUTDOWN (%s): %d spans to export within %.0f ms", reason or "unknown", self.buffer.held,
                  max(0.0, deadline - time.monotonic()) * 1000)
         self._cancel.set()  # a backoff sleeping in an earlier flush returns now
-        self._sync()
+        # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
+        # exported: spans read after the self-report would be lost without a count. Half the deadline at most.
+        if self.receiver is not None and not self.receiver.sync(max(0.5, (deadline - time.monotonic()) / 2)):
+            log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
+                        "the deadline; what it reads from now on is not in the self-report")
         outcome = {"timeout": Outcome.TIMED_OUT, "failure": Outcome.CRASHED}.get(reason, Outcome.INCOMPLETE)
         self.assembler.finalize_open(outcome)
         self._finish(deadline, "shutdown")
