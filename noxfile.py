@@ -37,7 +37,13 @@ def _pyenv_interpreters_on_path() -> None:
 _pyenv_interpreters_on_path()
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = False  # a Python not installed here is skipped, and nox says so
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "grpc_floor"]
+# What the OTLP/gRPC export path imports (the ``grpc`` extra), and the tests that send through it for real.
+GRPC_PACKAGES = ("grpcio", "opentelemetry-proto", "googleapis-common-protos")
+GRPC_TESTS = ["tests/unit/extension/test_otlp_config.py", "tests/unit/extension/test_logs_settings.py",
+              "tests/functional/extension/test_faults.py", "tests/functional/extension/test_logs.py",
+              "tests/functional/extension/test_export_imports.py", "tests/integration/extension/test_tls.py",
+              "-k", "grpc"]
 
 
 @nox.session(python=PYTHONS)
@@ -47,6 +53,42 @@ def tests(session: nox.Session, deps: str) -> None:
     session.install("-c", str(constraints), "-e", ".[test,bench]")  # bench: the benchmarks' smoke test
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or TESTS))
+
+
+@nox.session(python=PYTHONS)
+def grpc_floor(session: nox.Session) -> None:
+    """The gRPC export tests against the ``grpc`` extra's floors: the lowest grpcio, opentelemetry-proto and
+    googleapis-common-protos setup.cfg allows (``constraints/floor.txt``), checked as installed before the tests run."""
+    session.install("-c", str(FLOOR), "-e", ".[grpc,test]")
+    frozen = session.run("python", "-m", "pip", "list", "--format=freeze", silent=True)
+    installed = dict(line.split("==", 1) for line in str(frozen).splitlines() if "==" in line)
+    pinned = _floor_pins(session.python if isinstance(session.python, str) else "")
+    for package in GRPC_PACKAGES:
+        key = next((name for name in installed if _normalise(name) == package), None)
+        if key is None or installed[key] != pinned.get(package):
+            session.error(f"{package}: installed {installed.get(key or package)}, its floor is {pinned.get(package)}")
+        session.log(f"{package}=={installed[key]} (the floor)")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or GRPC_TESTS))
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _floor_pins(python: str) -> dict[str, str]:
+    """``constraints/floor.txt``'s pins that apply to ``python`` (X.Y), by normalised name."""
+    from packaging.markers import Marker
+
+    pins = {}
+    for line in FLOOR.read_text().splitlines():
+        requirement, _, marker = line.partition(";")
+        if not requirement.strip() or requirement.startswith("#"):
+            continue
+        if marker.strip() and python and not Marker(marker.strip()).evaluate({"python_version": python}):
+            continue
+        name, _, version = requirement.strip().partition("==")
+        pins[_normalise(name)] = version
+    return pins
 
 
 @nox.session(python=False)

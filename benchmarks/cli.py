@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--rate", type=float, metavar="N", help="invocations per second per configuration (default 20)")
     cost.add_argument("--cost-invocations", type=int, metavar="N",
                       help=f"measured invocations per configuration at the first collector delay (the slower ones "
-                           f"measure {SLOW_PHASE_SHARE:.0%} of N)")
+                           f"measure {SLOW_PHASE_SHARE * 100:.0f}%% of N)")
     cost.add_argument("--cost-warmup", type=int, metavar="N", help="warm-up invocations per configuration and phase")
     cost.add_argument("--scaling-invocations", type=int, metavar="N",
                       help=f"back-to-back invocations with 1,000 spans ({SMALL_SCALING_FACTOR}N with 100); 0: none")

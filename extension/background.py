@@ -86,12 +86,11 @@ class BackgroundExporter:
                 last = time.monotonic()
 
     def _export(self) -> None:
-        jobs = []
+        # On this thread, one signal after the other: the flushers' own threads would be woken at every thaw
+        # (each waiting thread costs the environment 10-15 us of CPU per freeze and thaw), for an export a second.
         for flusher in self._flushers:
             now = time.monotonic()
-            jobs.append(flusher.submit(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s))
-        for job in jobs:
-            job.done.wait()
+            flusher.run_here(FlushJob(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s, False))
         self.passes += 1
         if self._after_pass is not None:
             self._after_pass()

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
 SHUTDOWN_OUTCOMES = {"timeout": Outcome.TIMED_OUT, "failure": Outcome.CRASHED}  # else INCOMPLETE
 API_LOST_GRACE_S = 0.5  # the Extensions API went away: this long to export what is left
-SHUTDOWN_MARGIN_S = 0.1  # leave this much of SHUTDOWN's deadline to exit cleanly
+# Leave this much of SHUTDOWN's deadline to count, write the self-report and exit: Lambda SIGKILLs at the deadline,
+# and an export retrying against a dead collector runs until the margin (0.1 s was not always enough on a loaded
+# machine, and the report line is what says what was lost).
+SHUTDOWN_MARGIN_S = 0.3
 DEFAULT_TELEMETRY_BUFFER_MS = 25  # how soon Lambda delivers telemetry when no listener says otherwise
 
 
@@ -285,7 +288,11 @@ class InvocationTracker(Listener):
                                    None if invocation.telemetry_active else START_WAIT_WITHOUT_TELEMETRY_S, self.sync)
 
     def shutting_down(self, shutdown: Shutdown) -> None:
-        self.sync()
+        # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
+        # exported: spans read after the self-report would be lost without a count. Half the deadline at most.
+        if self.receiver is not None and not self.receiver.sync(max(0.5, (shutdown.deadline - time.monotonic()) / 2)):
+            log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
+                        "the deadline; what it reads from now on is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
 
     def stop(self) -> None:

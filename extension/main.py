@@ -111,7 +111,7 @@ class Extension:
             from tracer.export.waterfall import WaterfallPrinter
 
             printer = WaterfallPrinter(stdout)
-        self.spans = SpanSignal(settings, self.buffer, self.stats, cancel, printer)
+        self.spans = SpanSignal(settings, self.buffer, self.stats, cancel, printer, self.policy.background)
         self.logs = LogSignal(logs, log_settings, printing and log_settings is None, max_logs or 10000,
                               max_log_bytes or DEFAULT_MAX_LOG_BYTES, cancel, printer, self.assembler, self.watch,
                               self.budget_s, self.policy.background)

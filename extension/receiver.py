@@ -29,6 +29,7 @@ from tracer.export.supervise import supervised
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 
@@ -87,7 +88,7 @@ def received_descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     return descriptors
 
 
-def _spans_in(items: list[Any]) -> int:
+def _spans_in(items: Iterable[Any]) -> int:
     return sum(len(item[1]) for item in items if not isinstance(item, wire.WireError) and item[0] == wire.SPANS)
 
 
@@ -128,15 +129,16 @@ class Receiver:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._thread.start()
 
-    def sync(self, timeout_s: float = 0.5) -> None:
-        """Return once every byte already in the socket buffers has been read and handed to the assembler."""
+    def sync(self, timeout_s: float = 0.5) -> bool:
+        """Return once every byte already in the socket buffers and rings has been read and handed to the assembler;
+        False when that took longer than ``timeout_s``."""
         if not self._thread.is_alive():
-            return
+            return True
         done = threading.Event()
         with self._lock:
             self._sync_waiters.append(done)
         os.write(self._wake_w, b"s")
-        done.wait(timeout_s)
+        return done.wait(timeout_s)
 
     def stop(self) -> None:
         self._stopping = True
@@ -250,7 +252,7 @@ class Receiver:
             return False
         return self._deliver(connection, connection.stream.receive(data, descriptors))
 
-    def _deliver(self, connection: _Connection, items: list[tuple[int, Any] | wire.WireError]) -> bool:
+    def _deliver(self, connection: _Connection, items: Iterable[tuple[int, Any] | wire.WireError]) -> bool:
         """Dispatch a connection's frames; False when it had to be closed."""
         for item in items:
             if isinstance(item, wire.WireError):
@@ -303,12 +305,13 @@ class Receiver:
         connection.sock.close()
         # The function closed it or died: whatever it wrote to its ring is complete now (START and the spans that
         # had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
-        items = connection.stream.drain()
-        connection.stream.close()
-        for item in items:
-            if isinstance(item, wire.WireError):
-                self._stats.add("malformed_frames")
-                log.warning("rejected a frame in the ring of function connection %d: %s", connection.id, item)
-            else:
-                dispatch(self._assembler, connection.id, item[0], item[1])
+        try:
+            for item in connection.stream.drain():  # read as it is iterated: before the stream closes
+                if isinstance(item, wire.WireError):
+                    self._stats.add("malformed_frames")
+                    log.warning("rejected a frame in the ring of function connection %d: %s", connection.id, item)
+                else:
+                    dispatch(self._assembler, connection.id, item[0], item[1])
+        finally:
+            connection.stream.close()
         self._assembler.disconnected(connection.id)

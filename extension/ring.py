@@ -9,9 +9,11 @@ SPANS frames from the ring are decoded together, so the assembler sees batches. 
 tracer) has no ring: its frames pass through as they are.
 
 Reading is bounded by the ring's capacity and every frame is validated as on the socket; a ring whose header or
-frames make no sense is given up (counted, logged), never trusted. The pages of a large read are handed back to
-the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory; small invocations start on the
-ring's first pages (the function skips ahead once everything has been read), which stay.
+frames make no sense is given up (counted, logged), never trusted. A ring's frames are copied and decoded a
+``READ_STEP`` at a time as the caller iterates, so a burst never exists in this process whole. The pages of a
+large read are handed back to the kernel (``MADV_REMOVE``), so a ring that saw a burst does not keep its memory;
+small invocations start on the ring's first pages (the function skips ahead once everything has been read), which
+stay.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ from tracer import wire
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
     Item = tuple[int, Any] | wire.WireError
 
 RELEASE_BYTES = 256 * 1024  # a read at least this large hands its pages back to the kernel
+# The most of a ring copied and decoded at once. A burst (up to the whole ring) reaches the assembler and the buffer's
+# bounds a step at a time, instead of existing three times over (copy, frame bodies, decoded spans) at the peak.
+READ_STEP = 256 * 1024
 _MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
 
 _fence_lock = threading.Lock()
@@ -78,6 +84,14 @@ class RingReader:
 
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
+        return b"".join(self.read_steps(position))
+
+    def read_steps(self, position: int | None = None, step: int | None = None) -> list[bytes] | Iterator[bytes]:
+        """The bytes from the read position up to ``position`` (None: all written so far), in chunks of at most
+        ``step`` bytes (None: one chunk) that end on page boundaries; each is marked read before it is handed out,
+        so the function may write into its room while the next is decoded. What fits in one step is read now and
+        comes as a list; more comes as the iterator is advanced. Raises RingError, before reading anything, when the
+        positions make no sense."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
         if wire.RING_NEEDS_FENCE:
             _fence()
@@ -91,21 +105,34 @@ class RingReader:
         if not start <= end <= min(written, start + self.capacity):
             raise RingError(f"impossible ring positions: read {start}, to {end}, written {written}")
         if end == start:
-            return b""
-        chunk = wire.ring_bytes(self._data, start, end)
-        self._read = end
-        self._release(start, end)
+            return []
+        release = end - start >= RELEASE_BYTES
+        if step is None or end - start <= step:  # the usual case (an invocation's few spans): one chunk
+            return [self._take(start, end, release)]
+        return self._steps(start, end, step, release)
+
+    def _steps(self, start: int, end: int, step: int, release: bool) -> Iterator[bytes]:
+        page = mmap.PAGESIZE
+        while start < end:
+            stop = min(end, max((start + step) // page * page, start + page))  # whole pages, each freed with its step
+            yield self._take(start, stop, release)
+            start = stop
+
+    def _take(self, start: int, stop: int, release: bool) -> bytes:
+        """A copy of the bytes from ``start`` to ``stop``, then marked read (their room the function's again)."""
+        chunk = wire.ring_bytes(self._data, start, stop)
+        self._read = stop
+        if release:
+            self._release(start, stop)
         if wire.RING_NEEDS_FENCE:
             _fence()  # the bytes are copied before the function may reuse their room
-        self._words[wire.RING_READ_WORD] = end
+        self._words[wire.RING_READ_WORD] = stop
         return chunk
 
     def _release(self, start: int, end: int) -> None:
         """Hand back to the kernel the pages of a large read: only those wholly inside it, whose every byte was
         just read. (A page read earlier may already hold newer frames: the function may write there as soon as
         the read position passed it.)"""
-        if end - start < RELEASE_BYTES:
-            return
         page = mmap.PAGESIZE
         first, stop = -(-start // page) * page, end // page * page
         with contextlib.suppress(OSError, ValueError, AttributeError):  # a file system without holes: kept
@@ -122,6 +149,18 @@ class RingReader:
             self._map.close()
 
 
+class _RingUpTo:
+    """In a socket read's frames: the ring's frames up to ``position`` (END's or DRAIN's) belong here, to be read
+    when the result gets there (``items``: already positioned, a burst read a step at a time)."""
+
+    __slots__ = ("items", "position", "ring")
+
+    def __init__(self, ring: RingReader | None, position: int, items: Iterator[Item] | None = None) -> None:
+        self.ring = ring
+        self.position = position
+        self.items = items
+
+
 class FunctionStream:
     """One function connection's frames, from the socket and from its ring, in the order they were made."""
 
@@ -136,37 +175,61 @@ class FunctionStream:
     def version(self) -> int | None:
         return self._socket.version
 
-    def receive(self, data: bytes, descriptors: list[int] | None = None) -> list[Item]:
-        """Socket bytes (and the descriptors that came with them) in; frames and rejections out."""
+    def receive(self, data: bytes, descriptors: list[int] | None = None) -> Iterable[Item]:
+        """Socket bytes (and the descriptors that came with them) in; frames and rejections out. The socket's
+        frames are decoded (and a HELLO's ring attached) now, and so are the ring's when they fit in one
+        ``READ_STEP`` (an invocation's few spans); a longer stretch of the ring (a burst) is read a step at a time
+        as the result is iterated, and so is everything after it: iterate the result before the next call."""
         for fd in descriptors or ():
             if len(self._descriptors) < _MAX_DESCRIPTORS:  # a HELLO brings one; more is not ours to keep
                 self._descriptors.append(fd)
             else:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        out: list[Item] = []
+        plan: list[Item | _RingUpTo] = []
+        lazy = False  # once a stretch of the ring waits to be read, so does every later one (their order)
         for item in self._socket.frames(data):
             if isinstance(item, wire.WireError):
-                out.append(item)
+                plan.append(item)
                 continue
             kind, payload = item
             if kind == wire.HELLO:
                 error = self._attach(payload)
                 if error is not None:
-                    out.append(error)
-                out.append(item)
-            elif kind == wire.DRAIN:
-                out.extend(self._from_ring(payload[0]))
+                    plan.append(error)
+                plan.append(item)
+                continue
+            if kind == wire.DRAIN:
+                position = payload[0]
             elif kind == wire.END and len(payload) == 4:
-                out.extend(self._from_ring(payload[3]))
-                out.append(item)
+                position = payload[3]
             else:
-                out.append(item)
-        return out
+                plan.append(item)
+                continue
+            if lazy:
+                plan.append(_RingUpTo(self.ring, position))
+            else:
+                items = self._from_ring(self.ring, position)
+                if isinstance(items, list):
+                    plan.extend(items)
+                else:
+                    lazy = True
+                    plan.append(_RingUpTo(self.ring, position, items))
+            if kind == wire.END:
+                plan.append(item)
+        return self._expand(plan) if lazy else plan  # type: ignore[return-value]  # not lazy: no _RingUpTo
 
-    def drain(self) -> list[Item]:
-        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on)."""
-        return self._from_ring(None) if self.ring is not None else []
+    def drain(self) -> Iterable[Item]:
+        """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on); a
+        burst is read as the result is iterated."""
+        return self._from_ring(self.ring, None)
+
+    def _expand(self, plan: list[Item | _RingUpTo]) -> Iterator[Item]:
+        for entry in plan:
+            if isinstance(entry, _RingUpTo):
+                yield from entry.items if entry.items is not None else self._from_ring(entry.ring, entry.position)
+            else:
+                yield entry
 
     def close(self) -> None:
         if self.ring is not None:
@@ -197,31 +260,48 @@ class FunctionStream:
             ring.set_polled()
         return None
 
-    def _from_ring(self, position: int | None) -> list[Item]:
-        ring = self.ring
+    def _from_ring(self, ring: RingReader | None, position: int | None) -> list[Item] | Iterator[Item]:
+        """The ring's frames up to ``position`` (None: all written): a list when they fit in one step, else an
+        iterator that reads and decodes a step at a time."""
         if ring is None:
-            return [] if position is None or position == 0 else [
-                wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")]
+            return [wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")] if (
+                position) else []
+        if ring is not self.ring:  # closed (given up) or replaced by a second HELLO since the frame came
+            return []
         try:
-            data = ring.read_to(position)
+            chunks = ring.read_steps(position, READ_STEP)
         except RingError as error:
             self.close()
             return [wire.WireError("bad_ring", str(error))]
-        if not data:
-            return []
-        out: list[Item] = []
+        if isinstance(chunks, list):
+            out: list[Item] = []
+            for data in chunks:
+                self._decode(data, out)
+            return out
+        return self._decode_steps(chunks)
+
+    def _decode_steps(self, chunks: Iterator[bytes]) -> Iterator[Item]:
+        for data in chunks:
+            out: list[Item] = []
+            ok = self._decode(data, out)
+            yield from out
+            if not ok:
+                return
+
+    def _decode(self, data: bytes, out: list[Item]) -> bool:
+        """Append the frames in ``data`` (or their rejections) to ``out``; False once the ring is given up."""
         for item in self._ring_frames.frames(data, merge_spans=True):
             if isinstance(item, wire.WireError):
                 if item.fatal:  # the ring's frames make no sense: stop reading it
                     self.close()
                     out.append(wire.WireError("bad_ring", str(item)))
-                    return out
+                    return False
                 out.append(item)
             elif item[0] not in wire.RING_KINDS:
                 out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
             else:
                 out.append(item)
-        return out
+        return True
 
     def _close_descriptors(self) -> None:
         for fd in self._descriptors:

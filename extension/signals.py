@@ -101,9 +101,11 @@ class SpanSignal(Signal):
     """The spans: the assembler fills the buffer, this flusher drains it to OTLP or the printed waterfall."""
 
     def __init__(self, settings: OtlpSettings | None, buffer: SpanBuffer, stats: Stats, cancel: threading.Event,
-                 printer: WaterfallPrinter | None) -> None:
-        """``printer``: where waterfalls go when ``settings`` is None (no OTLP endpoint)."""
+                 printer: WaterfallPrinter | None, background: bool) -> None:
+        """``printer``: where waterfalls go when ``settings`` is None (no OTLP endpoint). ``background``: exports run
+        on the background thread, and a flush thread starts only if something else submits one."""
         self.buffer = buffer
+        self.background = background
         self.stats: Stats | None = stats
 
         def factory() -> Sink:
@@ -118,7 +120,8 @@ class SpanSignal(Signal):
 
     def start(self, registration: dict[str, Any]) -> None:
         assert self.flusher is not None
-        self.flusher.start()
+        if not self.background:
+            self.flusher.start()
 
     def invoked(self, invocation: Invocation) -> None:
         assert self.loader is not None
@@ -196,7 +199,8 @@ class LogSignal(Signal):
             self.mode = LOGS_OFF
         else:
             assert self.flusher is not None
-            self.flusher.start()
+            if not self.background:  # in the background, exports run on the background thread
+                self.flusher.start()
             self.description = ("under each waterfall" if self.settings is None else describe_target(self.settings)) + (
                 ", late lines with the next flush" if self.mode == LOGS_DEFERRED and not self.background else "")
 

@@ -79,7 +79,7 @@ def otlp_receiver() -> Iterator[Any]:
     try:
         yield receiver
     finally:
-        receiver.stop()
+        receiver.stop(hold_port=False)
 
 
 @pytest.fixture

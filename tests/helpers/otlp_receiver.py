@@ -12,6 +12,9 @@ records flattened with their resource and scope, plus arrival times), and can mi
 - ``OtlpReceiver.refuse(path, status)``: answer every request to ``path`` with ``status`` (a collector without
   that endpoint: 404, 405...); ``OtlpGrpcReceiver(services=("traces",))``: serve only those services (the others
   answer UNIMPLEMENTED, as gRPC does).
+
+``refusing_endpoint()`` is a collector that is not there at all: a loopback port held for the block and never
+listened on, so every connection is refused and no other process can take the port meanwhile.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -408,6 +411,7 @@ class OtlpReceiver(_Recorder):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._holder: socket.socket | None = None  # keeps the port ours while stopped (connections are refused)
 
     @property
     def endpoint(self) -> str:
@@ -425,7 +429,10 @@ class OtlpReceiver(_Recorder):
         if self._server is not None:
             return self
         self._stopped.clear()
-        server = _Server(("127.0.0.1", self.port), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)  # SO_REUSEADDR, as the holder: both may be bound
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
         if self.tls is not None:  # the handshake happens at accept; one that fails drops that connection only
             server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
         server.owner = self
@@ -436,14 +443,27 @@ class OtlpReceiver(_Recorder):
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Go away: stop listening and cut every open connection (the port stays reserved for ``start``)."""
+    def stop(self, hold_port: bool = True) -> None:
+        """Go away: stop listening and cut every open connection. The port stays reserved for ``start``: bound,
+        never listened on, so connections are refused and no other process takes it meanwhile."""
         server, self._server = self._server, None
         if server is None:
+            if not hold_port and self._holder is not None:
+                self._holder.close()
+                self._holder = None
             return
         self._stopped.set()
         server.shutdown()
         server.server_close()
+        if hold_port:
+            holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                holder.bind(("127.0.0.1", self.port))
+            except OSError:
+                holder.close()  # taken in the instant between: the port is someone else's now
+            else:
+                self._holder = holder
         for connection in list(self._connections):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -455,7 +475,7 @@ class OtlpReceiver(_Recorder):
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(hold_port=False)
 
 
 # --- OTLP/gRPC --------------------------------------------------------------------------------------------
@@ -543,6 +563,15 @@ class OtlpGrpcReceiver(_Recorder):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def refusing_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` where every connection is refused: the port is bound for the block but never
+    listened on (a port found free and closed again may be someone else's by the time it is used)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}"
 
 
 def keyvalue(key: str, value: Any) -> KeyValue:

@@ -7,7 +7,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -183,7 +183,7 @@ class SpanReader:
         self._record(stream.receive(data, received_descriptors(ancillary)))
         return True
 
-    def _record(self, items: list[Any]) -> None:
+    def _record(self, items: Iterable[Any]) -> None:
         with self._lock:
             for item in items:
                 if isinstance(item, wire.WireError):

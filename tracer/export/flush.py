@@ -136,6 +136,7 @@ class Flusher:
         self._stopping = False
         self.failed = False  # the worker thread failed for good
         self._thread: threading.Thread | None = None
+        self._running = threading.Lock()  # one flush at a time, on the worker or inline
         self.last_flush = time.monotonic()
 
     # --- asynchronous use (the extension) ----------------------------------------------------------
@@ -147,12 +148,15 @@ class Flusher:
         self._thread.start()
 
     def submit(self, soft_deadline: float, hard_deadline: float, force: bool = False) -> FlushJob:
-        """Queue a flush for the worker thread; jobs run one after the other, never two at once."""
+        """Queue a flush for the worker thread (started now if it was not); jobs run one after the other, never two
+        at once."""
         job = FlushJob(soft_deadline, hard_deadline, force)
         if self.failed:  # nobody would run it: what waits is dropped and counted, and nobody waits in vain
             self.buffer.clear(FLUSHER_FAILED)
             job.done.set()
             return job
+        if self._thread is None and not self._stopping:
+            self.start()
         with self._cond:
             self._queue.append(job)
             self._cond.notify()
@@ -181,12 +185,17 @@ class Flusher:
                 if self._stopping and not self._queue:
                     return
                 job = self._queue.pop(0)
-            try:
+            self.run_here(job)
+
+    def run_here(self, job: FlushJob) -> None:
+        """Run ``job`` on the calling thread (the background export's own: a thread less to wake at every thaw)."""
+        try:
+            with self._running:
                 self.run(job)
-            except Exception:  # never lose the worker; the spans stay buffered
-                log.exception("flush failed (recovered)")
-            finally:
-                job.done.set()
+        except Exception:  # never lose the caller; the spans stay buffered
+            log.exception("flush failed (recovered)")
+        finally:
+            job.done.set()
 
     def _give_up(self) -> None:
         """The worker failed for good: from now on what is buffered is dropped and counted at each flush."""

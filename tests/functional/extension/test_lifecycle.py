@@ -119,9 +119,8 @@ def test_without_telemetry_an_untraced_invocation_never_waits_for_its_deadline(
     platform = platform_without_telemetry
     spawn(platform)
     assert platform.of_kind("subscribe")  # it tried, and took the refusal in its stride
-    invoked = time.monotonic()
     platform.invoke(timeout_s=120)  # the function never connects: not traced
-    assert platform.wait_for("next", 2, timeout=60) - invoked < 60
+    platform.wait_for("next", 2, timeout=60)  # long before the invocation's 120 s deadline
 
 
 def test_with_telemetry_runtime_done_ends_an_untraced_invocation(platform: FakePlatform, spawn: Spawn) -> None:

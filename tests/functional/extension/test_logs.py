@@ -193,7 +193,7 @@ def test_an_outage_keeps_log_records_until_the_collector_is_back_and_sends_each_
         assert sorted(exported) == sorted(expected)  # all of them, none twice
         assert "logs received=24 exported=24 dropped=0" in extension.stderr  # and a record per runtimeDone
     finally:
-        collector.stop()
+        collector.stop(hold_port=False)
 
 
 def test_the_log_buffer_stays_bounded_dropping_the_oldest(platform: FakePlatform, spawn: Spawn) -> None:
@@ -208,14 +208,14 @@ def test_the_log_buffer_stays_bounded_dropping_the_oldest(platform: FakePlatform
         lines_and_done(platform, request_id, *[f"line {index}" for index in range(20)])
         platform.wait_for("next", 2, timeout=30)
         collector.start()
-        platform.shutdown()
-        assert extension.wait() == 0
+        platform.shutdown(budget_s=30)
+        assert extension.wait(timeout=60) == 0
         # 15 lines dropped as they came; at SHUTDOWN the runtimeDone record pushes out one more: the oldest
         assert bodies(collector) == [f"line {index}" for index in range(16, 20)] + [
             f"REPORT RequestId: {request_id}"], extension.stderr
         assert "logs received=21 exported=5 dropped=16 (buffer_full=16)" in extension.stderr
     finally:
-        collector.stop()
+        collector.stop(hold_port=False)
 
 
 def test_grpc_log_export(platform: FakePlatform, spawn: Spawn, otlp_grpc_receiver: OtlpGrpcReceiver) -> None:
@@ -250,9 +250,9 @@ def test_a_grpc_collector_without_the_logs_service_stops_the_logs_with_one_line(
             lines_and_done(platform, request_id, f"line of invocation {count}")
             report(platform, request_id)
             platform.wait_for("next", count + 1, timeout=30)
+        platform.shutdown(budget_s=30)  # what a flush did not send (grpc still loading) leaves here
+        assert extension.wait(timeout=60) == 0
         collector.wait_for_spans(6, timeout=30)
-        platform.shutdown()
-        assert extension.wait() == 0
     assert len(collector.spans) == 6 and not collector.logs
     lines = extension.stderr.splitlines()
     (said,) = [line for line in lines if "OTEL_LOGS_EXPORTER=none" in line]

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox import Sandbox
-from tests.helpers.otlp_receiver import OtlpReceiver
+from tests.helpers.otlp_receiver import OtlpReceiver, refusing_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +44,17 @@ def bursts_root(tmp_path: Path) -> Path:
     return root
 
 
-def _vm_rss_mb(pid: int) -> float:
-    return _status_mb(pid, "VmRSS")
+@pytest.fixture
+def dead_endpoint() -> Iterator[str]:
+    """A collector endpoint that refuses every connection (its port held by the test, never listened on)."""
+    with refusing_endpoint() as endpoint:
+        yield endpoint
 
 
 def _vm_hwm_mb(pid: int) -> float:
-    """The process's peak resident memory so far: what it reached between two samples counts too."""
+    """The process's peak resident memory so far: what it reached between two samples counts too. It includes the
+    pages of the function's ring the extension has touched (shared with the function, paid once by Lambda): the
+    goal is held with them counted."""
     return _status_mb(pid, "VmHWM")
 
 
@@ -80,34 +86,32 @@ def test_a_custom_value_limit_is_honoured(bursts_root: Path, dev_layer: Path, ot
     assert payload == "x" * 100
 
 
-def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(bursts_root: Path, dev_layer: Path) -> None:
+def test_a_flood_against_a_dead_collector_keeps_the_extension_bounded(
+    bursts_root: Path, dev_layer: Path, dead_endpoint: str
+) -> None:
     """100,000 spans of ~1 KB while nothing accepts them: the extension keeps at most its bound, drops the
-    oldest and says so; its memory stays far below what keeping them all would take."""
-    dead = OtlpReceiver().start()
-    endpoint = dead.endpoint
-    dead.stop()  # a port nobody listens on: every export is refused
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "AFTERGLOW_MAX_BUFFERED_SPANS": "5000",
-           "AFTERGLOW_FLUSH_BUDGET_MS": "50"}
+    oldest and says so, and every span is either received or counted by the function; its memory stays under
+    40 MB (keeping them all would take well over 100 MB)."""
     filler = "f" * 1000
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": dead_endpoint, "AFTERGLOW_MAX_BUFFERED_SPANS": "5000",
+           "AFTERGLOW_FLUSH_BUDGET_MS": "50"}
     with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
         box.invoke({"spans": 10, "filler": filler})  # warm: the exporter is loaded, the breaker learns
-        baseline_mb = _vm_rss_mb(box.extension_pids["afterglow"])
         for _ in range(20):
             assert box.invoke({"spans": 5_000, "filler": filler}).json() == {"made": 5_000}
-        flooded_mb = _vm_rss_mb(box.extension_pids["afterglow"])
         peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
-    received = int(re.findall(r"spans received=(\d+)", report)[-1])
-    dropped = sum(int(count) for count in re.findall(r"buffer_full=(\d+)", report.splitlines()[-1]))
+    last = report.splitlines()[-1]
+    # the self-report written at SHUTDOWN (what the buffer still held is counted there), not one written on the way
+    assert "shutdown=" in last, report
+    received = int(re.findall(r"spans received=(\d+)", last)[0])
+    dropped = sum(int(count) for count in re.findall(r"(?<![.\w])buffer_full=(\d+)", last))
     # what the function could not hand over (a reader slower than this flood) is counted on its side
-    function_dropped = sum(int(count) for count in re.findall(r"function\.\w+=(\d+)", report.splitlines()[-1]))
+    function_dropped = sum(int(count) for count in re.findall(r"function\.\w+=(\d+)", last))
     assert received + function_dropped == 10 + 20 * 5_001 + 1, report
     assert dropped >= received - 5_000 - 1_000  # at most the bound is kept (give or take a batch in flight)
-    # 100,000 spans of ~1 KB kept would be well over 100 MB; the bound keeps the growth to a few tens of MB
-    assert flooded_mb - baseline_mb < 60, (baseline_mb, flooded_mb)
-    # The byte bound (AFTERGLOW_MAX_BUFFERED_BYTES) holds the buffer; the process's peak is measured at about 50 MB
-    # with the shared-memory hand-off's reads (the 40 MB goal is not met yet); keeping all would be 100 MB more.
-    assert peak_mb < 80, (baseline_mb, peak_mb)
+    # the byte bound (AFTERGLOW_MAX_BUFFERED_BYTES) holds the buffer, the ring is read a step at a time
+    assert peak_mb < 40, (peak_mb, report)
 
 
 def test_an_invocation_that_outruns_the_extension_loses_only_what_is_counted(
@@ -133,22 +137,18 @@ def test_an_invocation_that_outruns_the_extension_loses_only_what_is_counted(
 
 
 def test_megabyte_values_against_a_dead_collector_keep_the_extension_under_40_mb(
-    bursts_root: Path, dev_layer: Path
+    bursts_root: Path, dev_layer: Path, dead_endpoint: str
 ) -> None:
     """10,000 spans with 1 MB values (8 KB each after the value limit) while nothing accepts them: 80 MB if all
     were kept, well within the span count bound; the byte bound (AFTERGLOW_MAX_BUFFERED_BYTES, default) keeps the
     extension's resident memory under 40 MB and counts what it drops."""
-    dead = OtlpReceiver().start()
-    endpoint = dead.endpoint
-    dead.stop()  # a port nobody listens on: every export is refused
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
-    peak_mb = 0.0
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": dead_endpoint}
     with Sandbox(bursts_root, "app.handler", layers=[dev_layer], env=env, timeout=60) as box:
         for _ in range(10):
             assert box.invoke({"spans": 1_000, "big": 1_000}).json() == {"made": 1_000}
-            pid = box.extension_pids["afterglow"]
-            peak_mb = max(peak_mb, _vm_rss_mb(pid), _vm_hwm_mb(pid))
+        peak_mb = _vm_hwm_mb(box.extension_pids["afterglow"])
     report = "\n".join(line.text for line in box.logs if "spans received=" in line.text)
     last = report.splitlines()[-1]
-    assert int(re.search(r"buffer_full=(\d+)", last).group(1)) > 0, report  # type: ignore[union-attr]
-    assert peak_mb < 80, (peak_mb, report)  # about 50 MB measured; the 40 MB goal is not met yet (80 MB kept)
+    assert "shutdown=" in last, report  # the self-report written at SHUTDOWN
+    assert int(re.search(r"(?<![.\w])buffer_full=(\d+)", last).group(1)) > 0, report  # type: ignore[union-attr]
+    assert peak_mb < 40, (peak_mb, report)

@@ -110,16 +110,15 @@ def test_error_statuses_mark_the_client_span(client: str, tracing: Any, http_ser
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_refused_connection_raises_the_clients_own_error(client: str, tracing: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens here once closed
-    url = f"http://127.0.0.1:{port}/"
-    instrumentation.uninstrument()
-    with pytest.raises(Exception) as plain:
-        CLIENTS[client](url, {})
-    instrumentation.instrument()
-    with pytest.raises(Exception) as traced:
-        CLIENTS[client](url, {})
+    with socket.socket() as holder:  # bound for the test, never listened on: refused, and no one else's meanwhile
+        holder.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{holder.getsockname()[1]}/"
+        instrumentation.uninstrument()
+        with pytest.raises(Exception) as plain:
+            CLIENTS[client](url, {})
+        instrumentation.instrument()
+        with pytest.raises(Exception) as traced:
+            CLIENTS[client](url, {})
     assert type(traced.value) is type(plain.value)
     (span,) = tracing.spans()
     assert span.status == StatusCode.ERROR

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -115,32 +114,27 @@ def test_run_reads_the_event_from_stdin_and_refuses_bad_input(tmp_path: Path) ->
     assert reserved.returncode == 2 and "reserved" in reserved.stderr.decode()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_sandbox_serves_the_rie_endpoint_until_interrupted(tmp_path: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # port 0: the sandbox binds a free port itself and says which
         [sys.executable, "-m", "afterglow", "sandbox", "--task-root", str(EXAMPLE), "--handler", "app.handler",
-         "--port", str(port), "--env", "GREETING=hi"],
+         "--port", "0", "--env", "GREETING=hi"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    announced = b""
     try:
-        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request = urllib.request.Request(url, data=b'{"name": "curl"}', method="POST")
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    answer = json.loads(response.read())
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        assert server.stderr is not None
+        stderr = server.stderr.fileno()
+        while b" at POST http://" not in announced or not announced.endswith(b"\n"):  # its first lines
+            readable, _, _ = select.select([stderr], [], [], 60)
+            chunk = os.read(stderr, 4096) if readable else b""
+            assert chunk, f"no announcement within 60 s or it exited: {announced.decode()}"
+            announced += chunk
+        match = re.search(rb" at POST (http://127\.0\.0\.1:(\d+)\S*)", announced)
+        assert match, announced.decode()
+        url, port = match.group(1).decode(), int(match.group(2))
+        request = urllib.request.Request(url, data=b'{"name": "curl"}', method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
         assert answer == {"statusCode": 200, "body": "hello, curl"}
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
@@ -149,6 +143,7 @@ def test_sandbox_serves_the_rie_endpoint_until_interrupted(tmp_path: Path) -> No
             server.kill()
             server.communicate()
     assert server.returncode == 0
+    err = announced + err
     text = out.decode()
     assert "START RequestId: " in text and "END RequestId: " in text and "REPORT RequestId: " in text
     assert "greeting curl" in text

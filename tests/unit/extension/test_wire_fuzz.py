@@ -219,12 +219,12 @@ def test_a_ring_with_any_contents_and_positions_yields_frames_or_rejections(
     stream = FunctionStream()
     hello = wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": RING})
     try:
-        stream.receive(hello, [os.dup(ring.fd)])
+        list(stream.receive(hello, [os.dup(ring.fd)]))
         assert stream.ring is not None
         ring._data[offset:offset + len(data)] = data[: RING - offset]
         ring._words[wire.RING_WRITTEN_WORD] = written % 2**64
         ring._words[wire.RING_READ_WORD] = read % 2**64
-        out = stream.receive(wire.frame(wire.END, ["r", True, {}, position])) if position is not None else []
+        out = list(stream.receive(wire.frame(wire.END, ["r", True, {}, position]))) if position is not None else []
         out += stream.drain()
         for item in out:
             if isinstance(item, wire.WireError):

@@ -95,13 +95,13 @@ def test_a_stream_reads_the_ring_up_to_end_and_everything_at_drain() -> None:
     try:
         assert ring.fd is not None
         hello = wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY})
-        assert stream.receive(hello, [os.dup(ring.fd)])[0][0] == wire.HELLO  # type: ignore[index]
+        assert next(iter(stream.receive(hello, [os.dup(ring.fd)])))[0] == wire.HELLO  # type: ignore[index]
         ring.put(wire.START, ["req-1", record("invocation")])
         ring.put_span(record("a"))
         ring.put_span(record("b"))
         end_at = ring.written
         ring.put_span(record("after-end"))
-        items = stream.receive(wire.frame(wire.END, ["req-1", True, {}, end_at]))
+        items = list(stream.receive(wire.frame(wire.END, ["req-1", True, {}, end_at])))
         assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
         assert [span[wire.NAME] for span in items[1][1]] == ["a", "b"]  # type: ignore[index]  # merged
         assert [span[wire.NAME] for _, payload in stream.drain() for span in payload] == ["after-end"]  # type: ignore[misc]
@@ -175,7 +175,7 @@ def test_once_everything_is_read_the_next_invocation_starts_on_the_first_page(ri
             assert ring.written % CAPACITY == 0  # each invocation starts a lap
             ring.put(wire.START, [f"req-{number}", record("invocation")])
             ring.put_span(record(f"child-{number}", 100))
-            items = stream.receive(wire.frame(wire.END, [f"req-{number}", True, {}, ring.written]))
+            items = list(stream.receive(wire.frame(wire.END, [f"req-{number}", True, {}, ring.written])))
             assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
             assert items[1][1][0][wire.NAME] == f"child-{number}"  # type: ignore[index]
         ring.put_span(record("unread"))
@@ -184,3 +184,59 @@ def test_once_everything_is_read_the_next_invocation_starts_on_the_first_page(ri
         assert ring.written == before
     finally:
         stream.close()
+
+
+def test_a_burst_is_read_a_step_at_a_time_and_each_step_frees_its_room() -> None:
+    """A ring read in steps (as the extension reads a burst): each step is marked read before the next is copied,
+    so the function may write again while the extension decodes, and what comes out is every frame, in order,
+    whole even where a frame straddles two steps."""
+    from extension import ring as reading
+
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    stream = FunctionStream()
+    try:
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": 1 << 20}),
+                            [os.dup(ring.fd)]))
+        expected = [f"s{number}" for number in range(900)]
+        for name in expected:
+            assert ring.put_span(record(name, 997)) < ring.capacity  # ~1 KB each, not a divisor of a step
+        items = stream.drain()
+        got: list[str] = []
+        read_positions: list[int] = []
+        for item in items:
+            assert not isinstance(item, wire.WireError)
+            got += [span[wire.NAME] for span in item[1]]
+            read_positions.append(ring.read)
+        assert got == expected
+        assert ring.read == ring.written > 3 * reading.READ_STEP
+        assert len(set(read_positions)) >= 3  # the function saw its room come back step by step
+        assert all(position % mmap.PAGESIZE == 0 for position in sorted(set(read_positions))[:-1])
+    finally:
+        stream.close()
+        ring.close()
+
+
+def test_the_function_writes_into_a_steps_room_while_the_rest_of_the_burst_is_read() -> None:
+    """A step's room is the function's again before the next step is copied (its pages handed back to the kernel):
+    frames written there meanwhile come out whole, after the burst, and the burst's own frames are untouched."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    stream = FunctionStream()
+    try:
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": 1 << 20}),
+                            [os.dup(ring.fd)]))
+        burst = [f"b{number}" for number in range(900)]
+        for name in burst:
+            assert ring.put_span(record(name, 997)) < ring.capacity
+        reading = iter(stream.drain())
+        got = [span[wire.NAME] for span in next(reading)[1]]  # type: ignore[index]
+        later = [f"l{number}" for number in range(200)]  # ~200 KB: past the ring's end, onto the first step's pages
+        for name in later:
+            assert ring.put_span(record(name, 997)) < ring.capacity
+        got += [span[wire.NAME] for item in reading for span in item[1]]  # type: ignore[index]
+        assert got == burst
+        assert [span[wire.NAME] for item in stream.drain() for span in item[1]] == later  # type: ignore[index]
+    finally:
+        stream.close()
+        ring.close()

@@ -151,23 +151,23 @@ def test_backoff_grows_and_stops_when_the_next_attempt_would_not_fit(receiver: O
     assert all(gap >= 0.04 for gap in gaps)  # never hammering: at least the first backoff (50 ms -20%)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_dead_collector_opens_the_breaker_and_later_flushes_do_not_try() -> None:
-    port = free_port()  # nothing listens: connection refused
-    clock_breaker = CircuitBreaker(threshold=3, base_cooldown_s=0.2, max_cooldown_s=0.2)
-    sink = sink_for(f"http://127.0.0.1:{port}/v1/traces", breaker=clock_breaker)
-    first = sink.export([batch(1)], soon(2), soon(5))
-    assert first.result is ExportResult.RETRY_LATER and first.attempts == 3
-    assert sink.export([batch(1)], soon(2), soon(5)).result is ExportResult.BREAKER_OPEN
-    with OtlpReceiver(port=port) as receiver:  # the collector comes back on the same port
-        time.sleep(0.3)  # past the cooldown: one probe goes out and closes the breaker
+    now = [0.0]
+    clock_breaker = CircuitBreaker(threshold=3, base_cooldown_s=0.2, max_cooldown_s=0.2, clock=lambda: now[0])
+    receiver = OtlpReceiver().start()
+    receiver.stop()  # the port stays held, never listened on: connection refused
+    try:
+        sink = sink_for(receiver.traces_url, breaker=clock_breaker)
+        first = sink.export([batch(1)], soon(2), soon(5))
+        assert first.result is ExportResult.RETRY_LATER and first.attempts == 3
+        assert sink.export([batch(1)], soon(2), soon(5)).result is ExportResult.BREAKER_OPEN
+        receiver.start()  # the collector comes back on the same port
+        assert sink.export([batch(1)], soon(2), soon(5)).result is ExportResult.BREAKER_OPEN  # still cooling down
+        now[0] += 0.3  # past the cooldown: one probe goes out and closes the breaker
         assert sink.export([batch(2)], soon(2), soon(5)).result is ExportResult.SUCCESS
         assert len(receiver.spans) == 2
+    finally:
+        receiver.stop(hold_port=False)
 
 
 def flusher_for(receiver: OtlpReceiver, buffer: SpanBuffer, stats: Stats, when_unsupported: str | None = None
