@@ -16,7 +16,6 @@ from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -25,6 +24,13 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from extension.function_logs import LogEntry
 from tracer import wire
 from tracer.export.buffer import Batch
+
+try:
+    from opentelemetry.sdk._logs import ReadableLogRecord
+
+    HAS_READABLE_LOG_RECORD = True
+except ImportError:  # opentelemetry-sdk at its floor (1.27): its log encoder took LogData then
+    HAS_READABLE_LOG_RECORD = False
 
 _KINDS = tuple(SpanKind(value) for value in range(5))
 _STATUS = (StatusCode.UNSET, StatusCode.OK, StatusCode.ERROR)

@@ -13,13 +13,14 @@ import copy
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from extension.function_logs import LogEntry
-from tests.helpers.sdk_reference import Converter, LogConverter
+from tests.helpers.sdk_reference import HAS_READABLE_LOG_RECORD, Converter, LogConverter
 from tracer import wire
 from tracer.export.buffer import Batch
 from tracer.export.log_encoder import LogEncoder
@@ -121,6 +122,13 @@ def test_grouping_follows_first_appearance_of_resources_and_scopes() -> None:
     assert ours == Converter().request(chunk)
 
 
+# The official log encoder is the reference only where the SDK has the records it takes today.
+needs_log_reference = pytest.mark.skipif(
+    not HAS_READABLE_LOG_RECORD,
+    reason="this opentelemetry-sdk has no ReadableLogRecord (its encode_logs took LogData)")
+
+
+@needs_log_reference
 def test_lengths_around_every_varint_boundary_match() -> None:
     """Generated text is short: lengths that need a second (or third) length byte, at every level, and text whose
     UTF-8 is longer than its characters."""
@@ -172,6 +180,7 @@ def log_entries(draw: Any) -> LogEntry:
     return entry
 
 
+@needs_log_reference
 @given(st.lists(st.tuples(resources, st.lists(log_entries(), min_size=1, max_size=3)), min_size=1, max_size=4))
 @EXAMPLES
 def test_log_requests_equal_the_sdk_encoders(batches: list[tuple[dict[str, Any], list[LogEntry]]]) -> None:
