@@ -122,8 +122,11 @@ class RuntimeWatch:
             if current is not None and current.pid == pid and current.request_id in (None, request_id):
                 current.request_id = request_id
                 return
-            baseline = self._current = _Baseline(request_id, pid)
-        self._measure(baseline)
+            # Measured before it is published: INVOKE (main thread) and START (receiver) both begin an invocation,
+            # and the one that adopts the baseline must find it complete.
+            baseline = _Baseline(request_id, pid)
+            self._measure(baseline)
+            self._current = baseline
 
     def _measure(self, baseline: _Baseline) -> None:
         pid = baseline.pid

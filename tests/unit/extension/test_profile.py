@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from extension.profile import (
@@ -150,3 +151,41 @@ def test_a_peak_that_could_not_be_reset_is_not_reported(tmp_path: Path) -> None:
     watch.begin("r1", proc.pid)
     assert PEAK_RSS not in watch.attributes("r1", proc.pid)  # a lifetime peak would mislead
 
+
+
+class SlowNetDev(RuntimeWatch):
+    """A /proc whose network counters take a while to read (a loaded machine), the first time."""
+
+    def __init__(self, proc: str) -> None:
+        super().__init__(proc=proc)
+        self.reading_net = threading.Event()
+        self.let_net_through = threading.Event()
+
+    def _read(self, pid: int, name: str) -> str | None:
+        if name == "net/dev" and not self.reading_net.is_set():
+            self.reading_net.set()
+            self.let_net_through.wait(10)
+        return super()._read(pid, name)
+
+
+def test_an_invocation_begun_from_two_threads_finds_its_baseline_complete(tmp_path: Path) -> None:
+    # INVOKE (the main thread) and START (the span receiver) both begin the invocation; the receiver then reads the
+    # invocation span's profile at once, and must not find a baseline the main thread is still measuring.
+    proc = FakeProc(tmp_path)
+    watch = SlowNetDev(str(tmp_path))
+    read: list[dict[str, object]] = []
+
+    def receiver() -> None:
+        watch.begin("r1", proc.pid)
+        read.append(watch.attributes("r1", proc.pid))
+
+    main = threading.Thread(target=watch.begin, args=("r1", proc.pid))
+    main.start()
+    assert watch.reading_net.wait(10)
+    spans = threading.Thread(target=receiver)
+    spans.start()
+    spans.join(0.5)  # time for a receiver that did not wait to read an incomplete baseline
+    watch.let_net_through.set()
+    main.join(10)
+    spans.join(10)
+    assert read == [{PEAK_RSS: 90_000 * 1024, NETWORK_RECEIVE: 0, NETWORK_TRANSMIT: 0}]
