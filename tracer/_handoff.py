@@ -278,10 +278,9 @@ class Handoff:
         while self.mode == SOCKET and (ring := self._ring) is not None:
             drops, self._drops = self._drops, {}
             end = [request_id, sampled, drops, ring.written]
-            if ring.polled and ring.put(wire.END, end):  # read with the extension's next pass: no write, no wake-up
-                self._logged_drops = {}
-                return None
-            if self._send_locked(wire.frame(wire.END, end)):  # else the socket, which wakes it to make room
+            # A polled ring takes END with the extension's next pass (no write, no wake-up); else, or when it has no
+            # room, the socket, which wakes the extension to make room.
+            if (ring.polled and ring.put(wire.END, end)) or self._send_locked(wire.frame(wire.END, end)):
                 self._logged_drops = {}
                 return None
             for reason, count in drops.items():  # not delivered: the counts wait for the next END
