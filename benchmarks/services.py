@@ -135,27 +135,39 @@ class AwsTarget:
                 "queue_url": self.queue_url}
 
 
+class _ExitedEarly(RuntimeError):
+    pass
+
+
 class MotoServer:
     """``moto_server`` on a free loopback port, in its own process group; ``stop()`` ends it."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        try:
-            self._wait_ready(timeout=30.0)
-        except BaseException:
-            self.stop()
-            raise
+    def __init__(self, attempts: int = 3) -> None:
+        # The port is free when probed, but another process may bind it before moto does (moto then exits at
+        # once): a fresh port, a few times, rather than a failed run.
+        for attempt in range(attempts):
+            self.port = _free_port()
+            self.endpoint = f"http://127.0.0.1:{self.port}"
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+            try:
+                self._wait_ready(timeout=30.0)
+                return
+            except _ExitedEarly:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with status {self._process.returncode}")
+                raise _ExitedEarly(f"moto_server exited with status {self._process.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1.0):
                     return
