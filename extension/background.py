@@ -91,9 +91,13 @@ class BackgroundExporter:
     def _export(self) -> None:
         # On this thread, one signal after the other: the flushers' own threads would be woken at every thaw
         # (each waiting thread costs the environment 10-15 us of CPU per freeze and thaw), for an export a second.
+        # A pass sends what was buffered when it began, not what keeps arriving while it waits for the collector:
+        # chasing the arrivals, a collector answering in 1 s held one signal's pass for its whole 10-s budget, one
+        # request after another, while the other signal waited (freshness p99 12 s, measured).
         for flusher in self._flushers:
             now = time.monotonic()
-            flusher.run_here(FlushJob(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s, False))
+            flusher.run_here(FlushJob(now + flusher.request_timeout_s, now + 2 * flusher.request_timeout_s, False,
+                                      most=flusher.buffer.pending))
         self.passes += 1
         if self._after_pass is not None:
             self._after_pass()
