@@ -12,14 +12,15 @@ to send to (for ``lumigo``, then a space and the CA certificate file the functio
 ``count`` line on stdin, one line of JSON
 ``{"distinct": n, "received": n, "rejected": n}`` (span ids are kept, so duplicates show); for each ``stats``
 line the same plus ``freshness_ms`` (each distinct span's first arrival minus its end time: p50, p99, max, n;
-``null`` before any) and ``log_records`` (OTLP only). EOF ends it.
+``null`` before any) and ``log_records`` (OTLP only); ``stats <epoch seconds>`` counts in ``freshness_ms`` only
+the spans that ended at or after that time, and those that ended before in ``freshness_before_ms``
+(``benchmarks.peer_receivers.freshness_stats``). EOF ends it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import socket
 import sys
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peer_receivers import HttpSink, otlp_udp_spans
+from benchmarks.peer_receivers import HttpSink, freshness_stats, otlp_udp_spans
 
 
 class _OtlpCounts:
@@ -40,7 +41,7 @@ class _OtlpCounts:
         self.received = 0
         self.rejected = 0
         self.log_records = 0
-        self.freshness_ms: list[float] = []  # per distinct span: first arrival - end
+        self.freshness: list[tuple[float, float]] = []  # per distinct span: (end, first arrival - end in ms)
 
     def counts(self) -> dict[str, int]:
         # Swapping the lists keeps a concurrent append: it lands in the list taken here or in the fresh one.
@@ -50,14 +51,14 @@ class _OtlpCounts:
         for span in spans:
             if span.span_id not in self.seen:
                 self.seen.add(span.span_id)
-                self.freshness_ms.append(span.arrived_at * 1000.0 - span.end_ns / 1e6)
+                self.freshness.append((span.end_ns / 1e9, span.arrived_at * 1000.0 - span.end_ns / 1e6))
         self.received += len(spans)
         self.rejected += sum(1 for request in requests if not request.accepted)
         self.log_records += len(logs)
         return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
 
-    def stats(self) -> dict[str, Any]:
-        return {**self.counts(), "freshness_ms": _summary(self.freshness_ms), "log_records": self.log_records}
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        return {**self.counts(), **freshness_stats(self.freshness, since), "log_records": self.log_records}
 
     def stop(self) -> None:
         self.receiver.stop()
@@ -100,8 +101,8 @@ class _XRayCounts:
         with self._lock:
             return {"distinct": len(self.seen), "received": self.received, "rejected": self.rejected}
 
-    def stats(self) -> dict[str, Any]:
-        return {**self.counts(), "freshness_ms": None, "log_records": 0}  # X-Ray segments carry no arrival
+    def stats(self, since: float | None = None) -> dict[str, Any]:  # X-Ray segments carry no arrival
+        return {**self.counts(), "freshness_ms": None, "freshness_before_ms": None, "log_records": 0}
 
     def stop(self) -> None:
         self._socket.close()
@@ -117,22 +118,11 @@ class _HttpCounts:
     def counts(self) -> dict[str, int]:
         return self.sink.tally.counts()
 
-    def stats(self) -> dict[str, Any]:
-        return {**self.counts(), "freshness_ms": _summary(list(self.sink.tally.freshness_ms)), "log_records": 0}
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        return {**self.counts(), **freshness_stats(list(self.sink.tally.freshness), since), "log_records": 0}
 
     def stop(self) -> None:
         self.sink.stop()
-
-
-def _summary(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def rank(fraction: float) -> float:  # nearest rank
-        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-    return {"p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1], "n": len(ordered)}
 
 
 def _segment_ids(document: dict[str, Any]) -> Iterator[str]:
@@ -161,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             command = line.strip()
             if command == "count":
                 print(json.dumps(collector.counts()), flush=True)
-            elif command == "stats":
-                print(json.dumps(collector.stats()), flush=True)
+            elif command.split(" ")[0] == "stats":
+                _, _, since = command.partition(" ")
+                print(json.dumps(collector.stats(float(since) if since else None)), flush=True)
     finally:
         collector.stop()
     return 0

@@ -74,18 +74,21 @@ def _delivery(run: CostRun) -> dict[str, Any]:
     if run.collector_delay_ms is None or collector is None:
         return {"spans_created": run.spans_created, "spans_received": None, "duplicates": None, "lost": None,
                 "reported_dropped": None, "silent_lost": None, "log_records": None, "freshness_p50_ms": None,
-                "freshness_p99_ms": None, "freshness_max_ms": None}
+                "freshness_p99_ms": None, "freshness_max_ms": None, "freshness_before_max_ms": None,
+                "freshness_before_n": None}
     received = collector["distinct"]
     lost = max(0, run.spans_created - received)
     reported = reported_drops(run.worker.get("extension_report"))
     freshness = collector.get("freshness_ms") or {}
+    before = collector.get("freshness_before_ms") or {}  # cold start and warm-up: held across the harness's wait
     return {
         "spans_created": run.spans_created, "spans_received": received,
         "duplicates": collector["received"] - collector["distinct"], "lost": lost,
         "unexpected": max(0, received - run.spans_created), "reported_dropped": reported,
         "silent_lost": max(0, lost - (reported or 0)), "log_records": collector.get("log_records"),
         "freshness_p50_ms": _r(freshness.get("p50"), 1), "freshness_p99_ms": _r(freshness.get("p99"), 1),
-        "freshness_max_ms": _r(freshness.get("max"), 1),
+        "freshness_max_ms": _r(freshness.get("max"), 1), "freshness_before_max_ms": _r(before.get("max"), 1),
+        "freshness_before_n": before.get("n"),
     }
 
 
@@ -349,16 +352,23 @@ def _first_warm(steady: Sequence[dict[str, Any]], latency_rows: Sequence[dict[st
 def _freshness(steady: Sequence[dict[str, Any]]) -> TargetCheck:
     rows = [row for row in _afterglow_rows(steady)
             if not row.get("failure") and row.get("freshness_p99_ms") is not None]
-    target = f"freshness (span end to arrival at the collector) p99 at most {TARGET_FRESHNESS_S:g} s"
+    target = (f"freshness (span end to arrival at the collector) p99 at most {TARGET_FRESHNESS_S:g} s, spans made at "
+              "steady load (the measured invocations)")
     if not rows:
         return TargetCheck(target, "n/a", "n/a")
     worst = max(rows, key=lambda row: row["freshness_p99_ms"])
     subject = [row for row in rows if row["config"] == SUBJECT]
     listed = ", ".join(f"{row['collector_delay_ms']:g} ms: p50 {row['freshness_p50_ms'] / 1000:.3f} s / p99 "
                        f"{row['freshness_p99_ms'] / 1000:.3f} s" for row in subject)
+    held = [row for row in subject if row.get("freshness_before_max_ms") is not None]
+    apart = "" if not held else (
+        "; apart: the cold start's and warm-up's spans, held while the frozen environment waited for the phase's "
+        "other configurations to warm up, arrived at most " + ", ".join(
+            f"{row['freshness_before_max_ms'] / 1000:.3f} s ({row['collector_delay_ms']:g} ms)" for row in held)
+        + " after their end")
     return TargetCheck(target, f"`{SUBJECT}` by collector delay {listed}; worst of every afterglow configuration: "
                                f"`{worst['config']}` at {worst['collector_delay_ms']:g} ms, p99 "
-                               f"{worst['freshness_p99_ms'] / 1000:.3f} s",
+                               f"{worst['freshness_p99_ms'] / 1000:.3f} s{apart}",
                        _verdict(worst["freshness_p99_ms"] <= TARGET_FRESHNESS_S * 1000))
 
 

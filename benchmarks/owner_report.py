@@ -147,7 +147,10 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
              "Per collector delay (all configurations ran at once in each phase). *busy* = billed time / wall time "
              "(1.0 = the environment never idles: it could not keep up with the rate); *first warm* = the "
              "post-runtime time of the first invocation after the cold start; *freshness* = a span's arrival at the "
-             "collector minus its end time; *lost* = spans the function made that never arrived, counted by span id "
+             "collector minus its end time, over the spans the measured invocations made (*held* = the longest for "
+             "the cold start's and warm-up's spans, which wait in the frozen environment until every configuration "
+             "of the phase has warmed up and the measured invocations begin); *lost* = spans the function made that "
+             "never arrived, counted by span id "
              "after the sandbox shut down (SHUTDOWN's flush counts), with the extension's own count of what it "
              "dropped in brackets; *handler* = the runtime's part of the invoke phase (platform.runtimeDone: "
              "the handler and whatever the tracer does in the runtime before its next), the figure a CPU limit "
@@ -156,7 +159,7 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
               "extension CPU mean / p99", "billed mean / p99", "post-runtime mean / p99",
               "caller p50 / p99 (added p50)", "handler p50 (added)",
               "first warm post-runtime", "init", "RSS runtime / ext. MB", "spans made / received",
-              "lost (reported) / dup.", "freshness p50 / p99 / max s", "errors"]
+              "lost (reported) / dup.", "freshness p50 / p99 / max s (held)", "errors"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in steady:
         if row.get("failure"):
@@ -168,7 +171,8 @@ def detail_sections(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str
             f"{row['duplicates']:,}")
         freshness = "-" if row.get("freshness_p50_ms") is None else (
             f"{_seconds(row['freshness_p50_ms'])} / {_seconds(row['freshness_p99_ms'])} / "
-            f"{_seconds(row['freshness_max_ms'])}")
+            f"{_seconds(row['freshness_max_ms'])}"
+            + ("" if row.get("freshness_before_max_ms") is None else f" ({_seconds(row['freshness_before_max_ms'])})"))
         lines.append("| " + " | ".join([
             f"`{row['config']}`", f"{row['collector_delay_ms']:g}" + ("" if row["exports"] else " (no export)"),
             f"{row['n']:,}", _num(row["rate_per_s"], 1), _num(row["busy_share"]),

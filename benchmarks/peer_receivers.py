@@ -21,13 +21,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import os
 import socket
 import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ class SpanTally:
         self.seen: set[str] = set()
         self.received = 0
         self.rejected = 0
-        self.freshness_ms: list[float] = []
+        self.freshness: list[tuple[float, float]] = []  # per distinct span: (end, first arrival - end in ms)
 
     def add(self, spans: list[Span], arrived: float) -> None:
         with self._lock:
@@ -157,7 +158,7 @@ class SpanTally:
                 if identifier not in self.seen:
                     self.seen.add(identifier)
                     if end is not None:
-                        self.freshness_ms.append((arrived - end) * 1000.0)
+                        self.freshness.append((end, (arrived - end) * 1000.0))
 
     def reject(self) -> None:
         with self._lock:
@@ -257,6 +258,31 @@ def _handler_class(receive: Callable[[str, str, bytes], tuple[int, bytes]]) -> t
     return _Handler
 
 
+def freshness_stats(freshness: Sequence[tuple[float, float]], since: float | None = None) -> dict[str, Any]:
+    """``freshness_ms``: p50, p99 (nearest rank), max and n of the (end time, freshness in ms) pairs of the spans
+    that ended at or after ``since`` (epoch seconds; None: every span), ``None`` for none; ``freshness_before_ms``
+    the same for the spans that ended before it.
+
+    ``since`` is when the measured invocations began: the spans of the cold start and the warm-up are not made at
+    steady load, and the environment may sit frozen for a long while after them (until every configuration of the
+    phase has warmed up), holding what it had not yet sent; they are reported apart, not hidden.
+    """
+    during = [value for end, value in freshness if since is None or end >= since]
+    before = [value for end, value in freshness if since is not None and end < since]
+    return {"freshness_ms": _freshness_summary(during), "freshness_before_ms": _freshness_summary(before)}
+
+
+def _freshness_summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def rank(fraction: float) -> float:  # nearest rank
+        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1], "n": len(ordered)}
+
+
 class StdoutSpans:
     """Spans a function printed as OTLP lines (lambda-otel-lite's default exporter), counted from its log: what a
     log subscription would forward. ``feed`` is the sandbox's ``on_log``; decoding waits for ``stats()``, so the
@@ -271,7 +297,8 @@ class StdoutSpans:
             with self._lock:
                 self._lines.append((line.text, time.time()))
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """Counts and freshness (``freshness_stats``: ``since`` splits off the spans that ended before it)."""
         tally = SpanTally()
         with self._lock:
             lines = list(self._lines)
@@ -282,8 +309,4 @@ class StdoutSpans:
                 tally.reject()
                 continue
             tally.add(spans or [], arrived)
-        values = sorted(tally.freshness_ms)
-        freshness = None if not values else {
-            "p50": values[len(values) // 2], "p99": values[min(len(values) - 1, int(len(values) * 0.99))],
-            "max": values[-1], "n": len(values)}
-        return {**tally.counts(), "freshness_ms": freshness, "log_records": 0}
+        return {**tally.counts(), **freshness_stats(tally.freshness, since), "log_records": 0}

@@ -76,21 +76,22 @@ class Collector:
         self.rejected = counts["rejected"]
         return counts["distinct"], counts["received"] - counts["distinct"]
 
-    def stats(self) -> dict[str, Any]:
-        """Counts plus ``freshness_ms`` (first arrival minus end time per distinct span: p50, p99, max, n) and
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """Counts plus ``freshness_ms`` (first arrival minus end time per distinct span: p50, p99, max, n; with
+        ``since``, of the spans that ended from then on, and ``freshness_before_ms`` of the others) and
         ``log_records``; see ``benchmarks.collector_process``."""
-        stats: dict[str, Any] = self._ask("stats")
+        stats: dict[str, Any] = self._ask("stats" if since is None else f"stats {since!r}")
         self.rejected = stats["rejected"]
         return stats
 
-    def settled_stats(self, quiet_s: float, timeout_s: float = 30.0) -> dict[str, Any]:
+    def settled_stats(self, quiet_s: float, timeout_s: float = 30.0, since: float | None = None) -> dict[str, Any]:
         """``stats()`` once nothing new has arrived for ``quiet_s`` (requests still held by a slow collector
         are recorded only when it answers), or after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        last = self.stats()
+        last = self.stats(since)
         while time.monotonic() < deadline:
             time.sleep(quiet_s)
-            current = self.stats()
+            current = self.stats(since)
             if (current["received"], current["log_records"]) == (last["received"], last["log_records"]):
                 return current
             last = current

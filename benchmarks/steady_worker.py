@@ -15,7 +15,10 @@ Protocol, one JSON line each way:
    cannot keep up runs as fast as it can), or back to back when the rate is 0. They stop after ``count``
    invocations or ``max_seconds``.
 4. The sandbox shuts down (what SHUTDOWN flushes counts), the collector settles, and the worker prints the
-   result: every measured invocation's figures, the first warm one's, what the collector received.
+   result: every measured invocation's figures, the first warm one's, what the collector received (freshness
+   apart for the spans that ended before the measured invocations: after the warm-up the environment sits frozen
+   until every configuration of the phase is ready, holding what it had not yet sent; that wait is the harness's,
+   not steady load).
 """
 
 from __future__ import annotations
@@ -131,6 +134,7 @@ def run(spec: dict[str, Any], protocol: TextIO, commands: TextIO) -> dict[str, A
         period = 1.0 / spec["rate_per_s"] if spec["rate_per_s"] else 0.0
         measured: list[dict[str, Any]] = []
         started = due = time.monotonic()
+        result["measured_since"] = time.time()  # freshness at steady load counts the spans that end from now on
         while len(measured) < spec["count"] and time.monotonic() - started < spec["max_seconds"]:
             wait = due - time.monotonic()
             if wait > 0:
@@ -147,12 +151,12 @@ def run(spec: dict[str, Any], protocol: TextIO, commands: TextIO) -> dict[str, A
             box.shutdown(force="measured" not in result)
             result["extension_report"] = last_drop_report(box)
         if printed is not None and "measured" in result:
-            result["collector"] = printed.stats()
+            result["collector"] = printed.stats(result["measured_since"])
         if collector is not None:
             try:
                 if "measured" in result:
                     quiet_s = 0.3 + 2 * spec["collector_delay_ms"] / 1000.0
-                    result["collector"] = collector.settled_stats(quiet_s)
+                    result["collector"] = collector.settled_stats(quiet_s, since=result["measured_since"])
             finally:
                 collector.stop()
     result.update(invocations_ok=tally.ok, children=tally.children, errors=tally.errors,

@@ -101,10 +101,12 @@ def read_flush_policy(printing: bool = False) -> FlushPolicy:
 
 
 class FlushJob:
-    def __init__(self, soft_deadline: float, hard_deadline: float, force: bool) -> None:
+    def __init__(self, soft_deadline: float, hard_deadline: float, force: bool, most: int | None = None) -> None:
+        """``most``: stop once that many spans (or log records) went, None: when the buffer is empty."""
         self.soft_deadline = soft_deadline
         self.hard_deadline = hard_deadline
         self.force = force
+        self.most = most
         self.done = threading.Event()
         self.exported = 0
         self.result: ExportResult | None = None  # the last chunk's result; None if there was nothing to send
@@ -211,7 +213,8 @@ class Flusher:
     # --- the flush itself -----------------------------------------------------------------------------
 
     def run(self, job: FlushJob) -> None:
-        """Export chunks until the buffer is empty, the budget is spent or the sink says stop."""
+        """Export chunks until the buffer is empty (or ``job.most`` went), the budget is spent or the sink says
+        stop."""
         if self.stopped:
             self.buffer.clear(NO_ENDPOINT, announce=False)
             return
@@ -220,10 +223,15 @@ class Flusher:
             if self.buffer.pending:
                 job.result = ExportResult.NOT_READY
             return
+        taken = 0
         while time.monotonic() < job.soft_deadline:
-            lease = self.buffer.take(self._chunk_spans, self._chunk_bytes)
+            if job.most is not None and taken >= job.most:
+                return
+            most = self._chunk_spans if job.most is None else min(self._chunk_spans, job.most - taken)
+            lease = self.buffer.take(most, self._chunk_bytes)
             if lease is None:
                 return
+            taken += lease.spans
             outcome = sink.export(lease.batches, job.soft_deadline, job.hard_deadline, job.force)
             job.result = outcome.result
             if outcome.result is ExportResult.SUCCESS:

@@ -85,3 +85,21 @@ def test_otlp_collector_reports_each_span_s_freshness(otlp: Collector) -> None:
     assert freshness["n"] == 3
     # ended before they were sent, so each arrived after its end, and within the test's own lifetime
     assert 0 <= freshness["p50"] <= freshness["p99"] <= freshness["max"] < 60_000
+
+
+def test_otlp_collector_reports_the_spans_that_ended_before_a_time_apart(otlp: Collector) -> None:
+    earlier = _finished_spans(3)
+    since = time.time()
+    later = _finished_spans(2)
+    exporter = OTLPSpanExporter(endpoint=f"{otlp.address}/v1/traces", timeout=10)
+    try:
+        assert exporter.export(earlier + later) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    stats = otlp.settled_stats(quiet_s=0.1, since=since)
+    assert stats["distinct"] == 5
+    assert (stats["freshness_ms"]["n"], stats["freshness_before_ms"]["n"]) == (2, 3)
+    # the earlier spans waited longer for the same request
+    assert stats["freshness_before_ms"]["max"] >= stats["freshness_ms"]["max"] >= 0
+    everything = otlp.stats()
+    assert (everything["freshness_ms"]["n"], everything["freshness_before_ms"]) == (5, None)

@@ -218,6 +218,18 @@ def test_a_flush_sends_the_buffer_in_chunks_and_empties_it(receiver: OtlpReceive
     assert [request.spans for request in receiver.requests] == [4, 4, 2]
 
 
+def test_a_flush_told_how_many_sends_that_many_and_leaves_what_came_later(receiver: OtlpReceiver) -> None:
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    buffer.add({"service.name": "svc"}, "r1", batch(6).spans, [100] * 6)
+    flusher = flusher_for(receiver, buffer, stats)
+    receiver.on_request = lambda meta: buffer.add({"service.name": "svc"}, "r2", batch(1).spans, [100])
+    job = FlushJob(soon(5), soon(10), force=False, most=6)
+    flusher.run(job)
+    assert job.exported == 6 and [request.spans for request in receiver.requests] == [4, 2]
+    assert buffer.held == 2  # one span came in during each request: they wait for the next flush
+
+
 def test_a_slow_collector_does_not_hold_the_flush_past_its_budget_and_nothing_is_sent_twice() -> None:
     with OtlpReceiver(delay_s=0.6) as receiver:
         stats = Stats()
