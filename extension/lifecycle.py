@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from extension.backpressure import BackPressure
     from tracer.export.stats import Stats
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
@@ -242,10 +243,13 @@ class InvocationTracker(Listener):
     registers each INVOKE (finalising those a new INVOKE shows were over) and, at SHUTDOWN, finalises what is open.
     """
 
-    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats, poll_rings: bool = False,
+                 back_pressure: BackPressure | None = None) -> None:
         """``poll_rings`` (background export): the rings are read at ``sync`` (the export's passes, and before each
         Telemetry API delivery, so that its lines find their invocation's START), not when END comes over the
-        socket: functions put END into the ring and no invocation wakes the receiver."""
+        socket: functions put END into the ring and no invocation wakes the receiver. ``back_pressure``: the
+        receiver's (``extension.backpressure``)."""
+        self.back_pressure = back_pressure
         self.socket_path = socket_path
         self.assembler = assembler
         self.stats = stats
@@ -255,7 +259,8 @@ class InvocationTracker(Listener):
 
     def start(self, registration: dict[str, Any]) -> None:
         listener = bind_socket(self.socket_path)
-        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings)
+        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings,
+                                 back_pressure=self.back_pressure)
         self.receiver.start()
 
     def sync(self) -> None:
@@ -263,8 +268,15 @@ class InvocationTracker(Listener):
         if self.receiver is not None:
             self.receiver.sync()
 
+    def sync_for_export(self) -> None:
+        """Read what the function processes have written, as far as the span buffer has room (back-pressure)."""
+        if self.receiver is not None:
+            self.receiver.sync(complete=False)
+
     def before_telemetry(self) -> None:
-        self.sync()  # polled rings: read them before the batch, its lines then find their invocation's START
+        # Polled rings: read them before the batch, its lines then find their invocation's START (as far as the
+        # buffer has room: read whole, a burst the export is behind on would overflow it).
+        self.sync_for_export()
 
     def on_telemetry(self, event: dict[str, Any]) -> None:
         if event.get("type") == "platform.runtimeDone":

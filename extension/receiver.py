@@ -2,7 +2,8 @@
 
 One connection per function process (a new runtime after a re-init connects anew). Each connection has its
 own ``extension.ring.FunctionStream``: the socket's frames and, from wire version 2, the frames of the ring the
-function shares with HELLO, read at END, at DRAIN, when the connection closes and at ``sync``. A malformed frame
+function shares with HELLO, read at END, at DRAIN, when the connection closes and at ``sync``; DRAIN's and an
+export pass's reads stop while the span buffer is full (``extension.backpressure``). A malformed frame
 is counted and skipped; a bad header (wrong magic, an unknown wire version, unknown kind, a length over
 ``MAX_PAYLOAD``) poisons only that connection, which is closed. Whatever arrives, the thread keeps running.
 
@@ -31,6 +32,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+    from extension.backpressure import BackPressure
 
 
 _READ_SIZE = 256 * 1024
@@ -104,11 +107,14 @@ class _Connection:
 class Receiver:
     """Accepts function connections and feeds decoded frames to the assembler, on one thread."""
 
-    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats, poll_rings: bool = False,
+                 back_pressure: BackPressure | None = None) -> None:
         """``poll_rings``: the rings are read at ``sync`` (the background export's passes), so functions put END
-        into them rather than on the socket and no invocation wakes this thread."""
+        into them rather than on the socket and no invocation wakes this thread. ``back_pressure``: when a ring's
+        reads stop, and the bound its function may wait for them."""
         self._listener = listener
         self._poll_rings = poll_rings
+        self._back_pressure = back_pressure
         self._assembler = assembler
         self._stats = stats
         self._selector = selectors.DefaultSelector()
@@ -117,7 +123,7 @@ class Receiver:
         self._connections: dict[int, _Connection] = {}
         self._next_id = 0
         self._lock = threading.Lock()
-        self._sync_waiters: list[threading.Event] = []
+        self._sync_waiters: list[tuple[threading.Event, bool]] = []
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -129,14 +135,15 @@ class Receiver:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._thread.start()
 
-    def sync(self, timeout_s: float = 0.5) -> bool:
+    def sync(self, timeout_s: float = 0.5, complete: bool = True) -> bool:
         """Return once every byte already in the socket buffers and rings has been read and handed to the assembler;
-        False when that took longer than ``timeout_s``."""
+        False when that took longer than ``timeout_s``. Not ``complete`` (an export pass's read): the rings only as
+        far as back-pressure lets them be read."""
         if not self._thread.is_alive():
             return True
         done = threading.Event()
         with self._lock:
-            self._sync_waiters.append(done)
+            self._sync_waiters.append((done, complete))
         os.write(self._wake_w, b"s")
         return done.wait(timeout_s)
 
@@ -200,7 +207,7 @@ class Receiver:
                   "over", lost)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
-        for done in waiters:
+        for done, _ in waiters:
             done.set()
 
     def _accept(self) -> None:
@@ -216,6 +223,9 @@ class Receiver:
             sock.setblocking(False)
             self._next_id += 1
             connection = _Connection(self._next_id, sock, self._poll_rings)
+            if self._back_pressure is not None:
+                connection.stream.room = self._back_pressure.room
+                connection.stream.hold(self._back_pressure.ring_hold_ms() if self._poll_rings else 0)
             self._connections[connection.id] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
             self._stats.add("connections")
@@ -231,9 +241,12 @@ class Receiver:
                 for _ in range(64):  # bounded: a writer that never stops must not stall the barrier
                     if not self._read(connection):
                         break
+            capped = not any(complete for _, complete in waiters)
+            hold_ms = self._back_pressure.ring_hold_ms() if self._poll_rings and self._back_pressure else 0
             for connection in list(self._connections.values()):
-                self._deliver(connection, connection.stream.drain())
-        for done in waiters:
+                connection.stream.hold(hold_ms)  # the collector failing: its function must not wait for us
+                self._deliver(connection, connection.stream.drain(capped))
+        for done, _ in waiters:
             done.set()
 
     def _read(self, connection: _Connection) -> bool:
@@ -245,6 +258,8 @@ class Receiver:
         except OSError:
             data, ancillary = b"", []
         descriptors = received_descriptors(ancillary) if ancillary else None
+        if self._poll_rings and self._back_pressure is not None:  # whether the function may wait for us now
+            connection.stream.hold(self._back_pressure.ring_hold_ms())
         if not data:
             for fd in descriptors or ():
                 os.close(fd)

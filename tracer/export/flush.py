@@ -126,6 +126,9 @@ class Flusher:
         self.what = what  # "spans" or "log records": the same flush serves both signals, each with its own buffer
         self.when_unsupported = when_unsupported
         self.stopped = False  # the collector has no endpoint for this signal
+        # The last export got an answer (accepted or refused): holding spans back for it can help. False while the
+        # collector is unreachable, timing out or unconfirmed (``extension.backpressure``: drop the oldest instead).
+        self.delivering = True
         self.request_timeout_s = request_timeout_s
         self.loader = loader
         self._stats = stats
@@ -226,6 +229,7 @@ class Flusher:
                 return
             outcome = sink.export(lease.batches, job.soft_deadline, job.hard_deadline, job.force)
             job.result = outcome.result
+            self.delivering = outcome.result in (ExportResult.SUCCESS, ExportResult.REJECTED)
             if outcome.result is ExportResult.SUCCESS:
                 self.buffer.commit(lease)
                 job.exported += lease.spans

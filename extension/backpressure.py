@@ -1,0 +1,69 @@
+"""Back-pressure: while the span buffer is full, spans wait in the function's ring instead of being dropped.
+
+The ring is memory the function already pays for (8 MiB): what this process has not read yet costs it nothing.
+So the receiver reads a ring a step at a time only while the buffer holds less than its read limit (half its
+bounds: the decoded spans, not the ring's bytes, are what makes this process's memory grow), and the export, once
+it has made room, reads on. Behind by more than the function's high-water mark, the function waits after its
+response (``tracer._handoff``, billed, never the caller's latency) for as long as the bound this side stores in the
+ring (``wire.RING_HOLD_MS_WORD``): with background export, the extension only gets CPU while the runtime works.
+
+Holding helps only while the collector takes what is sent. Once an export fails (unreachable, timing out, no
+answer), reading goes on to the buffer's bounds, the oldest are dropped and counted (``buffer_full``) as before, and
+the hold bound in every ring is zero, so the function never waits for an export that cannot come.
+"""
+
+from __future__ import annotations
+
+from tracer.export.buffer import SpanBuffer
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracer.export.flush import Flusher
+
+READ_LIMIT_SHARE = 0.5  # of the buffer's bounds (spans, bytes): reading stops there while the export catches up
+HIGH_WATER_SHARE = 0.25  # of the buffer's bounds: past it, a policy that holds the environment exports at once
+
+
+class BackPressure:
+    def __init__(self, buffer: SpanBuffer, flusher: Flusher | None, hold_ms: int) -> None:
+        """``hold_ms``: how long the function may wait after a response for its ring to drain below the mark
+        (the flush budget with background export; 0 where the policy holds the environment itself)."""
+        self.buffer = buffer
+        self.flusher = flusher
+        self.hold_ms = max(0, int(hold_ms))
+        self.read_limit = max(1, int(buffer.max_spans * READ_LIMIT_SHARE))
+        self.read_limit_bytes = max(1, int(buffer.max_bytes * READ_LIMIT_SHARE))
+        self.on_full: Callable[[], None] | None = None  # a read stopped for room: wake the export
+        self.withheld = False  # a read stopped for room since ``behind`` was last asked
+
+    @property
+    def active(self) -> bool:
+        """Hold spans back rather than drop the oldest: only while the collector takes what is sent."""
+        flusher = self.flusher
+        return flusher is not None and flusher.delivering and not flusher.failed and not flusher.stopped
+
+    def room(self) -> bool:
+        """May the receiver read another step of a ring now? (Called before each step of a capped read.)"""
+        buffer = self.buffer
+        if (buffer.held < self.read_limit and buffer.held_bytes < self.read_limit_bytes) or not self.active:
+            return True
+        self.withheld = True
+        if self.on_full is not None:
+            self.on_full()
+        return False
+
+    def past_high_water(self) -> bool:
+        buffer = self.buffer
+        return (buffer.held >= buffer.max_spans * HIGH_WATER_SHARE
+                or buffer.held_bytes >= buffer.max_bytes * HIGH_WATER_SHARE)
+
+    def ring_hold_ms(self) -> int:
+        """The bound stored in every ring: how long its function may wait for this side to read."""
+        return self.hold_ms if self.active else 0
+
+    def behind(self) -> bool:
+        """Did a read stop for room since the last ask? (The export then goes again once it made room.)"""
+        withheld, self.withheld = self.withheld, False
+        return withheld
