@@ -15,6 +15,7 @@ the hold bound in every ring is zero, so the function never waits for an export 
 from __future__ import annotations
 
 from tracer.export.buffer import SpanBuffer
+from tracer.export.flush import FlushJob
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -36,7 +37,14 @@ class BackPressure:
         self.read_limit = max(1, int(buffer.max_spans * READ_LIMIT_SHARE))
         self.read_limit_bytes = max(1, int(buffer.max_bytes * READ_LIMIT_SHARE))
         self.on_full: Callable[[], None] | None = None  # a read stopped for room: wake the export
+        self.on_change: Callable[[], None] | None = None  # ``active`` changed: store the new bound in the rings
         self.withheld = False  # a read stopped for room since ``behind`` was last asked
+        if flusher is not None:
+            flusher.on_delivering = self._changed
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     @property
     def active(self) -> bool:
@@ -62,6 +70,17 @@ class BackPressure:
     def ring_hold_ms(self) -> int:
         """The bound stored in every ring: how long its function may wait for this side to read."""
         return self.hold_ms if self.active else 0
+
+    def make_room(self, until: float) -> bool:
+        """Export on the calling thread until ``until`` (SHUTDOWN: no other pass will come); True once there is room
+        to read on (this export, or the pass it waited for, made some)."""
+        flusher = self.flusher
+        if flusher is None or not self.active:
+            return False
+        job = FlushJob(until, until, True)
+        flusher.run_here(job)  # after a pass in flight, if any
+        buffer = self.buffer
+        return self.active and buffer.held < self.read_limit and buffer.held_bytes < self.read_limit_bytes
 
     def behind(self) -> bool:
         """Did a read stop for room since the last ask? (The export then goes again once it made room.)"""

@@ -261,6 +261,8 @@ class InvocationTracker(Listener):
         listener = bind_socket(self.socket_path)
         self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings,
                                  back_pressure=self.back_pressure)
+        if self.back_pressure is not None:
+            self.back_pressure.on_change = self.receiver.refresh_holds
         self.receiver.start()
 
     def sync(self) -> None:
@@ -301,11 +303,24 @@ class InvocationTracker(Listener):
 
     def shutting_down(self, shutdown: Shutdown) -> None:
         # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
-        # exported: spans read after the self-report would be lost without a count. Half the deadline at most.
+        # exported: spans read after the self-report would be lost without a count. Half the deadline at most; what
+        # back-pressure left in the rings first goes out a buffer's worth at a time, within a quarter of it.
+        self._catch_up(time.monotonic() + max(0.0, shutdown.deadline - time.monotonic()) / 4)
         if self.receiver is not None and not self.receiver.sync(max(0.5, (shutdown.deadline - time.monotonic()) / 2)):
             log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
                         "the deadline; what it reads from now on is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
+
+    def _catch_up(self, until: float) -> None:
+        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until``."""
+        back_pressure, receiver = self.back_pressure, self.receiver
+        if back_pressure is None or receiver is None:
+            return
+        back_pressure.behind()  # from here on
+        while time.monotonic() < until:
+            receiver.sync(max(0.05, until - time.monotonic()), complete=False)
+            if not back_pressure.behind() or not back_pressure.make_room(until):
+                return
 
     def stop(self) -> None:
         if self.receiver is not None:

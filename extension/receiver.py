@@ -121,6 +121,7 @@ class Receiver:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._connections: dict[int, _Connection] = {}
+        self._closed: dict[int, _Connection] = {}  # closed, their rings not read to the end yet (back-pressure)
         self._next_id = 0
         self._lock = threading.Lock()
         self._sync_waiters: list[tuple[threading.Event, bool]] = []
@@ -147,6 +148,11 @@ class Receiver:
         os.write(self._wake_w, b"s")
         return done.wait(timeout_s)
 
+    def refresh_holds(self) -> None:
+        """The collector started or stopped answering: store the new hold bound in every ring, from this thread."""
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"h")
+
     def stop(self) -> None:
         self._stopping = True
         if self._thread.is_alive():
@@ -155,7 +161,10 @@ class Receiver:
         for connection in list(self._connections.values()):
             connection.sock.close()
             connection.stream.close()
+        for connection in list(self._closed.values()):
+            connection.stream.close()
         self._connections.clear()
+        self._closed.clear()
         self._listener.close()
         self._selector.close()
         os.close(self._wake_r)
@@ -184,7 +193,7 @@ class Receiver:
         close everything, so that the function's tracer counts what it can no longer hand over (in its log)."""
         self.failed = True
         lost = 0
-        for connection in list(self._connections.values()):
+        for connection in [*self._connections.values(), *self._closed.values()]:
             with contextlib.suppress(Exception):
                 for _ in range(64):  # bounded: a writer that never stops must not hold this up
                     data = connection.sock.recv(_READ_SIZE)
@@ -199,6 +208,7 @@ class Receiver:
             with contextlib.suppress(Exception):
                 self._assembler.disconnected(connection.id)
         self._connections.clear()
+        self._closed.clear()
         with contextlib.suppress(OSError):
             self._listener.close()
         self._stats.drop("receiver_failed", lost)
@@ -236,16 +246,20 @@ class Receiver:
             os.read(self._wake_r, 4096)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
+        if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now
+            hold_ms = self._back_pressure.ring_hold_ms()
+            for connection in list(self._connections.values()):
+                connection.stream.hold(hold_ms)
         if waiters:
             for connection in list(self._connections.values()):
                 for _ in range(64):  # bounded: a writer that never stops must not stall the barrier
                     if not self._read(connection):
                         break
             capped = not any(complete for _, complete in waiters)
-            hold_ms = self._back_pressure.ring_hold_ms() if self._poll_rings and self._back_pressure else 0
             for connection in list(self._connections.values()):
-                connection.stream.hold(hold_ms)  # the collector failing: its function must not wait for us
                 self._deliver(connection, connection.stream.drain(capped))
+            for connection in list(self._closed.values()):
+                self._read_closed(connection, capped)
         for done, _ in waiters:
             done.set()
 
@@ -318,15 +332,27 @@ class Receiver:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(connection.sock)
         connection.sock.close()
-        # The function closed it or died: whatever it wrote to its ring is complete now (START and the spans that
-        # had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
+        self._read_closed(connection, capped=self._poll_rings and self._back_pressure is not None)
+
+    def _read_closed(self, connection: _Connection, capped: bool) -> None:
+        """The function closed the connection or died: whatever it wrote to its ring is complete now (START and the
+        spans that had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
+        ``capped``: as far as the span buffer has room; the rest at the next ``sync`` (the ring stays mapped)."""
+        self._closed.pop(connection.id, None)
+        done = False
         try:
-            for item in connection.stream.drain():  # read as it is iterated: before the stream closes
+            for item in connection.stream.drain(capped):  # read as it is iterated: before the stream closes
                 if isinstance(item, wire.WireError):
                     self._stats.add("malformed_frames")
                     log.warning("rejected a frame in the ring of function connection %d: %s", connection.id, item)
                 else:
                     dispatch(self._assembler, connection.id, item[0], item[1])
+            ring = connection.stream.ring
+            done = not capped or ring is None or ring.unread <= 0
         finally:
-            connection.stream.close()
-        self._assembler.disconnected(connection.id)
+            if done:
+                connection.stream.close()
+            else:
+                self._closed[connection.id] = connection
+        if done:
+            self._assembler.disconnected(connection.id)

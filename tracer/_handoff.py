@@ -96,6 +96,7 @@ class Handoff:
         self._time_left_s = 5.0  # of the current invocation, less a margin: a wait after the response stays within
         self._stalled_at = -1  # read position at which a wait saw the extension read nothing: no wait until it moves
         self.holds = 0  # waits for the extension after a response (back-pressure), for tests and benchmarks
+        self.stalls = 0  # of which the extension read nothing at all until the bound
         _live.add(self)
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
@@ -173,6 +174,7 @@ class Handoff:
                 if time.monotonic() >= deadline:
                     if ring.seen_read == read_before:  # it read nothing at all: dead or hung, do not wait on it again
                         self._stalled_at = read_before
+                        self.stalls += 1
                         log.debug("afterglow: the extension read nothing in %.0f ms; not waiting for it again until "
                                   "it does", bound_s * 1000)
                     return
