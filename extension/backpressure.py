@@ -1,9 +1,10 @@
 """Back-pressure: while the span buffer is full, spans wait in the function's ring instead of being dropped.
 
 The ring is memory the function already pays for (8 MiB): what this process has not read yet costs it nothing.
-So the receiver reads a ring a step at a time only while the buffer holds less than its read limit (half its
-bounds: the decoded spans, not the ring's bytes, are what makes this process's memory grow), and the export, once
-it has made room, reads on. Behind by more than the function's high-water mark, the function waits after its
+So the receiver reads a ring a step at a time only while the buffer holds less than its read limit (a quarter of
+its bounds, where the background export starts at once: the decoded spans, not the ring's bytes, are what makes
+this process's memory grow, and what SHUTDOWN must still send), and the export, once
+it has made room, reads on. Behind by more than an eighth of the ring, the function waits after its
 response (``tracer._handoff``, billed, never the caller's latency) for as long as the bound this side stores in the
 ring (``wire.RING_HOLD_MS_WORD``): with background export, the extension only gets CPU while the runtime works.
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from tracer.export.flush import Flusher
 
-READ_LIMIT_SHARE = 0.5  # of the buffer's bounds (spans, bytes): reading stops there while the export catches up
+READ_LIMIT_SHARE = 0.25  # of the buffer's bounds (spans, bytes): reading stops there while the export catches up
 HIGH_WATER_SHARE = 0.25  # of the buffer's bounds: past it, a policy that holds the environment exports at once
 
 

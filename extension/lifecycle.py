@@ -304,8 +304,8 @@ class InvocationTracker(Listener):
     def shutting_down(self, shutdown: Shutdown) -> None:
         # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
         # exported: spans read after the self-report would be lost without a count. Half the deadline at most; what
-        # back-pressure left in the rings first goes out a buffer's worth at a time, within a quarter of it.
-        self._catch_up(time.monotonic() + max(0.0, shutdown.deadline - time.monotonic()) / 4)
+        # back-pressure left in the rings first goes out a buffer's worth at a time, within that half.
+        self._catch_up(time.monotonic() + max(0.0, shutdown.deadline - time.monotonic()) / 2)
         if self.receiver is not None and not self.receiver.sync(max(0.5, (shutdown.deadline - time.monotonic()) / 2)):
             log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
                         "the deadline; what it reads from now on is not in the self-report")

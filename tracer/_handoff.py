@@ -10,8 +10,8 @@ invocation makes no system call at all. The extension reads the ring at END, at 
 the connection closes (the process died) and before it declares an invocation dead.
 
 Back-pressure: an extension whose span buffer is full stops reading the ring, so spans wait here instead of being
-dropped. When, after the runtime posted the response, the ring is still past its high-water mark, the function waits
-for the extension to read below it (DRAIN wakes it), as long as the extension says in the ring's header (its flush
+dropped. When, after the runtime posted the response, more than an eighth of the ring is unread, the function waits
+for the extension to read below that (DRAIN wakes it), as long as the extension says in the ring's header (its flush
 budget; zero while its collector fails, and from an older extension): billed, but never the caller's latency. A wait
 in which the extension read nothing at all is not repeated until it reads again (it died, or hangs).
 
@@ -51,6 +51,7 @@ DISCONNECTED_DROP = "disconnected"  # lost with the extension, or ended while th
 NO_MEMORY = "no_memory"  # the ring could not be created
 
 HIGH_WATER_SHARE = 4  # DRAIN once this share of the ring (a quarter) waits unread
+HOLD_SHARE = 8  # after a response, wait for the extension while this share of the ring (an eighth) waits unread
 HOLD_POLL_S = 0.001  # how often a wait for the extension looks at its read position
 
 _live: weakref.WeakSet[Handoff] = weakref.WeakSet()
@@ -83,6 +84,7 @@ class Handoff:
         self._ring: Ring | None = None
         self._connection: Connection | None = None
         self._high_water = ring_capacity // HIGH_WATER_SHARE
+        self._hold_mark = ring_capacity // HOLD_SHARE
         self._drain_asked_at = 0  # ring position of the last DRAIN: another only once the extension read past it
         self._forked = False  # a forked child: connects at its first span, never falls back
         self._start: list[Any] | None = None  # the open invocation's START
@@ -152,12 +154,12 @@ class Handoff:
     def _hold_locked(self) -> tuple[Ring, float, int] | None:
         """Whether to wait for the extension now: (the ring, for how long, its read position) or None."""
         ring = self._ring
-        if self.mode != SOCKET or ring is None or ring.unread < self._high_water:
+        if self.mode != SOCKET or ring is None or ring.unread < self._hold_mark:
             return None
         hold_ms = ring.hold_ms
         if not hold_ms or ring.seen_read == self._stalled_at:
             return None
-        self._high_water_locked(ring)  # DRAIN, unless one is still unanswered: the extension reads and exports
+        self._drain_locked(ring)  # DRAIN, unless one is still unanswered: the extension reads and exports
         if self.mode != SOCKET:  # DRAIN found the extension gone
             return None
         self.holds += 1
@@ -169,7 +171,7 @@ class Handoff:
         deadline = time.monotonic() + bound_s
         while True:
             with self._lock:
-                if self._ring is not ring or self.mode != SOCKET or ring.unread < self._high_water or not ring.hold_ms:
+                if self._ring is not ring or self.mode != SOCKET or ring.unread < self._hold_mark or not ring.hold_ms:
                     return
                 if time.monotonic() >= deadline:
                     if ring.seen_read == read_before:  # it read nothing at all: dead or hung, do not wait on it again
@@ -310,7 +312,12 @@ class Handoff:
     def _high_water_locked(self, ring: Ring) -> None:
         """A long invocation filled the ring past its mark: ask the extension to read it (DRAIN), once until it has
         read up to there. The one moment the extension is woken while the handler runs."""
-        if self.mode == SOCKET and ring.unread >= self._high_water and ring.seen_read >= self._drain_asked_at:
+        if ring.unread >= self._high_water:
+            self._drain_locked(ring)
+
+    def _drain_locked(self, ring: Ring) -> None:
+        """DRAIN: wake the extension to read the ring up to here (not again until it has read past the last one)."""
+        if self.mode == SOCKET and ring.seen_read >= self._drain_asked_at:
             self._drain_asked_at = ring.written
             self._send_locked(wire.frame(wire.DRAIN, [ring.written]))
 
