@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from tracer.export.flush import Flusher
 
-READ_LIMIT_SHARE = 0.25  # of the buffer's bounds (spans, bytes): reading stops there while the export catches up
+READ_LIMIT_SHARE = 0.125  # of the buffer's bounds (spans, bytes): reading stops there while the export catches up
 HIGH_WATER_SHARE = 0.25  # of the buffer's bounds: past it, a policy that holds the environment exports at once
 
 

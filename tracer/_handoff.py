@@ -51,7 +51,7 @@ DISCONNECTED_DROP = "disconnected"  # lost with the extension, or ended while th
 NO_MEMORY = "no_memory"  # the ring could not be created
 
 HIGH_WATER_SHARE = 4  # DRAIN once this share of the ring (a quarter) waits unread
-HOLD_SHARE = 8  # after a response, wait for the extension while this share of the ring (an eighth) waits unread
+HOLD_SHARE = 16  # after a response, wait for the extension while this share of the ring (a sixteenth) waits unread
 HOLD_POLL_S = 0.001  # how often a wait for the extension looks at its read position
 
 _live: weakref.WeakSet[Handoff] = weakref.WeakSet()
