@@ -1,12 +1,13 @@
 """Back-pressure: while the span buffer is full, spans wait in the function's ring instead of being dropped.
 
 The ring is memory the function already pays for (8 MiB): what this process has not read yet costs it nothing.
-So the receiver reads a ring a step at a time only while the buffer holds less than its read limit (a quarter of
-its bounds, where the background export starts at once: the decoded spans, not the ring's bytes, are what makes
-this process's memory grow, and what SHUTDOWN must still send), and the export, once
-it has made room, reads on. Behind by more than an eighth of the ring, the function waits after its
-response (``tracer._handoff``, billed, never the caller's latency) for as long as the bound this side stores in the
-ring (``wire.RING_HOLD_MS_WORD``): with background export, the extension only gets CPU while the runtime works.
+So, with background export, the receiver reads a ring a step at a time only while the buffer holds less than its
+read limit (an eighth of its bounds: the decoded spans, not the ring's bytes, are what makes this process's memory
+grow, and what SHUTDOWN must still send when invocations stop), and the export, once it has made room, reads on.
+Behind by more than a sixteenth of the ring, the function waits after its response (``tracer._handoff``, billed,
+never the caller's latency) for as long as the bound this side stores in the ring (``wire.RING_HOLD_MS_WORD``): the
+extension only gets CPU while the runtime works. ``periodic`` holds the environment itself: at an invocation's end,
+past a quarter of the buffer, it exports (``extension.policies``).
 
 Holding helps only while the collector takes what is sent. Once an export fails (unreachable, timing out, no
 answer), reading goes on to the buffer's bounds, the oldest are dropped and counted (``buffer_full``) as before, and

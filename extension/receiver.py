@@ -233,9 +233,11 @@ class Receiver:
             sock.setblocking(False)
             self._next_id += 1
             connection = _Connection(self._next_id, sock, self._poll_rings)
-            if self._back_pressure is not None:
+            # Only polled rings are read under back-pressure: there the export runs beside the function and makes
+            # room; otherwise nothing exports until END, so a long invocation's spans go to the buffer as before.
+            if self._back_pressure is not None and self._poll_rings:
                 connection.stream.room = self._back_pressure.room
-                connection.stream.hold(self._back_pressure.ring_hold_ms() if self._poll_rings else 0)
+                connection.stream.hold(self._back_pressure.ring_hold_ms())
             self._connections[connection.id] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
             self._stats.add("connections")
