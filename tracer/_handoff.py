@@ -159,7 +159,7 @@ class Handoff:
         hold_ms = ring.hold_ms
         if not hold_ms or ring.seen_read == self._stalled_at:
             return None
-        self._drain_locked(ring)  # DRAIN, unless one is still unanswered: the extension reads and exports
+        self._drain_locked(ring, everything=True)  # the extension reads and exports
         if self.mode != SOCKET:  # DRAIN found the extension gone
             return None
         self.holds += 1
@@ -315,9 +315,11 @@ class Handoff:
         if ring.unread >= self._high_water:
             self._drain_locked(ring)
 
-    def _drain_locked(self, ring: Ring) -> None:
-        """DRAIN: wake the extension to read the ring up to here (not again until it has read past the last one)."""
-        if self.mode == SOCKET and ring.seen_read >= self._drain_asked_at:
+    def _drain_locked(self, ring: Ring, everything: bool = False) -> None:
+        """DRAIN: wake the extension to read the ring up to here (not again until it has read past the last one;
+        ``everything``: before a wait for it, unless the last one asked for all that is written already)."""
+        if self.mode == SOCKET and (ring.seen_read >= self._drain_asked_at
+                                    or (everything and self._drain_asked_at < ring.written)):
             self._drain_asked_at = ring.written
             self._send_locked(wire.frame(wire.DRAIN, [ring.written]))
 
