@@ -84,8 +84,8 @@ class RingReader:
         self._words[wire.RING_POLLED_WORD] = 1
 
     def set_hold(self, hold_ms: int) -> None:
-        """How long the function may wait after a response for this side to read its ring below the high-water
-        mark (``extension.backpressure``); 0: never."""
+        """How long the function may wait after a response for this side to read its ring below its hold mark
+        (``extension.backpressure``); 0: never."""
         if hold_ms != self._hold_ms:
             self._hold_ms = hold_ms
             self._words[wire.RING_HOLD_MS_WORD] = hold_ms

@@ -10,7 +10,7 @@ invocation makes no system call at all. The extension reads the ring at END, at 
 the connection closes (the process died) and before it declares an invocation dead.
 
 Back-pressure: an extension whose span buffer is full stops reading the ring, so spans wait here instead of being
-dropped. When, after the runtime posted the response, more than an eighth of the ring is unread, the function waits
+dropped. When, after the runtime posted the response, more than a sixteenth of the ring is unread, the function waits
 for the extension to read below that (DRAIN wakes it), as long as the extension says in the ring's header (its flush
 budget; zero while its collector fails, and from an older extension): billed, but never the caller's latency. A wait
 in which the extension read nothing at all is not repeated until it reads again (it died, or hangs).
@@ -143,7 +143,7 @@ class Handoff:
 
     def response_posted(self) -> None:
         """The runtime posted the invocation's response: send the END that waited for it; then, when the extension
-        is behind (the ring past its high-water mark), wait for it to catch up, within the bound it gives."""
+        is behind (more than a sixteenth of the ring unread), wait for it to catch up, within the bound it gives."""
         with self._lock:
             if self._deferred_end is not None:
                 self._finish_locked(*self._deferred_end)
