@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from extension.backpressure import BackPressure
     from tracer.export.stats import Stats
 
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
@@ -242,10 +243,13 @@ class InvocationTracker(Listener):
     registers each INVOKE (finalising those a new INVOKE shows were over) and, at SHUTDOWN, finalises what is open.
     """
 
-    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+    def __init__(self, socket_path: str, assembler: Assembler, stats: Stats, poll_rings: bool = False,
+                 back_pressure: BackPressure | None = None) -> None:
         """``poll_rings`` (background export): the rings are read at ``sync`` (the export's passes, and before each
         Telemetry API delivery, so that its lines find their invocation's START), not when END comes over the
-        socket: functions put END into the ring and no invocation wakes the receiver."""
+        socket: functions put END into the ring and no invocation wakes the receiver. ``back_pressure``: the
+        receiver's (``extension.backpressure``)."""
+        self.back_pressure = back_pressure
         self.socket_path = socket_path
         self.assembler = assembler
         self.stats = stats
@@ -255,7 +259,10 @@ class InvocationTracker(Listener):
 
     def start(self, registration: dict[str, Any]) -> None:
         listener = bind_socket(self.socket_path)
-        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings)
+        self.receiver = Receiver(listener, self.assembler, self.stats, poll_rings=self.poll_rings,
+                                 back_pressure=self.back_pressure)
+        if self.back_pressure is not None:
+            self.back_pressure.on_change = self.receiver.refresh_holds
         self.receiver.start()
 
     def sync(self) -> None:
@@ -263,8 +270,15 @@ class InvocationTracker(Listener):
         if self.receiver is not None:
             self.receiver.sync()
 
+    def sync_for_export(self) -> None:
+        """Read what the function processes have written, as far as the span buffer has room (back-pressure)."""
+        if self.receiver is not None:
+            self.receiver.sync(complete=False)
+
     def before_telemetry(self) -> None:
-        self.sync()  # polled rings: read them before the batch, its lines then find their invocation's START
+        # Polled rings: read them before the batch, its lines then find their invocation's START (as far as the
+        # buffer has room: read whole, a burst the export is behind on would overflow it).
+        self.sync_for_export()
 
     def on_telemetry(self, event: dict[str, Any]) -> None:
         if event.get("type") == "platform.runtimeDone":
@@ -289,11 +303,24 @@ class InvocationTracker(Listener):
 
     def shutting_down(self, shutdown: Shutdown) -> None:
         # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
-        # exported: spans read after the self-report would be lost without a count. Half the deadline at most.
+        # exported: spans read after the self-report would be lost without a count. Half the deadline at most; what
+        # back-pressure left in the rings first goes out a buffer's worth at a time, within that half.
+        self._catch_up(time.monotonic() + max(0.0, shutdown.deadline - time.monotonic()) / 2)
         if self.receiver is not None and not self.receiver.sync(max(0.5, (shutdown.deadline - time.monotonic()) / 2)):
             log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
                         "the deadline; what it reads from now on is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
+
+    def _catch_up(self, until: float) -> None:
+        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until``."""
+        back_pressure, receiver = self.back_pressure, self.receiver
+        if back_pressure is None or receiver is None:
+            return
+        back_pressure.behind()  # from here on
+        while time.monotonic() < until:
+            receiver.sync(max(0.05, until - time.monotonic()), complete=False)
+            if not back_pressure.behind() or not back_pressure.make_room(until):
+                return
 
     def stop(self) -> None:
         if self.receiver is not None:

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 
+from extension.backpressure import BackPressure
 from extension.lambda_api import ExtensionsApi, LambdaApiError
 from extension.lifecycle import InvocationTracker, Lifecycle, Listener
 from extension.policies import FlushAtEnd, FlushAtExit, FlushInBackground, FlushPeriodically
@@ -115,15 +116,20 @@ class Extension:
         self.logs = LogSignal(logs, log_settings, printing and log_settings is None, max_logs or 10000,
                               max_log_bytes or DEFAULT_MAX_LOG_BYTES, cancel, printer, self.assembler, self.watch,
                               self.budget_s, self.policy.background)
+        # Spans the buffer has no room for wait in the function's ring; with background export the function waits
+        # for us after its response (within the budget) when its ring fills up, the others hold the environment.
+        self.back_pressure = BackPressure(self.buffer, self.spans.flusher,
+                                          round(self.budget_s * 1000) if self.policy.background else 0)
         self.tracker = InvocationTracker(self.socket_path, self.assembler, self.stats,
-                                         poll_rings=self.policy.background)
+                                         poll_rings=self.policy.background, back_pressure=self.back_pressure)
         self.report = SelfReport(self.spans, self.logs, self._ready_line)
         signals = [self.spans, self.logs]
         flush: Listener
         if self.policy.background:
-            flush = FlushInBackground(signals, self.policy.interval_s, self.tracker.sync, self.report.report_new_drops)
+            flush = FlushInBackground(signals, self.policy.interval_s, self.tracker.sync_for_export,
+                                      self.report.report_new_drops, self.back_pressure)
         elif self.policy.periodic:
-            flush = FlushPeriodically(signals, self.policy, self.budget_s)
+            flush = FlushPeriodically(signals, self.policy, self.budget_s, self.back_pressure)
         else:
             flush = FlushAtEnd(signals, one_after_another=printing)
         # The order each event reaches them: a new INVOKE reaches the signals (exporters start loading, the log

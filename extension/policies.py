@@ -3,7 +3,8 @@
 - ``FlushAtEnd`` (``end``): after each invocation, within the flush budget; spans leave while the log lines are
   awaited. Printed waterfalls go one signal after the other, the lines first, so that they find their trace.
 - ``FlushPeriodically`` (``periodic,<ms>``): at an INVOKE, when due, export what earlier invocations left while
-  this one runs; wait for it (within the budget) at its end.
+  this one runs; wait for it (within the budget) at its end; and at an invocation's end, while the span buffer is
+  past a quarter of its bounds (spans come faster than the period exports them), export then, within the budget.
 - ``FlushInBackground`` (``background``, ``extension.background``): a thread exports while the environment runs;
   the extension follows no invocation.
 - ``FlushAtExit``: at SHUTDOWN (or when the Extensions API is lost), everything left, by the deadline.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
 
+    from extension.backpressure import BackPressure
     from extension.lifecycle import Invocation, Shutdown
     from extension.signals import Signal
     from tracer.export.flush import Flusher, FlushJob, FlushPolicy
@@ -77,11 +79,14 @@ class FlushPeriodically(Listener):
     telemetry_types = FOLLOWING_TELEMETRY_TYPES
     telemetry_buffer_ms = TELEMETRY_BUFFER_MS
 
-    def __init__(self, signals: Sequence[Signal], policy: FlushPolicy, budget_s: float) -> None:
-        """``signals``: the first one's last flush says when the next is due."""
+    def __init__(self, signals: Sequence[Signal], policy: FlushPolicy, budget_s: float,
+                 back_pressure: BackPressure | None = None) -> None:
+        """``signals``: the first one's last flush says when the next is due; ``back_pressure``: whether the span
+        buffer is past its mark and holding the environment for an export can help."""
         self.signals = list(signals)
         self.policy = policy
         self.budget_s = budget_s
+        self.back_pressure = back_pressure
         self._jobs: dict[int, FlushJob | None] = {}  # per signal: the export started at an INVOKE, not yet done
 
     def invoked(self, invocation: Invocation) -> None:
@@ -106,15 +111,34 @@ class FlushPeriodically(Listener):
             if job is not None:
                 job.done.wait(max(0.0, job.soft_deadline - time.monotonic()))
                 self._jobs[id(signal)] = None if job.done.is_set() else job
+        self._catch_up(signals)
+
+    def _catch_up(self, signals: Sequence[Signal]) -> None:
+        """Spans come faster than the period exports them (big invocations back to back): export now, holding the
+        environment (billed, after the response) within the budget, rather than let the buffer drop the oldest.
+        Not while the collector fails (holding would not help) nor while an export is still in flight."""
+        back_pressure = self.back_pressure
+        spans = signals[0] if signals else None
+        if back_pressure is None or spans is None or spans.flusher is None or self._jobs.get(id(spans)) is not None:
+            return
+        if not back_pressure.past_high_water() or not back_pressure.active:
+            return
+        until = time.monotonic() + self.budget_s
+        job = _submit(spans.flusher, until)
+        _wait(job, until)
+        if not job.done.is_set():
+            self._jobs[id(spans)] = job  # waited for at the next invocation's end, never submitted twice
 
 
 class FlushInBackground(Listener):
     telemetry_buffer_ms = TELEMETRY_BUFFER_MS_BACKGROUND
 
     def __init__(self, signals: Sequence[Signal], interval_s: float, before_pass: Callable[[], None],
-                 after_pass: Callable[[], None]) -> None:
+                 after_pass: Callable[[], None], back_pressure: BackPressure | None = None) -> None:
         """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
-        invocation); ``after_pass`` reports the pass's drops."""
+        invocation); ``after_pass`` reports the pass's drops; ``back_pressure``: a ring whose read stopped for room
+        wakes the export, which goes again at once after a pass that made room."""
+        self.back_pressure = back_pressure
         self.signals = list(signals)
         self.interval_s = interval_s
         self.before_pass = before_pass
@@ -124,7 +148,11 @@ class FlushInBackground(Listener):
     def ready(self, telemetry_active: bool) -> None:
         signals = _exporting(self.signals)
         flushers = [signal.flusher for signal in signals if signal.flusher is not None]
-        self.background = BackgroundExporter(flushers, self.interval_s, self.after_pass, before_pass=self.before_pass)
+        back_pressure = self.back_pressure
+        self.background = BackgroundExporter(flushers, self.interval_s, self.after_pass, before_pass=self.before_pass,
+                                             behind=back_pressure.behind if back_pressure is not None else None)
+        if back_pressure is not None:
+            back_pressure.on_full = self.background.high_water
         for flusher in flushers:
             flusher.buffer.high_water = max(1, int(flusher.buffer.max_spans * HIGH_WATER_SHARE))
             flusher.buffer.high_water_bytes = max(1, int(flusher.buffer.max_bytes * HIGH_WATER_SHARE))

@@ -2,7 +2,8 @@
 
 One connection per function process (a new runtime after a re-init connects anew). Each connection has its
 own ``extension.ring.FunctionStream``: the socket's frames and, from wire version 2, the frames of the ring the
-function shares with HELLO, read at END, at DRAIN, when the connection closes and at ``sync``. A malformed frame
+function shares with HELLO, read at END, at DRAIN, when the connection closes and at ``sync``; DRAIN's and an
+export pass's reads stop while the span buffer is full (``extension.backpressure``). A malformed frame
 is counted and skipped; a bad header (wrong magic, an unknown wire version, unknown kind, a length over
 ``MAX_PAYLOAD``) poisons only that connection, which is closed. Whatever arrives, the thread keeps running.
 
@@ -31,6 +32,8 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+    from extension.backpressure import BackPressure
 
 
 _READ_SIZE = 256 * 1024
@@ -104,20 +107,24 @@ class _Connection:
 class Receiver:
     """Accepts function connections and feeds decoded frames to the assembler, on one thread."""
 
-    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats, poll_rings: bool = False) -> None:
+    def __init__(self, listener: socket.socket, assembler: Assembler, stats: Stats, poll_rings: bool = False,
+                 back_pressure: BackPressure | None = None) -> None:
         """``poll_rings``: the rings are read at ``sync`` (the background export's passes), so functions put END
-        into them rather than on the socket and no invocation wakes this thread."""
+        into them rather than on the socket and no invocation wakes this thread. ``back_pressure``: when a ring's
+        reads stop, and the bound its function may wait for them."""
         self._listener = listener
         self._poll_rings = poll_rings
+        self._back_pressure = back_pressure
         self._assembler = assembler
         self._stats = stats
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._connections: dict[int, _Connection] = {}
+        self._closed: dict[int, _Connection] = {}  # closed, their rings not read to the end yet (back-pressure)
         self._next_id = 0
         self._lock = threading.Lock()
-        self._sync_waiters: list[threading.Event] = []
+        self._sync_waiters: list[tuple[threading.Event, bool]] = []
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -129,16 +136,22 @@ class Receiver:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._thread.start()
 
-    def sync(self, timeout_s: float = 0.5) -> bool:
+    def sync(self, timeout_s: float = 0.5, complete: bool = True) -> bool:
         """Return once every byte already in the socket buffers and rings has been read and handed to the assembler;
-        False when that took longer than ``timeout_s``."""
+        False when that took longer than ``timeout_s``. Not ``complete`` (an export pass's read): the rings only as
+        far as back-pressure lets them be read."""
         if not self._thread.is_alive():
             return True
         done = threading.Event()
         with self._lock:
-            self._sync_waiters.append(done)
+            self._sync_waiters.append((done, complete))
         os.write(self._wake_w, b"s")
         return done.wait(timeout_s)
+
+    def refresh_holds(self) -> None:
+        """The collector started or stopped answering: store the new hold bound in every ring, from this thread."""
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"h")
 
     def stop(self) -> None:
         self._stopping = True
@@ -148,7 +161,10 @@ class Receiver:
         for connection in list(self._connections.values()):
             connection.sock.close()
             connection.stream.close()
+        for connection in list(self._closed.values()):
+            connection.stream.close()
         self._connections.clear()
+        self._closed.clear()
         self._listener.close()
         self._selector.close()
         os.close(self._wake_r)
@@ -177,7 +193,7 @@ class Receiver:
         close everything, so that the function's tracer counts what it can no longer hand over (in its log)."""
         self.failed = True
         lost = 0
-        for connection in list(self._connections.values()):
+        for connection in [*self._connections.values(), *self._closed.values()]:
             with contextlib.suppress(Exception):
                 for _ in range(64):  # bounded: a writer that never stops must not hold this up
                     data = connection.sock.recv(_READ_SIZE)
@@ -192,6 +208,7 @@ class Receiver:
             with contextlib.suppress(Exception):
                 self._assembler.disconnected(connection.id)
         self._connections.clear()
+        self._closed.clear()
         with contextlib.suppress(OSError):
             self._listener.close()
         self._stats.drop("receiver_failed", lost)
@@ -200,7 +217,7 @@ class Receiver:
                   "over", lost)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
-        for done in waiters:
+        for done, _ in waiters:
             done.set()
 
     def _accept(self) -> None:
@@ -216,6 +233,11 @@ class Receiver:
             sock.setblocking(False)
             self._next_id += 1
             connection = _Connection(self._next_id, sock, self._poll_rings)
+            # Only polled rings are read under back-pressure: there the export runs beside the function and makes
+            # room; otherwise nothing exports until END, so a long invocation's spans go to the buffer as before.
+            if self._back_pressure is not None and self._poll_rings:
+                connection.stream.room = self._back_pressure.room
+                connection.stream.hold(self._back_pressure.ring_hold_ms())
             self._connections[connection.id] = connection
             self._selector.register(sock, selectors.EVENT_READ, connection)
             self._stats.add("connections")
@@ -226,14 +248,21 @@ class Receiver:
             os.read(self._wake_r, 4096)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
+        if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now
+            hold_ms = self._back_pressure.ring_hold_ms()
+            for connection in list(self._connections.values()):
+                connection.stream.hold(hold_ms)
         if waiters:
             for connection in list(self._connections.values()):
                 for _ in range(64):  # bounded: a writer that never stops must not stall the barrier
                     if not self._read(connection):
                         break
+            capped = not any(complete for _, complete in waiters)
             for connection in list(self._connections.values()):
-                self._deliver(connection, connection.stream.drain())
-        for done in waiters:
+                self._deliver(connection, connection.stream.drain(capped))
+            for connection in list(self._closed.values()):
+                self._read_closed(connection, capped)
+        for done, _ in waiters:
             done.set()
 
     def _read(self, connection: _Connection) -> bool:
@@ -245,6 +274,8 @@ class Receiver:
         except OSError:
             data, ancillary = b"", []
         descriptors = received_descriptors(ancillary) if ancillary else None
+        if self._poll_rings and self._back_pressure is not None:  # whether the function may wait for us now
+            connection.stream.hold(self._back_pressure.ring_hold_ms())
         if not data:
             for fd in descriptors or ():
                 os.close(fd)
@@ -303,15 +334,27 @@ class Receiver:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(connection.sock)
         connection.sock.close()
-        # The function closed it or died: whatever it wrote to its ring is complete now (START and the spans that
-        # had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
+        self._read_closed(connection, capped=self._poll_rings and self._back_pressure is not None)
+
+    def _read_closed(self, connection: _Connection, capped: bool) -> None:
+        """The function closed the connection or died: whatever it wrote to its ring is complete now (START and the
+        spans that had ended, even after a SIGKILL or a segfault); read it before the assembler hears of the loss.
+        ``capped``: as far as the span buffer has room; the rest at the next ``sync`` (the ring stays mapped)."""
+        self._closed.pop(connection.id, None)
+        done = False
         try:
-            for item in connection.stream.drain():  # read as it is iterated: before the stream closes
+            for item in connection.stream.drain(capped):  # read as it is iterated: before the stream closes
                 if isinstance(item, wire.WireError):
                     self._stats.add("malformed_frames")
                     log.warning("rejected a frame in the ring of function connection %d: %s", connection.id, item)
                 else:
                     dispatch(self._assembler, connection.id, item[0], item[1])
+            ring = connection.stream.ring
+            done = not capped or ring is None or ring.unread <= 0
         finally:
-            connection.stream.close()
-        self._assembler.disconnected(connection.id)
+            if done:
+                connection.stream.close()
+            else:
+                self._closed[connection.id] = connection
+        if done:
+            self._assembler.disconnected(connection.id)

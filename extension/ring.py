@@ -27,7 +27,7 @@ from tracer import wire
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
     Item = tuple[int, Any] | wire.WireError
@@ -72,6 +72,7 @@ class RingReader:
         self.capacity = capacity
         self._mask = capacity - 1
         self._read = int(self._words[wire.RING_READ_WORD])
+        self._hold_ms = 0
 
     @property
     def unread(self) -> int:
@@ -82,16 +83,26 @@ class RingReader:
         puts END into the ring too, waking nothing."""
         self._words[wire.RING_POLLED_WORD] = 1
 
+    def set_hold(self, hold_ms: int) -> None:
+        """How long the function may wait after a response for this side to read its ring below its hold mark
+        (``extension.backpressure``); 0: never."""
+        if hold_ms != self._hold_ms:
+            self._hold_ms = hold_ms
+            self._words[wire.RING_HOLD_MS_WORD] = hold_ms
+
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
         return b"".join(self.read_steps(position))
 
-    def read_steps(self, position: int | None = None, step: int | None = None) -> list[bytes] | Iterator[bytes]:
+    def read_steps(self, position: int | None = None, step: int | None = None, room: Callable[[], bool] | None = None,
+                   passed_ok: bool = False) -> list[bytes] | Iterator[bytes]:
         """The bytes from the read position up to ``position`` (None: all written so far), in chunks of at most
         ``step`` bytes (None: one chunk) that end on page boundaries; each is marked read before it is handed out,
         so the function may write into its room while the next is decoded. What fits in one step is read now and
-        comes as a list; more comes as the iterator is advanced. Raises RingError, before reading anything, when the
-        positions make no sense."""
+        comes as a list; more comes as the iterator is advanced. ``room``: asked before each chunk; False stops the
+        read there (the rest stays in the ring for a later read). ``passed_ok``: a ``position`` already read past
+        (a DRAIN a later read overtook) reads nothing. Raises RingError, before reading anything, when the positions
+        make no sense."""
         written = int(self._words[wire.RING_WRITTEN_WORD])
         if wire.RING_NEEDS_FENCE:
             _fence()
@@ -102,18 +113,25 @@ class RingReader:
             self._read = skip_to
         end = written if position is None else position
         start = self._read
+        if passed_ok and end < start:
+            return []
         if not start <= end <= min(written, start + self.capacity):
             raise RingError(f"impossible ring positions: read {start}, to {end}, written {written}")
-        if end == start:
+        if end == start or (room is not None and not room()):
             return []
         release = end - start >= RELEASE_BYTES
         if step is None or end - start <= step:  # the usual case (an invocation's few spans): one chunk
             return [self._take(start, end, release)]
-        return self._steps(start, end, step, release)
+        return self._steps(start, end, step, release, room)
 
-    def _steps(self, start: int, end: int, step: int, release: bool) -> Iterator[bytes]:
+    def _steps(self, start: int, end: int, step: int, release: bool,
+               room: Callable[[], bool] | None) -> Iterator[bytes]:
         page = mmap.PAGESIZE
+        first = True
         while start < end:
+            if not first and room is not None and not room():  # the first step's room was asked already
+                return
+            first = False
             stop = min(end, max((start + step) // page * page, start + page))  # whole pages, each freed with its step
             yield self._take(start, stop, release)
             start = stop
@@ -151,13 +169,16 @@ class RingReader:
 
 class _RingUpTo:
     """In a socket read's frames: the ring's frames up to ``position`` (END's or DRAIN's) belong here, to be read
-    when the result gets there (``items``: already positioned, a burst read a step at a time)."""
+    when the result gets there (``items``: already positioned, a burst read a step at a time; ``drain``: DRAIN's,
+    which back-pressure may cut short)."""
 
-    __slots__ = ("items", "position", "ring")
+    __slots__ = ("drain", "items", "position", "ring")
 
-    def __init__(self, ring: RingReader | None, position: int, items: Iterator[Item] | None = None) -> None:
+    def __init__(self, ring: RingReader | None, position: int, drain: bool,
+                 items: Iterator[Item] | None = None) -> None:
         self.ring = ring
         self.position = position
+        self.drain = drain
         self.items = items
 
 
@@ -170,6 +191,10 @@ class FunctionStream:
         self._ring_frames = wire.FrameReader(wire.VERSION)
         self.ring: RingReader | None = None
         self._descriptors: list[int] = []
+        # Back-pressure (``extension.backpressure``): asked before each step of a DRAIN's or a capped drain's read;
+        # END's reads are never cut short (END comes after its frames). ``hold_ms``: the bound stored in the ring.
+        self.room: Callable[[], bool] | None = None
+        self.hold_ms = 0
 
     @property
     def version(self) -> int | None:
@@ -206,28 +231,36 @@ class FunctionStream:
             else:
                 plan.append(item)
                 continue
+            drain = kind == wire.DRAIN
             if lazy:
-                plan.append(_RingUpTo(self.ring, position))
+                plan.append(_RingUpTo(self.ring, position, drain))
             else:
-                items = self._from_ring(self.ring, position)
+                items = self._from_ring(self.ring, position, drain)
                 if isinstance(items, list):
                     plan.extend(items)
                 else:
                     lazy = True
-                    plan.append(_RingUpTo(self.ring, position, items))
+                    plan.append(_RingUpTo(self.ring, position, drain, items))
             if kind == wire.END:
                 plan.append(item)
         return self._expand(plan) if lazy else plan  # type: ignore[return-value]  # not lazy: no _RingUpTo
 
-    def drain(self) -> Iterable[Item]:
+    def drain(self, capped: bool = False) -> Iterable[Item]:
         """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on); a
-        burst is read as the result is iterated."""
-        return self._from_ring(self.ring, None)
+        burst is read as the result is iterated. ``capped``: only while ``room`` says so (an export pass's read)."""
+        return self._from_ring(self.ring, None, capped)
+
+    def hold(self, hold_ms: int) -> None:
+        """Store the bound the function may wait for us in its ring (now, and in a ring HELLO attaches later)."""
+        self.hold_ms = hold_ms
+        if self.ring is not None:
+            self.ring.set_hold(hold_ms)
 
     def _expand(self, plan: list[Item | _RingUpTo]) -> Iterator[Item]:
         for entry in plan:
             if isinstance(entry, _RingUpTo):
-                yield from entry.items if entry.items is not None else self._from_ring(entry.ring, entry.position)
+                yield from entry.items if entry.items is not None else self._from_ring(entry.ring, entry.position,
+                                                                                       entry.drain)
             else:
                 yield entry
 
@@ -258,18 +291,21 @@ class FunctionStream:
         self.ring = ring
         if self.polled:
             ring.set_polled()
+        ring.set_hold(self.hold_ms)
         return None
 
-    def _from_ring(self, ring: RingReader | None, position: int | None) -> list[Item] | Iterator[Item]:
+    def _from_ring(self, ring: RingReader | None, position: int | None,
+                   capped: bool = False) -> list[Item] | Iterator[Item]:
         """The ring's frames up to ``position`` (None: all written): a list when they fit in one step, else an
-        iterator that reads and decodes a step at a time."""
+        iterator that reads and decodes a step at a time. ``capped``: a DRAIN's or a pass's read, which stops where
+        ``room`` says (the rest waits in the ring) and reads nothing up to a position already passed."""
         if ring is None:
             return [wire.WireError("no_ring", f"a ring position ({position}) on a connection without a ring")] if (
                 position) else []
         if ring is not self.ring:  # closed (given up) or replaced by a second HELLO since the frame came
             return []
         try:
-            chunks = ring.read_steps(position, READ_STEP)
+            chunks = ring.read_steps(position, READ_STEP, self.room if capped else None, passed_ok=capped)
         except RingError as error:
             self.close()
             return [wire.WireError("bad_ring", str(error))]

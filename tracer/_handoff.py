@@ -9,6 +9,12 @@ schedule (background export) says so in the ring's header; END then goes into th
 invocation makes no system call at all. The extension reads the ring at END, at DRAIN, at its own passes, when
 the connection closes (the process died) and before it declares an invocation dead.
 
+Back-pressure: an extension whose span buffer is full stops reading the ring, so spans wait here instead of being
+dropped. When, after the runtime posted the response, more than a sixteenth of the ring is unread, the function waits
+for the extension to read below that (DRAIN wakes it), as long as the extension says in the ring's header (its flush
+budget; zero while its collector fails, and from an older extension): billed, but never the caller's latency. A wait
+in which the extension read nothing at all is not repeated until it reads again (it died, or hangs).
+
 States (``mode``): NEW until the first invocation connects (spans made at init wait in the ring); SOCKET;
 DISCONNECTED when the extension went away (one reconnect per invocation, with a fresh ring); FALLBACK when no
 extension listened at the first invocation: the ring is then read in-process at END and exported there
@@ -22,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +51,8 @@ DISCONNECTED_DROP = "disconnected"  # lost with the extension, or ended while th
 NO_MEMORY = "no_memory"  # the ring could not be created
 
 HIGH_WATER_SHARE = 4  # DRAIN once this share of the ring (a quarter) waits unread
+HOLD_SHARE = 16  # after a response, wait for the extension while this share of the ring (a sixteenth) waits unread
+HOLD_POLL_S = 0.001  # how often a wait for the extension looks at its read position
 
 _live: weakref.WeakSet[Handoff] = weakref.WeakSet()
 
@@ -75,6 +84,7 @@ class Handoff:
         self._ring: Ring | None = None
         self._connection: Connection | None = None
         self._high_water = ring_capacity // HIGH_WATER_SHARE
+        self._hold_mark = ring_capacity // HOLD_SHARE
         self._drain_asked_at = 0  # ring position of the last DRAIN: another only once the extension read past it
         self._forked = False  # a forked child: connects at its first span, never falls back
         self._start: list[Any] | None = None  # the open invocation's START
@@ -85,6 +95,10 @@ class Handoff:
         self._drops: dict[str, int] = {}
         self._logged_drops: dict[str, int] = {}  # drops already in a log line, not yet in an END
         self._lost_because: str | None = None  # why the connection went, for that log line
+        self._time_left_s = 5.0  # of the current invocation, less a margin: a wait after the response stays within
+        self._stalled_at = -1  # read position at which a wait saw the extension read nothing: no wait until it moves
+        self.holds = 0  # waits for the extension after a response (back-pressure), for tests and benchmarks
+        self.stalls = 0  # of which the extension read nothing at all until the bound
         _live.add(self)
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
@@ -118,6 +132,7 @@ class Handoff:
         waits for that, so the extension's export never competes with posting the response.
         """
         with self._lock:
+            self._time_left_s = fallback_timeout_s
             # An END written to a polled ring wakes nothing, so it need not wait for the response.
             if after_response and self.mode == SOCKET and not (self._ring is not None and self._ring.polled):
                 self._deferred_end = (request_id, sampled)
@@ -127,10 +142,45 @@ class Handoff:
             fallback.flush(fallback_timeout_s)  # outside the lock: spans of other threads keep flowing
 
     def response_posted(self) -> None:
-        """The runtime posted the invocation's response: send the END that waited for it."""
+        """The runtime posted the invocation's response: send the END that waited for it; then, when the extension
+        is behind (more than a sixteenth of the ring unread), wait for it to catch up, within the bound it gives."""
         with self._lock:
             if self._deferred_end is not None:
                 self._finish_locked(*self._deferred_end)
+            hold = self._hold_locked()
+        if hold is not None:
+            self._wait_for_reader(*hold)
+
+    def _hold_locked(self) -> tuple[Ring, float, int] | None:
+        """Whether to wait for the extension now: (the ring, for how long, its read position) or None."""
+        ring = self._ring
+        if self.mode != SOCKET or ring is None or ring.unread < self._hold_mark:
+            return None
+        hold_ms = ring.hold_ms
+        if not hold_ms or ring.seen_read == self._stalled_at:
+            return None
+        self._drain_locked(ring, everything=True)  # the extension reads and exports
+        if self.mode != SOCKET:  # DRAIN found the extension gone
+            return None
+        self.holds += 1
+        return ring, min(hold_ms / 1000, self._time_left_s), ring.seen_read
+
+    def _wait_for_reader(self, ring: Ring, bound_s: float, read_before: int) -> None:
+        """Wait (not holding the lock: other threads' spans keep flowing) until the ring is below its mark, the
+        bound passed, or the extension withdrew it (its collector failing)."""
+        deadline = time.monotonic() + bound_s
+        while True:
+            with self._lock:
+                if self._ring is not ring or self.mode != SOCKET or ring.unread < self._hold_mark or not ring.hold_ms:
+                    return
+                if time.monotonic() >= deadline:
+                    if ring.seen_read == read_before:  # it read nothing at all: dead or hung, do not wait on it again
+                        self._stalled_at = read_before
+                        self.stalls += 1
+                        log.debug("afterglow: the extension read nothing in %.0f ms; not waiting for it again until "
+                                  "it does", bound_s * 1000)
+                    return
+            time.sleep(HOLD_POLL_S)
 
     # --- the sink (called as spans end) ---------------------------------------------------------
 
@@ -187,6 +237,7 @@ class Handoff:
         self._drops, self._logged_drops = {}, {}
         self._deferred_end = self._start = None
         self._drain_asked_at = self._invocation_at = 0
+        self._stalled_at = -1
         self._carried = b""
         if self.mode in (NEW, SOCKET, DISCONNECTED):
             self.mode = NEW
@@ -232,6 +283,7 @@ class Handoff:
                 warn_once("ring", "afterglow: cannot allocate the span ring (%s); spans are counted as lost", error)
                 return None
             self._drain_asked_at = 0
+            self._stalled_at = -1
         return self._ring
 
     def _not_plain_locked(self, ring: Ring, unread: int) -> None:
@@ -260,7 +312,14 @@ class Handoff:
     def _high_water_locked(self, ring: Ring) -> None:
         """A long invocation filled the ring past its mark: ask the extension to read it (DRAIN), once until it has
         read up to there. The one moment the extension is woken while the handler runs."""
-        if self.mode == SOCKET and ring.unread >= self._high_water and ring.seen_read >= self._drain_asked_at:
+        if ring.unread >= self._high_water:
+            self._drain_locked(ring)
+
+    def _drain_locked(self, ring: Ring, everything: bool = False) -> None:
+        """DRAIN: wake the extension to read the ring up to here (not again until it has read past the last one;
+        ``everything``: before a wait for it, unless the last one asked for all that is written already)."""
+        if self.mode == SOCKET and (ring.seen_read >= self._drain_asked_at
+                                    or (everything and self._drain_asked_at < ring.written)):
             self._drain_asked_at = ring.written
             self._send_locked(wire.frame(wire.DRAIN, [ring.written]))
 

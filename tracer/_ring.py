@@ -33,6 +33,7 @@ DEFAULT_CAPACITY = 8 * 1024 * 1024  # spans the extension has not read yet (a bu
 NEEDS_FENCE = wire.RING_NEEDS_FENCE
 _SPAN_HEADER = struct.Struct("!2sBBIB")  # a SPANS frame of one span: the frame header and the array's first byte
 _ONE_ELEMENT_ARRAY = 0x91
+MAX_HOLD_MS = 60_000  # whatever the ring's header says, no wait for the extension is longer than this
 NO_ROOM, TOO_BIG = 1 << 62, (1 << 62) + 1  # what put_span answers instead of the bytes unread: above any mark
 # Module globals rather than attribute lookups: put_span is the hand-off's hot path.
 _pack_span_header = _SPAN_HEADER.pack_into
@@ -140,6 +141,12 @@ class Ring:
     def polled(self) -> bool:
         """The extension reads this ring on its own schedule: END may go here instead of over the socket."""
         return bool(self._words[wire.RING_POLLED_WORD])
+
+    @property
+    def hold_ms(self) -> int:
+        """How long the extension lets us wait, after a response, for it to read below the high-water mark (0: never;
+        an older extension never says)."""
+        return min(int(self._words[wire.RING_HOLD_MS_WORD]), MAX_HOLD_MS)
 
     @property
     def unread(self) -> int:

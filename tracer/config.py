@@ -59,13 +59,15 @@ VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
         "Unix socket the function hands finished spans to; the extension binds it.", "both"),
     Var(AFTERGLOW_FLUSH, "background (end when printing waterfalls)",
-        "`background`: never hold the environment after a response (the extension registers for SHUTDOWN "
+        "`background`: the extension never holds the environment after a response (it registers for SHUTDOWN "
         "only); export while invocations run, at most every second (`background,<ms>`: every <ms>), and at "
         "SHUTDOWN. `end`: export after "
         "each response, before the extension's next (fresher, billed); `periodic,<ms>`: the same, at most every <ms>.",
         "extension"),
     Var(AFTERGLOW_FLUSH_BUDGET_MS, "250",
-        "Longest an export may hold the environment after a response; unsent spans stay buffered.", "extension"),
+        "Longest an export may hold the environment after a response; unsent spans stay buffered. With `background`: "
+        "longest the function waits after a response for an extension that is behind (back-pressure, billed).",
+        "extension"),
     Var(AFTERGLOW_MAX_BUFFERED_SPANS, "20000",
         "Spans the extension keeps while the collector is slow or down; the oldest are dropped and counted.",
         "extension"),

@@ -37,7 +37,9 @@ first page holds native 64-bit words (``RING_WORDS``): the magic, the capacity, 
 Positions only grow; a frame starts at data offset ``position % capacity`` and may wrap around the end. When
 everything written has been read, the function may skip ahead to the next multiple of the capacity (so that
 each invocation starts at the ring's first page): it stores the skip's start and end before the position
-written, and a reader whose position is the skip's start continues from its end.
+written, and a reader whose position is the skip's start continues from its end. The extension may store a hold
+bound (``RING_HOLD_MS_WORD``): the function then waits, after its response, while more than a sixteenth of the
+ring is unread; words an older side does not know stay zero, so both sides of a mismatch keep working.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ RING_SKIP_FROM_WORD, RING_SKIP_TO_WORD = 9, 10  # the last skip, stored by the f
 # Stored by the extension (nonzero) when it reads the ring on its own schedule (background export): END then goes
 # into the ring too, and a short invocation makes no system call and wakes nothing at all.
 RING_POLLED_WORD = 24
+# Stored by the extension: how long (ms) the function may wait, after posting a response, for the extension to read
+# its ring below the function's hold mark (back-pressure instead of drops: the extension is behind but exporting). Zero
+# (an older extension, a failing collector, a policy that holds the environment itself): never wait.
+RING_HOLD_MS_WORD = 25
 RING_DATA_OFFSET = RING_WORDS * 8
 # Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
 # reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.

@@ -57,13 +57,14 @@ class SpanReader:
     Each connection is read as the extension reads it (``extension.ring.FunctionStream``): socket frames, and the
     frames of the function's ring at END, at DRAIN and when the connection closes. ``drain()`` also reads every
     ring up to what was written (the extension's ``sync``). ``stall()`` stops reading (the kernel buffer fills,
-    the ring is not read); ``resume()`` reads on. ``restart()`` drops every connection and the listening socket,
-    then listens again at the same path.
+    the ring is not read); ``resume()`` reads on (a DRAIN that came meanwhile is read then). ``restart()`` drops
+    every connection and the listening socket, then listens again at the same path.
     """
 
-    def __init__(self, path: str, polled: bool = False) -> None:
+    def __init__(self, path: str, polled: bool = False, hold_ms: int = 0) -> None:
         self.path = path
         self.polled = polled  # as the extension in the background: rings are read at ``drain``, END may be there
+        self.hold_ms = hold_ms  # the bound stored in each ring: how long its function may wait for us (back-pressure)
         self.frames: list[tuple[int, Any]] = []
         self.errors: list[wire.WireError] = []
         self.connections = 0
@@ -162,6 +163,7 @@ class SpanReader:
             if self._receive_buffer:
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._receive_buffer)
             connections[connection] = FunctionStream(self.polled)
+            connections[connection].hold(self.hold_ms)
             with self._lock:
                 self.connections += 1
 
@@ -225,8 +227,9 @@ class SpanReader:
 
 
 @contextmanager
-def span_reader(path: str, receive_buffer: int | None = None, polled: bool = False) -> Iterator[SpanReader]:
-    reader = SpanReader(path, polled).start(receive_buffer)
+def span_reader(path: str, receive_buffer: int | None = None, polled: bool = False,
+                hold_ms: int = 0) -> Iterator[SpanReader]:
+    reader = SpanReader(path, polled, hold_ms).start(receive_buffer)
     try:
         yield reader
     finally:

@@ -18,6 +18,10 @@ from tracer.export.exporter import ExportResult, SinkLoader
 from tracer.export.stats import Stats
 from tracer.export.supervise import supervised
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CHUNK_SPANS = 512
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
 
@@ -128,6 +132,10 @@ class Flusher:
         self.what = what  # "spans" or "log records": the same flush serves both signals, each with its own buffer
         self.when_unsupported = when_unsupported
         self.stopped = False  # the collector has no endpoint for this signal
+        # The last export got an answer (accepted or refused): holding spans back for it can help. False while the
+        # collector is unreachable, timing out or unconfirmed (``extension.backpressure``: drop the oldest instead).
+        self.delivering = True
+        self.on_delivering: Callable[[], None] | None = None  # called when ``delivering`` changes
         self.request_timeout_s = request_timeout_s
         self.loader = loader
         self._stats = stats
@@ -234,6 +242,11 @@ class Flusher:
             taken += lease.spans
             outcome = sink.export(lease.batches, job.soft_deadline, job.hard_deadline, job.force)
             job.result = outcome.result
+            delivering = outcome.result in (ExportResult.SUCCESS, ExportResult.REJECTED)
+            if delivering is not self.delivering:
+                self.delivering = delivering
+                if self.on_delivering is not None:
+                    self.on_delivering()
             if outcome.result is ExportResult.SUCCESS:
                 self.buffer.commit(lease)
                 job.exported += lease.spans

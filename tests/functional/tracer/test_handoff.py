@@ -517,3 +517,74 @@ def test_a_child_forked_in_fallback_mode_exports_nothing_of_the_parent_and_takes
         assert names == sorted(["invocation", "child-0", "in-child", "parent-before-fork", "invocation"])
     finally:
         made.handoff.close()
+
+
+def _behind(made: Setup, reader: SpanReader, request_id: str) -> None:
+    """An invocation whose spans (~100 KB) the stalled reader has not read: past the hold mark of a 256 KiB ring."""
+    reader.stall()
+    made.invocation(request_id, children=100, attribute="z" * 1000)
+    assert made.handoff.unread_bytes > 256 * 1024 // 16
+
+
+def test_after_the_response_the_function_waits_for_a_reader_that_is_behind(socket_path: str) -> None:
+    """Back-pressure: the reader stores a hold bound; after the response, behind by more than the mark, the function
+    wakes it (DRAIN) and returns once it has read below the mark, not before."""
+    with span_reader(socket_path, polled=True, hold_ms=60_000) as reader:
+        made = Setup(socket_path, ring_capacity=256 * 1024)
+        try:
+            made.invocation("warm-up", children=0)
+            reader.drain()
+            _behind(made, reader, "req-1")
+            posted = threading.Thread(target=made.handoff.response_posted)
+            posted.start()
+            reader.resume()  # reads the ring at the DRAIN the wait sent
+            posted.join(60)
+            assert not posted.is_alive()
+            assert made.handoff.unread_bytes < 256 * 1024 // 16  # it returned once the reader had caught up
+            assert (made.handoff.holds, made.handoff.stalls) == (1, 0)
+            reader.drain()
+            assert [frame[1][0] for frame in reader.frames if frame[0] == wire.END] == ["warm-up", "req-1"]
+        finally:
+            made.handoff.close()
+
+
+def test_without_a_hold_bound_the_function_never_waits(socket_path: str) -> None:
+    """A reader that stores no bound (an older extension, or a collector failing): nothing waits after the response,
+    however far behind it is."""
+    with span_reader(socket_path, polled=True) as reader:
+        made = Setup(socket_path, ring_capacity=256 * 1024)
+        try:
+            made.invocation("warm-up", children=0)
+            reader.drain()
+            _behind(made, reader, "req-1")
+            made.handoff.response_posted()  # returns with the ring still unread
+            assert made.handoff.holds == 0
+            assert made.handoff.unread_bytes > 256 * 1024 // 16
+            reader.resume()
+        finally:
+            made.handoff.close()
+
+
+def test_a_reader_that_reads_nothing_is_waited_for_once(socket_path: str) -> None:
+    """A reader that stopped (dead, hung): one wait runs to the bound (here the invocation's time left, 0.1 s), and
+    the function does not wait on it again until it reads."""
+    with span_reader(socket_path, polled=True, hold_ms=60_000) as reader:
+        made = Setup(socket_path, ring_capacity=256 * 1024)
+        try:
+            made.invocation("warm-up", children=0)
+            reader.drain()
+            _behind(made, reader, "req-1")
+            made.handoff.finish("req-1", True, fallback_timeout_s=0.1)  # what the context says is left
+            made.handoff.response_posted()
+            assert (made.handoff.holds, made.handoff.stalls) == (1, 1)
+            made.invocation("req-2", children=10)
+            made.handoff.response_posted()
+            assert (made.handoff.holds, made.handoff.stalls) == (1, 1)  # not again
+            reader.resume()
+            reader.drain()  # it reads again: the next time it is behind, it is waited for again
+            _behind(made, reader, "req-3")
+            reader.resume()
+            made.handoff.response_posted()
+            assert made.handoff.holds == 2
+        finally:
+            made.handoff.close()

@@ -240,3 +240,63 @@ def test_the_function_writes_into_a_steps_room_while_the_rest_of_the_burst_is_re
     finally:
         stream.close()
         ring.close()
+
+
+def test_a_capped_read_stops_where_there_is_no_room_and_the_rest_waits_in_the_ring() -> None:
+    """Back-pressure: a pass's read (``drain(capped=True)``) and a DRAIN's stop before a step when ``room`` says
+    no; what they did not take stays in the ring, unread (the function sees it), and comes out whole, in order,
+    once there is room again. END's reads are never cut short."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    stream = FunctionStream(polled=True)
+    allowed = [1]  # steps the buffer has room for
+
+    def room() -> bool:
+        allowed[0] -= 1
+        return allowed[0] >= 0
+
+    stream.room = room
+    try:
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": 1 << 20}),
+                            [os.dup(ring.fd)]))
+        burst = [f"s{number}" for number in range(900)]  # ~900 KB: several steps
+        for name in burst:
+            ring.put_span(record(name, 997))
+        got = [span[wire.NAME] for item in stream.drain(capped=True) for span in item[1]]  # type: ignore[index]
+        assert 0 < len(got) < len(burst)  # one step, then no room
+        assert ring.unread > 0  # the rest waits where the function wrote it
+        drain_at = ring.written
+        allowed[0] = 0
+        assert list(stream.receive(wire.frame(wire.DRAIN, [drain_at]))) == []  # no room: DRAIN reads nothing
+        allowed[0] = 1_000
+        got += [span[wire.NAME] for item in stream.receive(wire.frame(wire.DRAIN, [drain_at]))
+                for span in item[1]]  # type: ignore[index]
+        assert got == burst and ring.unread == 0
+        assert list(stream.receive(wire.frame(wire.DRAIN, [drain_at - 1]))) == []  # a DRAIN already read past
+        allowed[0] = 0
+        ring.put(wire.START, ["req-2", record("invocation")])
+        ring.put_span(record("child"))
+        items = list(stream.receive(wire.frame(wire.END, ["req-2", True, {}, ring.written])))  # no room: read anyway
+        assert [item[0] for item in items] == [wire.START, wire.SPANS, wire.END]  # type: ignore[index]
+    finally:
+        stream.close()
+        ring.close()
+
+
+def test_the_hold_bound_the_extension_stores_is_what_the_function_reads() -> None:
+    """The ring's hold word (``wire.RING_HOLD_MS_WORD``): zero until an extension stores it (an older one never
+    does), stored on HELLO and whenever it changes."""
+    ring = Ring(CAPACITY)
+    assert ring.fd is not None
+    stream = FunctionStream(polled=True)
+    try:
+        assert ring.hold_ms == 0
+        stream.hold(250)  # before HELLO: stored when the ring arrives
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": CAPACITY}),
+                            [os.dup(ring.fd)]))
+        assert ring.hold_ms == 250
+        stream.hold(0)  # the collector failing: never wait for us
+        assert ring.hold_ms == 0
+    finally:
+        stream.close()
+        ring.close()
