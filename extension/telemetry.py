@@ -8,6 +8,10 @@ Each POST body is a JSON array of ``{time, type, record}``; records whose ``type
 subscribed types reach ``on_event``. The listener only parses and dispatches, in the order delivered: what an
 event means is the caller's business (``platform.runtimeDone`` for the assembler; function lines and platform
 reports for ``logs``).
+
+One thread accepts and serves every connection (a selector): Lambda posts one batch at a time over a kept-alive
+connection, and each thread waiting in a frozen environment costs it CPU at every freeze and thaw. A request that
+has begun must arrive whole within ``_REQUEST_TIMEOUT_S``; other connections wait meanwhile.
 """
 
 from __future__ import annotations
@@ -104,8 +108,8 @@ class TelemetryListener:
         self._stopping = False
         self._on_failure = on_failure
         self.failed = False  # the listener failed for good: nothing more is received
-        # One thread accepts and serves every connection: each thread waiting in a frozen environment costs 10-15 us
-        # of CPU per freeze and thaw, and Lambda delivers one batch at a time over one kept-alive connection.
+        # One thread for every connection: each thread waiting in a frozen environment costs 10-15 us of CPU per
+        # freeze and thaw (a thread per connection and one accepting were two of them).
         self._thread = threading.Thread(target=supervised("Telemetry API listener", self._serve_loop,
                                                           self._give_up, lambda: self._stopping),
                                         name="afterglow-telemetry", daemon=True)
