@@ -40,8 +40,8 @@ _KEEP_RUNTIME_DONE = 256  # runtimeDone records waiting for their report
 class LogEntry:
     """One log record as it waits for export (``log_encoder`` writes its OTLP form when it is exported)."""
 
-    __slots__ = ("attributes", "body", "event_name", "observed_ns", "request_id", "scope", "severity_number",
-                 "severity_text", "span_id", "time_ns", "trace_flags", "trace_id")
+    __slots__ = ("attributes", "body", "event_name", "nbytes", "observed_ns", "request_id", "scope",
+                 "severity_number", "severity_text", "span_id", "time_ns", "trace_flags", "trace_id")
 
     def __init__(self, body: Any, time_ns: int, observed_ns: int, scope: str = FUNCTION_SCOPE) -> None:
         self.body = body
@@ -56,6 +56,7 @@ class LogEntry:
         self.span_id: bytes | None = None
         self.trace_flags = 0
         self.event_name: str | None = None
+        self.nbytes = 0  # ``size()`` once the record is complete (its attributes set), else 0
 
     def size(self) -> int:
         """About the encoded size, to keep export requests under the collector's limits."""
@@ -175,11 +176,12 @@ class LogCollector:
 
     def _add(self, entry: LogEntry) -> None:
         self._stats.add("received")
+        entry.nbytes = entry.size()  # complete from here on: its size is counted twice, computed once
         with self._lock:
             request_id = entry.request_id
             if request_id is None or request_id == self._open or request_id == self._current:
                 self._pending.append(entry)  # its invocation is not over: stamped at its seal
-                self._pending_bytes += entry.size()
+                self._pending_bytes += entry.nbytes
                 self._bound_pending()
                 return
         self._store([entry])
@@ -188,9 +190,9 @@ class LogCollector:
         """The buffer's bounds (count and bytes) apply to what waits for its seal too: the oldest go first."""
         pending = self._pending
         cut = max(0, len(pending) - self.buffer.max_spans)
-        dropped_bytes = sum(entry.size() for entry in pending[:cut])
+        dropped_bytes = sum(entry.nbytes for entry in pending[:cut])
         while cut < len(pending) and self._pending_bytes - dropped_bytes > self.buffer.max_bytes:
-            dropped_bytes += pending[cut].size()
+            dropped_bytes += pending[cut].nbytes
             cut += 1
         if cut:
             del pending[:cut]
@@ -238,7 +240,7 @@ class LogCollector:
             if entry.trace_id is None and not self._keep_untraced:
                 continue
             resource = correlation.resource if correlation is not None and correlation.resource else self._resource()
-            self.buffer.add(resource, request_id, [entry], [entry.size()])
+            self.buffer.add(resource, request_id, [entry], [entry.nbytes or entry.size()])
             stored += 1
         return stored
 

@@ -126,6 +126,7 @@ class Lifecycle:
         self.telemetry: TelemetryListener | None = None
         self.post_response_s: list[float] = []  # per invocation: from "invocation over" to the next event/next
         self._started: list[Listener] = []
+        self._hearing: list[Listener] = []  # the listeners that react to Telemetry API events
 
     def run(self) -> int:
         """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
@@ -165,6 +166,9 @@ class Lifecycle:
             self._started.append(listener)
             listener.start(registration)
         types = tuple(dict.fromkeys(kind for listener in self.listeners for kind in listener.telemetry_types))
+        # Only those that react to events hear them: a delivery holds hundreds, each told to each listener.
+        self._hearing = [listener for listener in self.listeners
+                         if type(listener).on_telemetry is not Listener.on_telemetry]
         if self.use_telemetry and types:
             wishes = [listener.telemetry_buffer_ms for listener in self.listeners
                       if listener.telemetry_buffer_ms is not None]
@@ -189,7 +193,7 @@ class Lifecycle:
                 listener.before_telemetry()
 
     def _on_telemetry(self, event: dict[str, Any]) -> None:
-        for listener in self.listeners:
+        for listener in self._hearing:
             listener.on_telemetry(event)
 
     def _telemetry_failed(self) -> None:

@@ -177,7 +177,17 @@ class Extension:
                 f"logs: {self.logs.description}")
 
 
+# The cyclic garbage collector's first generation, collected after this many more container objects than were
+# freed (Python's default: 700). Each Telemetry API delivery and each export pass allocate thousands, and a collection
+# here cost about 0.2 ms however few objects it found: at 20 invocations a second with the default, the collector
+# took about 30 us of this process's CPU per invocation, at 10000 about 8 us (``gc.callbacks``, 600 invocations).
+GC_YOUNG_THRESHOLD = 10000
+
+
 def main() -> int:
+    import gc
+
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # this process's own: the function's is untouched
     configure_logging()
     try:
         extension = Extension.from_environment()

@@ -123,6 +123,11 @@ def _any_value_of_subclass(value: Any) -> bytes:
 
 
 _keys: dict[str, bytes] = {}  # attribute key -> its encoded KeyValue.key field: keys repeat from span to span
+# (tag, key, short text) -> the whole KeyValue field: most text attributes repeat from span to span (a method, a
+# route, a region, a table name) and a lookup costs a third of encoding the pair again. Bounded: cleared when full.
+_pairs: dict[tuple[bytes, str, str], bytes] = {}
+_MAX_CACHED_TEXT = 64
+_MAX_CACHED_PAIRS = 4096
 
 
 def key_values(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
@@ -133,18 +138,22 @@ def key_values(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
     """
     parts = []
     for key, value in attributes.items():
-        encoded_key = _keys.get(key)
-        if encoded_key is None:
-            if len(_keys) > 1024:
-                _keys.clear()
-            encoded_key = _keys[key] = field(b"\x0a", utf8(key))
         kind = type(value)
         if kind is str:
-            text = utf8(value)
-            size = len(text)
-            encoded = (b"\x12" + _ONE_BYTE[size + 2] + b"\x0a" + _ONE_BYTE[size] + text if size < 126
-                       else field(b"\x12", field(b"\x0a", text)))
-        elif kind is bool:
+            if len(value) >= _MAX_CACHED_TEXT:
+                parts.append(_key_value(tag, key, value, kind))
+                continue
+            pair = _pairs.get((tag, key, value))
+            if pair is None:
+                if len(_pairs) >= _MAX_CACHED_PAIRS:
+                    _pairs.clear()
+                pair = _pairs[tag, key, value] = _key_value(tag, key, value, kind)
+            parts.append(pair)
+            continue
+        encoded_key = _keys.get(key)
+        if encoded_key is None:
+            encoded_key = _key(key)
+        if kind is bool:
             encoded = b"\x12\x02\x10\x01" if value else b"\x12\x02\x10\x00"
         elif kind is float:
             encoded = b"\x12\x09\x21" + pack_double(value)
@@ -152,11 +161,41 @@ def key_values(tag: bytes, attributes: Mapping[str, Any]) -> bytes:
             number = varint(value & _MASK64)
             encoded = b"\x12" + _ONE_BYTE[len(number) + 1] + b"\x18" + number
         else:
-            encoded = field(b"\x12", any_value(value))
+            parts.append(_key_value(tag, key, value, kind))
+            continue
         body = encoded_key + encoded
         size = len(body)
         parts.append(tag + (_ONE_BYTE[size] if size < 128 else varint(size)) + body)
     return b"".join(parts)
+
+
+def _key(key: str) -> bytes:
+    if len(_keys) > 1024:
+        _keys.clear()
+    encoded = _keys[key] = field(b"\x0a", utf8(key))
+    return encoded
+
+
+def _key_value(tag: bytes, key: str, value: Any, kind: type) -> bytes:
+    """One KeyValue field under ``tag`` (``kind``: the value's type)."""
+    encoded_key = _keys.get(key) or _key(key)
+    if kind is str:
+        text = utf8(value)
+        size = len(text)
+        encoded = (b"\x12" + _ONE_BYTE[size + 2] + b"\x0a" + _ONE_BYTE[size] + text if size < 126
+                   else field(b"\x12", field(b"\x0a", text)))
+    elif kind is bool:
+        encoded = b"\x12\x02\x10\x01" if value else b"\x12\x02\x10\x00"
+    elif kind is float:
+        encoded = b"\x12\x09\x21" + pack_double(value)
+    elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+        number = varint(value & _MASK64)
+        encoded = b"\x12" + _ONE_BYTE[len(number) + 1] + b"\x18" + number
+    else:
+        encoded = field(b"\x12", any_value(value))
+    body = encoded_key + encoded
+    size = len(body)
+    return tag + (_ONE_BYTE[size] if size < 128 else varint(size)) + body
 
 
 def scope(name: str, version: str | None) -> bytes:

@@ -256,7 +256,8 @@ def test_a_telemetry_listener_that_fails_once_is_restarted_and_still_receives(
     listener = TelemetryListener(received.append)
     failing = Failing(listener._server.accept, RuntimeError("accept broke"))
     listener._server = type("Wrapped", (), {"accept": failing, "close": listener._server.close,
-                                            "shutdown": listener._server.shutdown})()  # type: ignore[assignment]
+                                            "shutdown": listener._server.shutdown,
+                                            "fileno": listener._server.fileno})()  # type: ignore[assignment]
     try:
         listener.start()
         assert post(listener.port, [{"type": "platform.start", "record": {"requestId": "r1"}}]) == 200
@@ -273,7 +274,9 @@ def test_a_telemetry_listener_that_keeps_failing_says_so_once_and_tells_the_exte
     listener = TelemetryListener(lambda event: None, on_failure=lambda: failures.append(True))
     real = listener._server
     listener._server = type("Wrapped", (), {"accept": Failing(real.accept, RuntimeError("accept broke"), times=None),
-                                            "close": real.close, "shutdown": real.shutdown})()  # type: ignore
+                                            "close": real.close, "shutdown": real.shutdown,
+                                            "fileno": real.fileno})()  # type: ignore
+    waiting = socket.create_connection(("127.0.0.1", listener.port))  # a connection to accept: each attempt fails
     try:
         listener.start()
         listener._thread.join(WAIT_S)
@@ -283,4 +286,5 @@ def test_a_telemetry_listener_that_keeps_failing_says_so_once_and_tells_the_exte
         with pytest.raises(ConnectionRefusedError):
             post(listener.port, [])  # closed: Lambda's deliveries fail at once
     finally:
+        waiting.close()
         listener.stop()
