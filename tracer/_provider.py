@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from random import getrandbits
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry import context as context_api
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace import Tracer as ApiTracer
 from opentelemetry.trace import TracerProvider as ApiTracerProvider
@@ -36,6 +38,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 _INTERNAL = SpanKind.INTERNAL
 _SAMPLED = 0x01
 _RANDOM_TRACE_ID = 0x02  # W3C level 2 flag, set by the SDK for random trace ids; we generate them the same way
+
+
+def _context_var() -> ContextVar[Context] | None:
+    """The context variable behind the API's runtime context, when it is the API's default one (contextvars).
+
+    Reading and setting it directly gives the same contexts and tokens as ``context_api.get_current`` /
+    ``attach`` / ``detach``, without their two Python calls each: ~1.5 us a span here, three times that with
+    the caches cold between invocations. Any other runtime context (``OTEL_PYTHON_CONTEXT``) goes through the API.
+    """
+    runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(variable, ContextVar):
+        return variable
+    return None
+
+
+_CURRENT = _context_var()
+_get_current: Callable[[], Context] = _CURRENT.get if _CURRENT is not None else context_api.get_current
 
 
 def _new_trace_id() -> int:
@@ -70,7 +90,7 @@ class LeanTracer(ApiTracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> Span:
-        parent = (context_api.get_current() if context is None else context).get(SPAN_KEY)
+        parent = (_get_current() if context is None else context).get(SPAN_KEY)
         trace_state: TraceState | None
         if type(parent) is LeanSpan:  # the common case: our own span, read without a SpanContext
             trace_id = parent._trace_id
@@ -150,9 +170,21 @@ class LeanTracer(ApiTracer):
 
 
 def attach_span(span: Span) -> object:
-    """Make ``span`` current; returns the token for ``context_api.detach``."""
-    current = context_api.get_current()
-    return context_api.attach(Context({**current, SPAN_KEY: span}))
+    """Make ``span`` current; returns the token for ``context_api.detach`` (or ``detach_span``)."""
+    if _CURRENT is not None:
+        return _CURRENT.set(Context({**_CURRENT.get(), SPAN_KEY: span}))
+    return context_api.attach(Context({**context_api.get_current(), SPAN_KEY: span}))
+
+
+def detach_span(token: Any) -> None:
+    """``context_api.detach``: a token that cannot be reset (another context's) goes to the API, which logs it."""
+    if _CURRENT is not None:
+        try:
+            _CURRENT.reset(token)
+            return
+        except Exception:
+            pass
+    context_api.detach(token)
 
 
 class CurrentSpan:
@@ -179,7 +211,7 @@ class CurrentSpan:
         exc_tb: TracebackType | None,
     ) -> None:
         span = cast(Span, self._span)
-        context_api.detach(self._token)
+        detach_span(self._token)
         # As ``opentelemetry.trace.use_span``: Exceptions (not other BaseExceptions) mark the span.
         if isinstance(exc_val, Exception) and span.is_recording():
             if self._arguments[6]:  # record_exception
