@@ -201,7 +201,10 @@ class CurrentSpan:
 
     def __enter__(self) -> Span:
         span = self._span = self._tracer.start_span(*self._arguments)
-        self._token = attach_span(span)
+        if _CURRENT is not None:  # attach_span, inline: this runs for every span
+            self._token = _CURRENT.set(Context({**_CURRENT.get(), SPAN_KEY: span}))
+        else:
+            self._token = attach_span(span)
         return span
 
     def __exit__(
@@ -213,7 +216,7 @@ class CurrentSpan:
         span = cast(Span, self._span)
         detach_span(self._token)
         # As ``opentelemetry.trace.use_span``: Exceptions (not other BaseExceptions) mark the span.
-        if isinstance(exc_val, Exception) and span.is_recording():
+        if exc_val is not None and isinstance(exc_val, Exception) and span.is_recording():
             if self._arguments[6]:  # record_exception
                 span.record_exception(exc_val)
             if self._arguments[7]:  # set_status_on_exception
