@@ -98,7 +98,8 @@ class LeanTracer(ApiTracer):
             parent_flags = parent._flags
             trace_state = parent._trace_state
         else:
-            parent_context = parent.get_span_context() if isinstance(parent, Span) else None
+            # ``parent is not None`` first: Span is an ABC, whose isinstance runs Python code (the invocation span)
+            parent_context = parent.get_span_context() if parent is not None and isinstance(parent, Span) else None
             if (
                 self._sampler is None
                 and type(parent) is NonRecordingSpan
