@@ -116,9 +116,12 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
     def traced(*args: Any, **kwargs: Any) -> Any:
         if _open.get() is not None:
             return handler(*args, **kwargs)
-        invocation = None
-        with safe("opening the invocation span"):
+        # ``except Exception`` written out rather than ``with safe(...)``: the same guard, without its three calls.
+        try:
             invocation = _begin(options, args, kwargs)
+        except Exception as failure:
+            swallowed("opening the invocation span", failure)
+            invocation = None
         try:
             result = handler(*args, **kwargs)
         except BaseException as error:
@@ -127,8 +130,10 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
                     invocation.close(_NO_RESULT, error)
             raise
         if invocation is not None:
-            with safe("closing the invocation span"):
+            try:
                 invocation.close(result, None)
+            except Exception as failure:
+                swallowed("closing the invocation span", failure)
         return result
 
     setattr(traced, _MARKER, True)
@@ -162,7 +167,7 @@ class _Options:
 class Invocation:
     """One open invocation: its span, the context tokens to restore, and what END needs."""
 
-    __slots__ = ("context", "context_token", "open_token", "request_id", "runtime", "span", "trigger")
+    __slots__ = ("context", "context_token", "cpu_started", "open_token", "request_id", "runtime", "span", "trigger")
 
     def __init__(self, runtime: Runtime, span: Span, request_id: str, trigger: Any, context: object) -> None:
         self.runtime = runtime
@@ -172,6 +177,7 @@ class Invocation:
         self.context = context
         self.context_token: Token[Context] | None = None
         self.open_token: Token[Invocation | None] | None = None
+        self.cpu_started: tuple[float, float] | None = None  # tracer._profile's start
 
     def close(self, result: object, error: BaseException | None) -> None:
         span = self.span
@@ -190,7 +196,7 @@ class Invocation:
                 if capture is not None and span.is_recording():
                     span.set_attribute(RESPONSE_ATTRIBUTE, capture.text(result))
         finally:
-            _profile.finish(span)
+            _profile.finish(span, self.cpu_started)
             span.end()
             handoff = self.runtime.handoff
             if handoff is not None:
@@ -261,7 +267,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     invocation = Invocation(runtime, span, request_id, trigger, context)
     invocation.context_token = attach_span(span)  # type: ignore[assignment]
     invocation.open_token = _open.set(invocation)
-    _profile.start(span)
+    invocation.cpu_started = _profile.start(span)
     return invocation
 
 
