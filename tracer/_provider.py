@@ -215,7 +215,13 @@ class CurrentSpan:
         exc_tb: TracebackType | None,
     ) -> None:
         span = cast(Span, self._span)
-        detach_span(self._token)
+        if _CURRENT is not None:  # detach_span, inline
+            try:
+                _CURRENT.reset(self._token)
+            except Exception:
+                context_api.detach(self._token)  # logs, as the API does
+        else:
+            context_api.detach(self._token)
         # As ``opentelemetry.trace.use_span``: Exceptions (not other BaseExceptions) mark the span.
         if exc_val is not None and isinstance(exc_val, Exception) and span.is_recording():
             if self._arguments[6]:  # record_exception
