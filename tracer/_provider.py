@@ -139,7 +139,7 @@ class LeanTracer(ApiTracer):
             self._scope,
             name,
             trace_id,
-            _new_span_id(),
+            getrandbits(64) or _new_span_id(),  # the retry (a zero id) as a call: one call fewer per span
             parent_id,
             flags,
             trace_state,
