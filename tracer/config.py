@@ -193,16 +193,19 @@ def _warn_once(name: str, raw: str, fallback: object) -> None:
 
 
 # os.environ's own mapping (encoded keys and values), read directly for variables looked up on every invocation:
-# ``os.environ.get`` of an unset variable raises and catches two KeyErrors, ~25 us with the caches cold.
-_ENVIRON_DATA = getattr(os.environ, "_data", None) if os.name == "posix" else None
+# ``os.environ.get`` of an unset variable raises and catches two KeyErrors, ~25 us with the caches cold. Only for
+# the standard os.environ (a test may swap in another mapping) on POSIX, whose keys are encoded as below.
+_STANDARD_ENVIRON = os.name == "posix" and isinstance(getattr(os.environ, "_data", None), dict)
+_ENVIRON_TYPE = type(os.environ) if _STANDARD_ENVIRON else None
 _FS_ENCODING = sys.getfilesystemencoding()  # os.environ's own encoding of keys and values
 
 
 def _environ_get(name: str) -> str | None:
-    if type(_ENVIRON_DATA) is dict:
-        value = _ENVIRON_DATA.get(name.encode(_FS_ENCODING, "surrogateescape"))
+    environ = os.environ
+    if type(environ) is _ENVIRON_TYPE:
+        value = environ._data.get(name.encode(_FS_ENCODING, "surrogateescape"))  # type: ignore[attr-defined]
         return value.decode(_FS_ENCODING, "surrogateescape") if type(value) is bytes else None
-    return os.environ.get(name)
+    return environ.get(name)
 
 
 def raw(name: str) -> str | None:
