@@ -45,7 +45,8 @@ def _context_var() -> ContextVar[Context] | None:
 
     Reading and setting it directly gives the same contexts and tokens as ``context_api.get_current`` /
     ``attach`` / ``detach``, without their two Python calls each: ~1.5 us a span here, three times that with
-    the caches cold between invocations. Any other runtime context (``OTEL_PYTHON_CONTEXT``) goes through the API.
+    the caches cold between invocations. A runtime context of another kind (configured through the API) goes
+    through the API.
     """
     runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
     variable = getattr(runtime, "_current_context", None)

@@ -74,7 +74,7 @@ def test_with_another_runtime_context_spans_go_through_the_apis_context_calls() 
         import opentelemetry.context as api
         from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
-        class Other(ContextVarsRuntimeContext):  # OTEL_PYTHON_CONTEXT naming a runtime context of its own
+        class Other(ContextVarsRuntimeContext):  # a runtime context of its own, configured through the API
             pass
 
         api._RUNTIME_CONTEXT = Other()
