@@ -15,6 +15,8 @@ from typing import Any
 
 from opentelemetry.trace import get_current_span
 
+from tracer._span import LeanSpan
+
 from ._base import Instrumentor
 
 
@@ -45,7 +47,13 @@ def _correlating(previous: Callable[..., logging.LogRecord], owner: Instrumentor
         if not owner.enabled:
             return record
         try:
-            span_context = get_current_span().get_span_context()
+            span = get_current_span()
+            if type(span) is LeanSpan:  # afterglow's own span: its ids without building a SpanContext
+                record.otelTraceID = format(span._trace_id, "032x")
+                record.otelSpanID = format(span._span_id, "016x")
+                record.otelTraceSampled = span.sampled
+                return record
+            span_context = span.get_span_context()
             if span_context.is_valid:
                 record.otelTraceID = format(span_context.trace_id, "032x")
                 record.otelSpanID = format(span_context.span_id, "016x")

@@ -14,16 +14,16 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar, overload
 
-from opentelemetry import context as context_api
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanKind
-from opentelemetry.trace.span import Span, SpanContext
+from opentelemetry.trace import Link, NonRecordingSpan, SpanKind
+from opentelemetry.trace.span import Span, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
 from tracer import _profile, _response_hook, config
 from tracer._context_keys import SPAN_KEY
+from tracer._handoff import FALLBACK
 from tracer._headers import extract_traceparent, extract_xray
-from tracer._provider import attach_span
+from tracer._provider import attach_span, detach_span
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
 from tracer._safe import safe, swallowed
@@ -116,9 +116,12 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
     def traced(*args: Any, **kwargs: Any) -> Any:
         if _open.get() is not None:
             return handler(*args, **kwargs)
-        invocation = None
-        with safe("opening the invocation span"):
+        # ``except Exception`` written out rather than ``with safe(...)``: the same guard, without its three calls.
+        try:
             invocation = _begin(options, args, kwargs)
+        except Exception as failure:
+            swallowed("opening the invocation span", failure)
+            invocation = None
         try:
             result = handler(*args, **kwargs)
         except BaseException as error:
@@ -127,8 +130,10 @@ def _wrap(handler: F, name: str | None, attributes: Mapping[str, Any] | None) ->
                     invocation.close(_NO_RESULT, error)
             raise
         if invocation is not None:
-            with safe("closing the invocation span"):
+            try:
                 invocation.close(result, None)
+            except Exception as failure:
+                swallowed("closing the invocation span", failure)
         return result
 
     setattr(traced, _MARKER, True)
@@ -162,7 +167,7 @@ class _Options:
 class Invocation:
     """One open invocation: its span, the context tokens to restore, and what END needs."""
 
-    __slots__ = ("context", "context_token", "open_token", "request_id", "runtime", "span", "trigger")
+    __slots__ = ("context", "context_token", "cpu_started", "open_token", "request_id", "runtime", "span", "trigger")
 
     def __init__(self, runtime: Runtime, span: Span, request_id: str, trigger: Any, context: object) -> None:
         self.runtime = runtime
@@ -172,6 +177,7 @@ class Invocation:
         self.context = context
         self.context_token: Token[Context] | None = None
         self.open_token: Token[Invocation | None] | None = None
+        self.cpu_started: tuple[float, float] | None = None  # tracer._profile's start
 
     def close(self, result: object, error: BaseException | None) -> None:
         span = self.span
@@ -179,7 +185,7 @@ class Invocation:
             if self.open_token is not None:
                 _open.reset(self.open_token)
             if self.context_token is not None:
-                context_api.detach(self.context_token)
+                detach_span(self.context_token)
             if error is not None:
                 span.record_exception(error, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
@@ -190,14 +196,16 @@ class Invocation:
                 if capture is not None and span.is_recording():
                     span.set_attribute(RESPONSE_ATTRIBUTE, capture.text(result))
         finally:
-            _profile.finish(span)
+            _profile.finish(span, self.cpu_started)
             span.end()
             handoff = self.runtime.handoff
             if handoff is not None:
-                sampled = span.get_span_context().trace_flags.sampled
+                sampled = span.sampled if type(span) is LeanSpan else span.get_span_context().trace_flags.sampled
                 # Under awslambdaric, END leaves once the runtime has posted the response (_response_hook).
                 after_response = _response_hook.HOOK.in_runtime_invocation
-                handoff.finish(self.request_id, sampled, _fallback_timeout(self.context), after_response)
+                # The time left only matters to an in-process export (asking the runtime costs a few us).
+                timeout = _fallback_timeout(self.context) if handoff.mode == FALLBACK else 5.0
+                handoff.finish(self.request_id, sampled, timeout, after_response)
 
     def _response(self, result: object) -> None:
         try:
@@ -225,13 +233,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     attributes.setdefault("faas.trigger", trigger.faas_trigger if trigger is not None else "other")
     attributes["faas.invocation_id"] = request_id
     attributes["faas.coldstart"] = _cold_start
-    invoked_arn = getattr(context, "invoked_function_arn", None)
-    arn = parse_arn(invoked_arn)
-    if arn is not None:
-        assert isinstance(invoked_arn, str)
-        attributes["cloud.account.id"] = arn[1]
-        attributes["cloud.resource_id"] = _resource_id(arn[2], invoked_arn, context)
-        attributes["aws.lambda.invoked_arn"] = invoked_arn
+    attributes.update(_arn_attributes(getattr(context, "invoked_function_arn", None), context))
     if options.attributes:
         attributes.update(options.attributes)
 
@@ -265,7 +267,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     invocation = Invocation(runtime, span, request_id, trigger, context)
     invocation.context_token = attach_span(span)  # type: ignore[assignment]
     invocation.open_token = _open.set(invocation)
-    _profile.start(span)
+    invocation.cpu_started = _profile.start(span)
     return invocation
 
 
@@ -286,9 +288,6 @@ def _describe(event: object, context: object) -> Any:
 def _links(trigger: Any) -> list[Any] | None:
     if trigger is None or not trigger.links:
         return None
-    from opentelemetry.trace import Link
-    from opentelemetry.trace.span import TraceFlags, TraceState
-
     links = []
     for link in trigger.links:
         state = TraceState.from_header([link.trace_state]) if link.trace_state else None
@@ -303,8 +302,6 @@ def _with_xray_link(links: list[Any] | None) -> list[Any] | None:
     xray = extract_xray(config.raw("_X_AMZN_TRACE_ID"), require_sampled=True)
     if xray is None:
         return links
-    from opentelemetry.trace import Link
-
     return [*(links or ()), Link(xray, {XRAY_LINK_ATTRIBUTE: True})]
 
 
@@ -330,6 +327,31 @@ def _event_headers(event: object) -> dict[str, str] | None:
     if not isinstance(headers, dict):
         return None
     return {key.lower(): value for key, value in headers.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+# The invoked ARN and version of the last invocation, and the attributes they give: the same on every
+# invocation of an environment (an alias or version is one function ARN), so parsed once.
+_arn_cache: tuple[object, object, dict[str, str]] = (None, None, {})
+
+
+def _arn_attributes(invoked_arn: object, context: object) -> dict[str, str]:
+    """``cloud.account.id``, ``cloud.resource_id`` and ``aws.lambda.invoked_arn`` (none for a malformed ARN)."""
+    global _arn_cache
+    version = getattr(context, "function_version", None)
+    cached_arn, cached_version, attributes = _arn_cache
+    if invoked_arn == cached_arn and version == cached_version and type(invoked_arn) is str:
+        return attributes
+    arn = parse_arn(invoked_arn)
+    if arn is None:
+        return {}
+    assert isinstance(invoked_arn, str)
+    attributes = {
+        "cloud.account.id": arn[1],
+        "cloud.resource_id": _resource_id(arn[2], invoked_arn, context),
+        "aws.lambda.invoked_arn": invoked_arn,
+    }
+    _arn_cache = (invoked_arn, version, attributes)
+    return attributes
 
 
 def _resource_id(function_arn: str, invoked_arn: str, context: object) -> str:

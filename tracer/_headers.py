@@ -56,6 +56,10 @@ def extract_xray(header: str | None, *, require_sampled: bool = False) -> SpanCo
     """
     if not header:
         return None
+    if require_sampled:  # Lambda's header says Sampled=0 unless active tracing is on: skip the parse then
+        at = header.lower().find("sampled")
+        if at < 0 or "1" not in header[at:]:
+            return None
     root = parent = sampled = ""
     for part in header.split(";"):
         key, _, value = part.partition("=")

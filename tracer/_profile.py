@@ -5,15 +5,14 @@ call, so the invocation span gets ``process.cpu.time.user`` and ``process.cpu.ti
 calls. The rest of the profile (peak resident memory, network bytes) is read by the extension from ``/proc``
 (``extension/profile.py``): the handler pays nothing for it.
 
-The start is kept in a context variable, so threads and event loops that run handlers side by side (tests do)
-each measure their own invocation; the numbers are the whole process's, as on Lambda, where one process runs
-one invocation at a time.
+The start is kept by the caller (the open invocation), so threads and event loops that run handlers side by side
+(tests do) each measure their own invocation; the numbers are the whole process's, as on Lambda, where one
+process runs one invocation at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry.trace.span import Span
@@ -24,7 +23,6 @@ from tracer._safe import swallowed
 CPU_USER = "process.cpu.time.user"
 CPU_SYSTEM = "process.cpu.time.system"
 
-_started: ContextVar[tuple[float, float] | None] = ContextVar("afterglow_profile", default=None)
 _getrusage: Callable[[int], Any] | None = None  # resource.getrusage, imported at the first invocation
 _SELF = 0  # resource.RUSAGE_SELF
 _enabled: bool | None = None
@@ -43,25 +41,22 @@ def _load() -> bool:
     return _enabled
 
 
-def start(span: Span) -> None:
-    """The invocation begins (call right before the user's handler): note the process's CPU times."""
+def start(span: Span) -> tuple[float, float] | None:
+    """The invocation begins (call right before the user's handler): the process's CPU times, for ``finish``."""
     if not (_enabled if _enabled is not None else _load()) or not span.is_recording():
-        _started.set(None)
-        return
+        return None
     try:
         usage = _getrusage(_SELF)  # type: ignore[misc]
-        _started.set((usage.ru_utime, usage.ru_stime))
+        return (usage.ru_utime, usage.ru_stime)
     except Exception as error:
-        _started.set(None)
         swallowed("reading the CPU time at the start of the invocation", error)
+        return None
 
 
-def finish(span: Span) -> None:
-    """The invocation ends (call before the span ends): set the CPU time it used. Never raises."""
-    started = _started.get()
+def finish(span: Span, started: tuple[float, float] | None) -> None:
+    """The invocation ends (call before the span ends): set the CPU time it used since ``start``. Never raises."""
     if started is None:
         return
-    _started.set(None)
     try:
         usage = _getrusage(_SELF)  # type: ignore[misc]
         # Differences of microsecond counts, as floats: never negative, at times 0.04000000000000001.

@@ -98,7 +98,8 @@ def _shortcut_proxy_tracers() -> None:
         return
 
     def start_as_current_span(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._tracer.start_as_current_span(*args, **kwargs)
+        # ``_real_tracer``, once resolved, spares the ``_tracer`` property's call on every span.
+        return (self._real_tracer or self._tracer).start_as_current_span(*args, **kwargs)
 
     _proxy_original = proxy.start_as_current_span
     proxy.start_as_current_span = start_as_current_span  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ This module is imported by the function side *and* by the extension, so it impor
 from __future__ import annotations
 
 import os
+import sys
 
 
 class Var:
@@ -193,11 +194,27 @@ def _warn_once(name: str, raw: str, fallback: object) -> None:
         logger.warning("ignoring %s=%r: not a valid value; using %r", name, raw, fallback)
 
 
+# os.environ's own mapping (encoded keys and values), read directly for variables looked up on every invocation:
+# ``os.environ.get`` of an unset variable raises and catches two KeyErrors, ~25 us with the caches cold. Only for
+# the standard os.environ (a test may swap in another mapping) on POSIX, whose keys are encoded as below.
+_STANDARD_ENVIRON = os.name == "posix" and isinstance(getattr(os.environ, "_data", None), dict)
+_ENVIRON_TYPE = type(os.environ) if _STANDARD_ENVIRON else None
+_FS_ENCODING = sys.getfilesystemencoding()  # os.environ's own encoding of keys and values
+
+
+def _environ_get(name: str) -> str | None:
+    environ = os.environ
+    if type(environ) is _ENVIRON_TYPE:
+        value = environ._data.get(name.encode(_FS_ENCODING, "surrogateescape"))  # type: ignore[attr-defined]
+        return value.decode(_FS_ENCODING, "surrogateescape") if type(value) is bytes else None
+    return environ.get(name)
+
+
 def raw(name: str) -> str | None:
     """The variable's value, or None when unset or blank."""
     if name not in _BY_NAME:
         raise KeyError(f"{name} is not declared in tracer.config.VARS")
-    value = os.environ.get(name)
+    value = _environ_get(name)
     if value is None or not value.strip():
         return None
     return value.strip()

@@ -71,6 +71,23 @@ def test_result_is_returned_untouched_and_the_span_describes_the_invocation(env:
     assert first[wire.PARENT_SPAN_ID] is None  # no incoming context: a new trace
 
 
+def test_the_arn_attributes_follow_the_invoked_arn(env: SpanReader) -> None:
+    @trace_handler
+    def handler(event: Any, context: Any) -> str:
+        return "ok"
+
+    alias = ARN.replace(":function:checkout", ":function:checkout:live")
+    handler({}, lambda_context("req-1"))
+    handler({}, lambda_context("req-2", arn=alias))
+    handler({}, lambda_context("req-3", arn="not an arn"))
+    handler({}, lambda_context("req-4"))
+    arns = {request: invocation_span(env, request)[wire.ATTRIBUTES].get("aws.lambda.invoked_arn")
+            for request in ("req-1", "req-2", "req-3", "req-4")}
+    assert arns == {"req-1": ARN, "req-2": alias, "req-3": None, "req-4": ARN}
+    assert invocation_span(env, "req-2")[wire.ATTRIBUTES]["cloud.resource_id"] == ARN  # $LATEST: no version
+    assert "cloud.account.id" not in invocation_span(env, "req-3")[wire.ATTRIBUTES]
+
+
 def test_resource_in_hello(env: SpanReader, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=pay%20ments,deployment.environment=prod,broken")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "checkout-service")

@@ -65,3 +65,23 @@ def test_arn_parsing() -> None:
         "arn:aws:lambda:eu-west-1:123456789012:function:f",
     )
     assert parse_arn("arn:aws:s3:::bucket") is None and parse_arn(None) is None
+
+
+def test_a_dict_used_again_gives_each_span_what_it_holds_at_that_moment() -> None:
+    """The cleaned copy kept for a dict passed again and again (``tracer._limits``) never outlives a change."""
+    sink = CollectingSink()
+    tracer = LeanTracerProvider(sink, limits=SpanLimits(max_span_value_length=4)).get_tracer("t")
+    attributes: dict[str, Any] = {"a": 1, "b": "text", "c": 0.0}
+    seen = []
+    for change in (None, ("a", True), ("a", 1.0), ("c", -0.0), ("b", "longer"), ("d", [1, 2]), ("d", [1, 3])):
+        if change is not None:
+            attributes[change[0]] = change[1]
+        for _ in range(2):  # the second span of each state is the one the kept copy could answer
+            with tracer.start_as_current_span("s", attributes=attributes) as span:
+                span.set_attribute("own", 1)  # a span's own additions stay its own
+        seen.append(sink.ended[-1].to_record()[wire.ATTRIBUTES])
+        assert sink.ended[-2].to_record()[wire.ATTRIBUTES] == seen[-1]
+    assert [(type(record["a"]), record["a"]) for record in seen[:3]] == [(int, 1), (bool, True), (float, 1.0)]
+    assert str(seen[2]["c"]) == "0.0" and str(seen[3]["c"]) == "-0.0"
+    assert seen[4]["b"] == "long" and seen[5]["d"] == [1, 2] and seen[6]["d"] == [1, 3]
+    assert all(record["own"] == 1 for record in seen) and "own" not in attributes

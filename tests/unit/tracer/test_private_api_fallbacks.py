@@ -66,3 +66,65 @@ def test_without_awslambdarics_loader_the_wrapper_loads_the_handler_itself(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'echo': {'n': 1}}"
+
+
+def test_with_another_runtime_context_spans_go_through_the_apis_context_calls() -> None:
+    result = _run(
+        """
+        import opentelemetry.context as api
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        class Other(ContextVarsRuntimeContext):  # a runtime context of its own, configured through the API
+            pass
+
+        api._RUNTIME_CONTEXT = Other()
+        from opentelemetry import trace
+        from tracer import _provider
+        from tracer._provider import LeanTracerProvider
+
+        assert _provider._CURRENT is None
+        tracer = LeanTracerProvider().get_tracer("t")
+        with tracer.start_as_current_span("outer") as outer:
+            with tracer.start_as_current_span("inner") as inner:
+                assert trace.get_current_span() is inner and inner.parent.span_id == outer.get_span_context().span_id
+            assert trace.get_current_span() is outer
+        assert not trace.get_current_span().get_span_context().is_valid
+        print("ok")
+        """
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_apis_context_calls_and_afterglows_share_one_context() -> None:
+    from opentelemetry import context
+
+    from tracer._provider import LeanTracerProvider, attach_span, detach_span
+
+    tracer = LeanTracerProvider().get_tracer("t")
+    span = tracer.start_span("s")
+    token = attach_span(span)
+    assert trace.get_current_span() is span
+    context.detach(token)  # a token of ours, reset by the API
+    assert trace.get_current_span() is not span
+    token = context.attach(Context({SPAN_KEY: span}))
+    assert trace.get_current_span() is span
+    detach_span(token)  # and the other way round
+    assert trace.get_current_span() is not span
+
+
+def test_environment_reads_follow_a_replaced_os_environ() -> None:
+    result = _run(
+        """
+        import os
+        from tracer import config
+
+        os.environ["_X_AMZN_TRACE_ID"] = " Root=1-a;Sampled=1 "
+        assert config.raw("_X_AMZN_TRACE_ID") == "Root=1-a;Sampled=1"
+        del os.environ["_X_AMZN_TRACE_ID"]
+        assert config.raw("_X_AMZN_TRACE_ID") is None
+        os.environ = {"_X_AMZN_TRACE_ID": "Root=1-b"}  # not os._Environ: read through its own get
+        assert config.raw("_X_AMZN_TRACE_ID") == "Root=1-b"
+        print("ok")
+        """
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

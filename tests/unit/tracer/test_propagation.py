@@ -57,6 +57,10 @@ def test_xray_header_as_lambda_sets_it() -> None:
     # Active tracing off: Lambda still sets the header, with Sampled=0; it must not unsample our trace.
     assert propagation.extract_xray(header.replace("Sampled=1", "Sampled=0"), require_sampled=True) is None
     assert propagation.extract_xray("Root=1-5759e988-bd862e3fe1be46a994272793", require_sampled=False) is None
+    # The quick look for a sampled header before parsing keeps what the parse accepts: spaces, any case, any order.
+    spaced = "sampled = 1 ; Parent=53995c3f42cd8ad8; ROOT=1-5759e988-bd862e3fe1be46a994272793"
+    assert propagation.extract_xray(spaced, require_sampled=True) == extracted
+    assert propagation.extract_xray(header.replace("Sampled=1", "Sampled=10"), require_sampled=True) is None
 
 
 @pytest.mark.parametrize(
