@@ -10,7 +10,15 @@ work after the response (END) is counted in its batch. ``--gap-ms`` leaves the e
 invocations, as real traffic does: other processes then run, and the runtime's caches go cold.
 
 ``--tree NAME=PATH`` adds a traced configuration whose layer links the packages of another checkout (e.g. an
-older commit unpacked with ``git archive``), to compare hand-offs in one run.
+older commit unpacked with ``git archive``), to compare hand-offs in one run. ``--disable LIBS`` adds one traced
+with ``AFTERGLOW_DISABLE=LIBS`` (e.g. ``threads``), to see what an instrumentation costs when the handler does not
+use its library.
+
+``--runtime python3.12`` runs every configuration on that Lambda runtime (an interpreter installed here, see
+docs/sandbox.md): its dependencies then come from ``afterglow layer build --python 3.12``, the checkouts' own
+packages linked over the built ones. On python3.12 and later awslambdaric waits for each next event on a
+thread of its own, so the runtime's thread count (read while the environment is frozen between invocations,
+where each waiting thread costs a thaw and a freeze) is printed per configuration too.
 """
 
 from __future__ import annotations
@@ -19,13 +27,17 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
+import zipfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "afterglow" / "layer_files" / "extensions" / "afterglow"
+CACHE = REPO / "benchmarks" / ".cache"  # git-ignored
 GOAL_MS = 0.2
 
 TRACED = '''
@@ -82,16 +94,41 @@ def _cpu_ns(pid: int) -> int:
     return total
 
 
-def _layer(root: Path, tree: Path) -> Path:
-    """The shipped launcher, and ``python/`` linking ``tree``'s packages (dependencies come from the venv)."""
+PACKAGES = ("tracer", "extension", "instrumentation")
+
+
+def _layer(root: Path, tree: Path, dependencies: Path | None) -> Path:
+    """The shipped launcher, and ``python/`` linking ``tree``'s packages; the dependencies come from the venv, or
+    from ``dependencies`` (a layer's ``python/`` built for another runtime)."""
     (root / "extensions").mkdir(parents=True)
     launcher = root / "extensions" / "afterglow"
     shutil.copyfile(LAUNCHER, launcher)
     launcher.chmod(0o755)
     (root / "python").mkdir()
-    for package in ("tracer", "extension", "instrumentation"):
+    for package in PACKAGES:
         (root / "python" / package).symlink_to(tree / package)
+    if dependencies is not None:
+        for entry in dependencies.iterdir():
+            if entry.name not in PACKAGES:
+                (root / "python" / entry.name).symlink_to(entry)
     return root
+
+
+def _dependencies_for(runtime: str, work: Path) -> Path:
+    """``python/`` of the layer built for ``runtime``'s Python (``afterglow layer build --python X.Y``)."""
+    version = runtime.removeprefix("python")
+    output = work / f"afterglow-layer-{version}.zip"
+    print(f"building the afterglow layer for Python {version}", flush=True)
+    subprocess.run([sys.executable, "-m", "afterglow", "layer", "build", "--python", version, "--output", str(output)],
+                   cwd=REPO, check=True, capture_output=True, text=True)
+    unpacked = work / f"afterglow-layer-{version}"
+    with zipfile.ZipFile(output) as zipped:
+        zipped.extractall(unpacked)
+    return unpacked / "python"
+
+
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,13 +140,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="idle time between invocations (traffic is rarely back to back: caches go cold)")
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                         help="another checkout to compare, traced (repeatable)")
+    parser.add_argument("--disable", action="append", default=[], metavar="LIBS",
+                        help="also a traced configuration with AFTERGLOW_DISABLE=LIBS (repeatable)")
+    parser.add_argument("--runtime", default=None, help="Lambda's runtime setting, e.g. python3.12 (default: ours)")
+    parser.add_argument("--built-dependencies", action="store_true",
+                        help="take the dependencies from the built layer on our own runtime too (as on Lambda)")
     args = parser.parse_args(argv)
 
-    from sandbox import Sandbox
+    from sandbox import Sandbox, runtimes
     from tests.helpers.otlp_receiver import OtlpReceiver
 
     others = (tree.split("=", 1) for tree in args.tree)
     trees = {"traced": REPO, **{name: Path(path).resolve() for name, path in others}}
+    disabled = {f"no-{libraries}": libraries for libraries in args.disable}
+    runtime = args.runtime or runtimes.own_name()
     log_line = LOG_LINES[args.log]
     receiver = OtlpReceiver().start()
     boxes: dict[str, Any] = {}
@@ -117,26 +161,38 @@ def main(argv: list[str] | None = None) -> int:
     nanoseconds: dict[str, int] = {}
     counted: dict[str, int] = {}
     extension_ticks: dict[str, int] = {}
+    threads: dict[str, set[int]] = {}
     tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
-    with tempfile.TemporaryDirectory(prefix="runtime-cpu-") as work:
+    CACHE.mkdir(exist_ok=True)
+    # Not in /tmp: the sandbox gives its processes a private one, where links into ours would dangle.
+    with tempfile.TemporaryDirectory(prefix="runtime-cpu-", dir=CACHE) as work:
         try:
-            for name, tree in [("untraced", REPO), *trees.items()]:
+            own = runtime == runtimes.own_name() and not args.built_dependencies
+            dependencies = None if own else _dependencies_for(runtime, Path(work))
+            configurations = [("untraced", REPO), *trees.items(), *((name, REPO) for name in disabled)]
+            for name, tree in configurations:
                 task = Path(work) / name / "task"
                 task.mkdir(parents=True)
                 source = UNTRACED if name == "untraced" else TRACED
                 (task / "app.py").write_text(source.replace("LOG_LINE", log_line))
-                layer = _layer(Path(work) / name / "layer", tree)
+                layer = _layer(Path(work) / name / "layer", tree, dependencies)
                 env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
-                boxes[name] = Sandbox(task, "app.handler", layers=[layer], env=env, timeout=10)
+                if name in disabled:
+                    env["AFTERGLOW_DISABLE"] = disabled[name]
+                boxes[name] = Sandbox(task, "app.handler", layers=[layer], env=env, timeout=10, runtime=runtime)
                 for _ in range(30):  # cold start and warm-up: imports, the exporter, first-invocation caches
                     boxes[name].invoke({}).report()
                 ticks[name] = nanoseconds[name] = counted[name] = extension_ticks[name] = 0
+                threads[name] = set()
             while min(counted.values()) < args.invocations:
                 order = list(boxes)
                 random.shuffle(order)
                 for name in order:
                     box = boxes[name]
-                    pid, extension = box.runtime_pid, box.extension_pids["afterglow"]
+                    pid, extension = box.runtime_pid, box.extension_pids.get("afterglow")
+                    if extension is None:
+                        print("\n".join(line.text for line in box.logs[-40:]))
+                        raise SystemExit(f"{name}: the extension is gone")
                     before, extension_before, ns_before = _cpu_ticks(pid), _cpu_ticks(extension), _cpu_ns(pid)
                     for _ in range(args.batch):
                         invocation = box.invoke({})
@@ -147,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                     nanoseconds[name] += _cpu_ns(pid) - ns_before
                     extension_ticks[name] += _cpu_ticks(extension) - extension_before
                     counted[name] += args.batch
+                    threads[name].add(_threads(pid))  # frozen now, waiting for the next event
         finally:
             for box in boxes.values():
                 box.shutdown()
@@ -156,14 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     scheduled = {name: nanoseconds[name] / 1e6 / counted[name] for name in boxes}
     extension_ms = {name: extension_ticks[name] * tick_ms / counted[name] for name in boxes}
     base, scheduled_base = per_invocation["untraced"], scheduled["untraced"]
-    print(f"runtime CPU per invocation, {args.invocations}+ invocations each, batches of {args.batch}, "
+    print(f"{runtime}: runtime CPU per invocation, {args.invocations}+ invocations each, batches of {args.batch}, "
           f"{args.gap_ms:g} ms apart, log line by {args.log}: utime+stime from /proc/<pid>/stat (tick {tick_ms:.0f} ms)"
           " and time on CPU from schedstat")
     for name in boxes:
         extra = "" if name == "untraced" else (f"   beyond untraced {per_invocation[name] - base:+.3f} ms"
                                                f" (schedstat {scheduled[name] - scheduled_base:+.3f} ms)")
+        seen = "/".join(str(count) for count in sorted(threads[name]))
         print(f"  {name:<12} runtime {per_invocation[name]:.3f} ms (schedstat {scheduled[name]:.3f} ms){extra}"
-              f"   extension {extension_ms[name]:.3f} ms")
+              f"   extension {extension_ms[name]:.3f} ms   runtime threads while frozen {seen}")
     added = per_invocation["traced"] - base
     print(f"goal: at most {GOAL_MS} ms beyond untraced -> {'meets' if added <= GOAL_MS else 'MISSES'} ({added:.3f} ms)")
     return 0
