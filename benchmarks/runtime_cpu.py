@@ -30,8 +30,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
