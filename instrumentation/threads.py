@@ -33,7 +33,7 @@ class ThreadsInstrumentor(Instrumentor):
 
 
 _RUNTIME_PACKAGE = "awslambdaric"
-_OWN_FRAMES = ("instrumentation.", "wrapt")  # between the submitter and us: our gate, and wrapt without its C code
+_OWN_FRAMES = ("instrumentation.", "wrapt.")  # between the submitter and us: our gate, and wrapt without its C code
 
 
 def _submit(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -134,3 +134,17 @@ def test_suppressed_submissions_run_in_the_workers_own_context(tracing: Any) -> 
     finally:
         otel_context.detach(token)
     assert seen is None, "the submitter's context did not travel"
+
+
+def test_the_runtimes_own_submissions_run_in_the_workers_own_context(tracing: Any) -> None:
+    # awslambdaric (python3.12+) submits its wait for the next event from its client module: that work is the
+    # runtime's, and no context of the function's may travel with it.
+    tracer = tracing.tracer()
+    runtime_module: dict[str, Any] = {"__name__": "awslambdaric.lambda_runtime_client"}
+    exec("def wait_next(pool, fn):\n    return pool.submit(fn).result()\n", runtime_module)
+    current_span_id = lambda: trace_api.get_current_span().get_span_context().span_id  # noqa: E731
+    with tracer.start_as_current_span("handler") as handler, ThreadPoolExecutor(max_workers=1) as pool:
+        in_runtime_work = runtime_module["wait_next"](pool, current_span_id)
+        in_user_work = pool.submit(current_span_id).result()
+    assert in_runtime_work == 0  # no span: the worker's own, empty context
+    assert in_user_work == handler.get_span_context().span_id
