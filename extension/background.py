@@ -12,6 +12,7 @@ invocation or at SHUTDOWN.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,6 +70,7 @@ class BackgroundExporter:
             self._thread.join(2.0)
 
     def _run(self) -> None:
+        lower_priority()
         last = time.monotonic()
         while not self._stopping:
             urgent = self._wake.wait(max(0.0, last + self._interval_s - time.monotonic()))
@@ -112,3 +114,20 @@ class BackgroundExporter:
         if self._after_pass is not None:
             self._after_pass()
         return exported
+
+
+def lower_priority() -> None:
+    """Make the calling thread run only when the function's threads do not want the CPU (``SCHED_IDLE``).
+
+    The export passes run while the handler does (the environment is frozen otherwise); at the same priority a pass
+    (about 7 ms of CPU) competes with it for the cores, and below 1,769 MB Lambda gives the environment a fraction of
+    one. The thread is never raised again (an unprivileged thread cannot): SHUTDOWN exports on the flushers' own
+    threads, and when the function waits for the extension (back-pressure, after the response) it leaves the CPU."""
+    mode = os.environ.get("AFTERGLOW_EXPERIMENT_PRIORITY", "idle")
+    try:
+        if mode == "idle":
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        elif mode == "nice":
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (OSError, AttributeError) as error:  # not Linux, or a policy the kernel refuses: export as before
+        log.debug("the background export keeps its priority (%s)", error)
