@@ -117,17 +117,14 @@ class BackgroundExporter:
 
 
 def lower_priority() -> None:
-    """Make the calling thread run only when the function's threads do not want the CPU (``SCHED_IDLE``).
+    """Let the calling thread run only when no other thread of its group wants the CPU (``SCHED_IDLE``).
 
-    The export passes run while the handler does (the environment is frozen otherwise); at the same priority a pass
-    (about 7 ms of CPU) competes with it for the cores, and below 1,769 MB Lambda gives the environment a fraction of
-    one. The thread is never raised again (an unprivileged thread cannot): SHUTDOWN exports on the flushers' own
-    threads, and when the function waits for the extension (back-pressure, after the response) it leaves the CPU."""
-    mode = os.environ.get("AFTERGLOW_EXPERIMENT_PRIORITY", "idle")
+    A pass (about 7 ms of CPU for a second of invocations) runs while a handler does, the environment being frozen
+    otherwise, and below 1,769 MB Lambda gives the environment a fraction of one vCPU: at the same priority the pass
+    stretches the handler it overlaps. Nothing raises the thread again (an unprivileged thread cannot), and nothing
+    needs to: SHUTDOWN exports on the flushers' own threads, once the runtime is gone, and a function that waits
+    for the extension (back-pressure, after its response) leaves it the CPU."""
     try:
-        if mode == "idle":
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-        elif mode == "nice":
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (OSError, AttributeError) as error:  # not Linux, or a policy the kernel refuses: export as before
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError) as error:  # not Linux, or a kernel that refuses it: export as before
         log.debug("the background export keeps its priority (%s)", error)
