@@ -70,7 +70,6 @@ class BackgroundExporter:
             self._thread.join(2.0)
 
     def _run(self) -> None:
-        lower_priority()
         last = time.monotonic()
         while not self._stopping:
             urgent = self._wake.wait(max(0.0, last + self._interval_s - time.monotonic()))
@@ -116,15 +115,21 @@ class BackgroundExporter:
         return exported
 
 
-def lower_priority() -> None:
-    """Let the calling thread run only when no other thread of its group wants the CPU (``SCHED_IDLE``).
+def yield_cpu_to_the_function() -> None:
+    """Let every thread of this process run only when nothing else in the environment wants the CPU (``SCHED_IDLE``).
 
     A pass (about 7 ms of CPU for a second of invocations) runs while a handler does, the environment being frozen
-    otherwise, and below 1,769 MB Lambda gives the environment a fraction of one vCPU: at the same priority the pass
-    stretches the handler it overlaps. Nothing raises the thread again (an unprivileged thread cannot), and nothing
-    needs to: SHUTDOWN exports on the flushers' own threads, once the runtime is gone, and a function that waits
+    otherwise, and below 1,769 MB Lambda gives the environment a fraction of one vCPU: at the function's priority the
+    pass stretches the handler it overlaps. The whole process, not the export thread alone: a thread of it at the
+    usual priority (the span receiver, the Telemetry API listener, SHUTDOWN's export) would take every cycle from
+    the export thread while it holds the GIL or the flusher's lock it waits for. Measured, the export thread alone
+    at 128 MB's CPU share starved at SHUTDOWN behind the receiver's reads, until Lambda's deadline killed the
+    extension before its self-report. Threads started later inherit the policy. Nothing raises it again (an
+    unprivileged process cannot), and nothing needs to: at SHUTDOWN the runtime is gone, and a function that waits
     for the extension (back-pressure, after its response) leaves it the CPU."""
     try:
-        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError) as error:  # not Linux, or a kernel that refuses it: export as before
-        log.debug("the background export keeps its priority (%s)", error)
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+        for tid in threads:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError, ValueError) as error:  # not Linux, or a kernel that refuses it: as before
+        log.debug("the extension keeps its priority (%s)", error)
