@@ -12,7 +12,6 @@ invocation or at SHUTDOWN.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -113,23 +112,3 @@ class BackgroundExporter:
         if self._after_pass is not None:
             self._after_pass()
         return exported
-
-
-def yield_cpu_to_the_function() -> None:
-    """Let every thread of this process run only when nothing else in the environment wants the CPU (``SCHED_IDLE``).
-
-    A pass (about 7 ms of CPU for a second of invocations) runs while a handler does, the environment being frozen
-    otherwise, and below 1,769 MB Lambda gives the environment a fraction of one vCPU: at the function's priority the
-    pass stretches the handler it overlaps. The whole process, not the export thread alone: a thread of it at the
-    usual priority (the span receiver, the Telemetry API listener, SHUTDOWN's export) would take every cycle from
-    the export thread while it holds the GIL or a lock they wait for: with the export thread alone lowered, at 128 MB's
-    CPU share, the extension's self-report never came out at SHUTDOWN after a burst (2 runs of 2, measured), so
-    its losses went uncounted. Threads started later inherit the policy. Nothing raises it again (an
-    unprivileged process cannot), and nothing needs to: at SHUTDOWN the runtime is gone, and a function that waits
-    for the extension (back-pressure, after its response) leaves it the CPU."""
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-        for tid in threads:
-            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError, ValueError) as error:  # not Linux, or a kernel that refuses it: as before
-        log.debug("the extension keeps its priority (%s)", error)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from extension.background import BackgroundExporter, yield_cpu_to_the_function
+from extension.background import BackgroundExporter
 from extension.lifecycle import Listener
 from tracer.export.diagnostics import log
 
@@ -146,7 +146,6 @@ class FlushInBackground(Listener):
         self.background: BackgroundExporter | None = None
 
     def ready(self, telemetry_active: bool) -> None:
-        yield_cpu_to_the_function()  # before the exporter's threads start: they inherit it
         signals = _exporting(self.signals)
         flushers = [signal.flusher for signal in signals if signal.flusher is not None]
         back_pressure = self.back_pressure
