@@ -274,8 +274,6 @@ class Receiver:
         except OSError:
             data, ancillary = b"", []
         descriptors = received_descriptors(ancillary) if ancillary else None
-        if self._poll_rings and self._back_pressure is not None:  # whether the function may wait for us now
-            connection.stream.hold(self._back_pressure.ring_hold_ms())
         if not data:
             for fd in descriptors or ():
                 os.close(fd)

@@ -135,7 +135,8 @@ class Flusher:
         # The last export got an answer (accepted or refused): holding spans back for it can help. False while the
         # collector is unreachable, timing out or unconfirmed (``extension.backpressure``: drop the oldest instead).
         self.delivering = True
-        self.on_delivering: Callable[[], None] | None = None  # called when ``delivering`` changes
+        # Called when whether holding spans back can help changes: ``delivering`` flips, or the worker fails for good.
+        self.on_delivering: Callable[[], None] | None = None
         self.request_timeout_s = request_timeout_s
         self.loader = loader
         self._stats = stats
@@ -207,9 +208,14 @@ class Flusher:
         finally:
             job.done.set()
 
+    def _delivery_changed(self) -> None:
+        if self.on_delivering is not None:
+            self.on_delivering()
+
     def _give_up(self) -> None:
         """The worker failed for good: from now on what is buffered is dropped and counted at each flush."""
         self.failed = True
+        self._delivery_changed()
         with self._cond:
             jobs, self._queue = self._queue, []
         dropped = self.buffer.clear(FLUSHER_FAILED)
@@ -245,8 +251,7 @@ class Flusher:
             delivering = outcome.result in (ExportResult.SUCCESS, ExportResult.REJECTED)
             if delivering is not self.delivering:
                 self.delivering = delivering
-                if self.on_delivering is not None:
-                    self.on_delivering()
+                self._delivery_changed()
             if outcome.result is ExportResult.SUCCESS:
                 self.buffer.commit(lease)
                 job.exported += lease.spans
