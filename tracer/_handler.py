@@ -203,9 +203,12 @@ class Invocation:
                 sampled = span.sampled if type(span) is LeanSpan else span.get_span_context().trace_flags.sampled
                 # Under awslambdaric, END leaves once the runtime has posted the response (_response_hook).
                 after_response = _response_hook.HOOK.in_runtime_invocation
-                # The time left only matters to an in-process export (asking the runtime costs a few us).
-                timeout = _fallback_timeout(self.context) if handoff.mode == FALLBACK else 5.0
-                handoff.finish(self.request_id, sampled, timeout, after_response)
+                # The time left is asked now only for an in-process export (asking the runtime costs a few us);
+                # otherwise only if the function is to wait for an extension that is behind, after the response.
+                context = self.context
+                timeout = _fallback_timeout(context) if handoff.mode == FALLBACK else 5.0
+                handoff.finish(self.request_id, sampled, timeout, after_response,
+                               time_left=lambda: _fallback_timeout(context))
 
     def _response(self, result: object) -> None:
         try:

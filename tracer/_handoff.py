@@ -38,6 +38,8 @@ from tracer._ring import DEFAULT_CAPACITY, NO_ROOM, TOO_BIG, Ring, count_frames
 from tracer._safe import log, swallowed, warn_once
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tracer._fallback import InProcessFallback
     from tracer._span import LeanSpan
 
@@ -96,6 +98,7 @@ class Handoff:
         self._logged_drops: dict[str, int] = {}  # drops already in a log line, not yet in an END
         self._lost_because: str | None = None  # why the connection went, for that log line
         self._time_left_s = 5.0  # of the current invocation, less a margin: a wait after the response stays within
+        self._time_left: Callable[[], float] | None = None  # asks for it, when given (``finish``)
         self._stalled_at = -1  # read position at which a wait saw the extension read nothing: no wait until it moves
         self.holds = 0  # waits for the extension after a response (back-pressure), for tests and benchmarks
         self.stalls = 0  # of which the extension read nothing at all until the bound
@@ -124,15 +127,19 @@ class Handoff:
                 self._put_start_locked()
 
     def finish(
-        self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False
+        self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False,
+        time_left: Callable[[], float] | None = None,
     ) -> None:
         """The invocation is over: END. Never waits for the extension.
 
         ``after_response``: the runtime will call ``response_posted`` once the caller has its answer; END
-        waits for that, so the extension's export never competes with posting the response.
+        waits for that, so the extension's export never competes with posting the response. ``time_left``: what
+        is left of the invocation, less a margin, asked only before a wait after the response (asking costs a few
+        us); None: ``fallback_timeout_s``.
         """
         with self._lock:
             self._time_left_s = fallback_timeout_s
+            self._time_left = time_left
             # An END written to a polled ring wakes nothing, so it need not wait for the response.
             if after_response and self.mode == SOCKET and not (self._ring is not None and self._ring.polled):
                 self._deferred_end = (request_id, sampled)
@@ -163,7 +170,8 @@ class Handoff:
         if self.mode != SOCKET:  # DRAIN found the extension gone
             return None
         self.holds += 1
-        return ring, min(hold_ms / 1000, self._time_left_s), ring.seen_read
+        left = self._time_left() if self._time_left is not None else self._time_left_s
+        return ring, min(hold_ms / 1000, left), ring.seen_read
 
     def _wait_for_reader(self, ring: Ring, bound_s: float, read_before: int) -> None:
         """Wait (not holding the lock: other threads' spans keep flowing) until the ring is below its mark, the

@@ -588,3 +588,33 @@ def test_a_reader_that_reads_nothing_is_waited_for_once(socket_path: str) -> Non
             assert made.handoff.holds == 2
         finally:
             made.handoff.close()
+
+
+def test_a_wait_for_the_reader_stays_within_what_the_context_says_is_left(socket_path: str) -> None:
+    """The decorator gives the handoff a way to ask the invocation's time left, not the figure (asking costs a few
+    us per invocation): it is asked only when the function is about to wait, and bounds that wait (a wait past the
+    function's timeout would make Lambda time the invocation out)."""
+    asked: list[float] = []
+
+    def time_left() -> float:
+        asked.append(0.1)
+        return 0.1
+
+    with span_reader(socket_path, polled=True, hold_ms=60_000) as reader:
+        made = Setup(socket_path, ring_capacity=256 * 1024)
+        try:
+            made.invocation("warm-up", children=0)
+            reader.drain()
+            _behind(made, reader, "req-1")
+            made.handoff.finish("req-1", True, time_left=time_left)  # the default figure (5 s) is not the bound
+            made.handoff.response_posted()  # the stalled reader: the wait runs to the 0.1 s left, not to 60 s
+            assert asked == [0.1]
+            assert (made.handoff.holds, made.handoff.stalls) == (1, 1)
+            reader.resume()
+            reader.drain()
+            made.invocation("req-2", children=1)
+            made.handoff.finish("req-2", True, time_left=time_left)
+            made.handoff.response_posted()  # not behind: nothing to wait for, nothing asked
+            assert asked == [0.1]
+        finally:
+            made.handoff.close()
