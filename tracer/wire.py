@@ -120,6 +120,17 @@ def ring_bytes(data: memoryview, start: int, end: int) -> bytes:
     return bytes(data[first:]) + bytes(data[:last])
 
 
+class SpanList(list):  # type: ignore[type-arg]  # of span records
+    """A SPANS payload decoded from one-span frames (the ring's): each span's payload length on the wire as well,
+    which stands in for its encoded size at no cost (``tracer.export.frames``)."""
+
+    __slots__ = ("wire_sizes",)
+
+    def __init__(self, spans: list[Any], wire_sizes: list[int]) -> None:
+        super().__init__(spans)
+        self.wire_sizes = wire_sizes
+
+
 class WireError(ValueError):
     """A frame that cannot be accepted. ``fatal`` means the connection cannot go on."""
 
@@ -180,8 +191,8 @@ class FrameReader:
         """Append ``data``; return complete frames and, in order, a WireError for each rejected one.
 
         ``merge_spans``: consecutive SPANS frames of one span each (as the ring holds them) come out as one
-        SPANS frame, decoded in one go (a third of the cost of one by one); should one of them be malformed,
-        they are decoded one by one, so that only that one is rejected.
+        SPANS frame, decoded in one go (a third of the cost of one by one), its payload a ``SpanList``; should one
+        of them be malformed, they are decoded one by one, so that only that one is rejected.
         """
         if self._poisoned:
             return [WireError("poisoned", "connection already rejected", fatal=True)]
@@ -238,14 +249,14 @@ class FrameReader:
         if len(bodies) > 1:
             merged = _packer.pack_array_header(len(bodies)) + b"".join(body[1:] for body in bodies)
             try:
-                out.append((SPANS, decode_payload(SPANS, merged, version)))
+                out.append((SPANS, SpanList(decode_payload(SPANS, merged, version), [len(body) for body in bodies])))
                 bodies.clear()
                 return
             except WireError:
                 pass  # one of them is bad: find which
         for body in bodies:
             try:
-                out.append((SPANS, decode_payload(SPANS, body, version)))
+                out.append((SPANS, SpanList(decode_payload(SPANS, body, version), [len(body)])))
             except WireError as error:
                 out.append(error)
         bodies.clear()

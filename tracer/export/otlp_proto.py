@@ -240,8 +240,9 @@ def export_request(resources: Iterable[tuple[bytes, Iterable[tuple[bytes, list[b
         body = [field(b"\x0a", resource)]  # ResourceSpans / ResourceLogs: 1 resource, 2 scope_spans / scope_logs
         for scope_body, records in scopes:
             # ScopeSpans / ScopeLogs: 1 scope, 2 spans / log_records
-            body.append(field(b"\x12", field(b"\x0a", scope_body) + b"".join([field(b"\x12", record)
-                                                                             for record in records])))
+            framed = b"".join([b"\x12" + (_ONE_BYTE[len(record)] if len(record) < 128 else varint(len(record)))
+                               + record for record in records])  # ``field`` inlined: once per span
+            body.append(field(b"\x12", field(b"\x0a", scope_body) + framed))
         out.append(field(b"\x0a", b"".join(body)))
     return b"".join(out)
 
