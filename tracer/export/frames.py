@@ -32,7 +32,8 @@ def size_from_wire(nbytes: int) -> int:
     """A span's encoded size from its msgpack length: within a few tenths for the usual attributes (a quarter more
     covers text and small numbers; negative numbers and long arrays grow more, well within ``CHUNK_BYTES``'s margin
     under a collector's limit). The ring's spans come with that length, which costs nothing, where the estimate
-    above walks every attribute (4 to 5 us per span in the extension, half its per-span decoding)."""
+    above walks every attribute: 4.9 us per span in the extension between freezes, a fifth of what its receiver
+    spent on each span (10 spans and a log line per invocation, 20 invocations per second)."""
     return nbytes + (nbytes >> 2) + 16
 
 
