@@ -175,7 +175,8 @@ class Lifecycle:
             try:
                 preparing = [listener for listener in self.listeners if listener.prepares_for_telemetry]
                 self.telemetry = TelemetryListener(self._on_telemetry, on_failure=self._telemetry_failed,
-                                                   before_batch=self._before_telemetry if preparing else None)
+                                                   before_batch=self._before_telemetry if preparing else None,
+                                                   host=self.tracker.receiver)  # one thread fewer to freeze
                 self.telemetry.start()
                 self.telemetry_active = self.api.subscribe_telemetry(
                     self.telemetry.uri, types, min(wishes) if wishes else DEFAULT_TELEMETRY_BUFFER_MS)

@@ -10,8 +10,11 @@ event means is the caller's business (``platform.runtimeDone`` for the assembler
 reports for ``logs``).
 
 One thread accepts and serves every connection (a selector): Lambda posts one batch at a time over a kept-alive
-connection, and each thread waiting in a frozen environment costs it CPU at every freeze and thaw. A request that
-has begun must arrive whole within ``_REQUEST_TIMEOUT_S``; other connections wait meanwhile.
+connection, and each thread waiting in a frozen environment costs it CPU at every freeze and thaw. That thread is
+the span receiver's when there is one (``host``): the listener then has no thread of its own, and its deliveries
+read the function's rings without waking another thread. A request that has begun must arrive whole within
+``_REQUEST_TIMEOUT_S``; other connections (and the span socket, when hosted) wait meanwhile: Lambda sends each
+delivery whole.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from tracer.export.supervise import supervised
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
+
+    class Host(Protocol):  # ``extension.receiver.Receiver``
+        def host(self, sock: socket.socket, on_readable: Callable[[], None],
+                 on_failure: Callable[[], None] | None = None) -> bool: ...
+
+        def unhost(self, sock: socket.socket) -> None: ...
 
 
 DESTINATION_HOST = "sandbox.localdomain"
@@ -91,10 +100,14 @@ class _Connection:
 
 class TelemetryListener:
     def __init__(self, on_event: Callable[[dict[str, Any]], None], bind_host: str | None = None,
-                 on_failure: Callable[[], None] | None = None, before_batch: Callable[[], None] | None = None
-                 ) -> None:
+                 on_failure: Callable[[], None] | None = None, before_batch: Callable[[], None] | None = None,
+                 host: Host | None = None) -> None:
         """``on_failure``: called once, from the listener's thread, when it stopped for good. ``before_batch``:
-        called before the events of each delivery are handed on."""
+        called before the events of each delivery are handed on. ``host``: serve the sockets on its thread rather
+        than on one of our own (when it can)."""
+        self._host = host
+        self._hosted = False
+        self._connections: list[_Connection] = []  # hosted: the platform's open connections
         self._on_event = on_event
         self._before_batch = before_batch
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -119,9 +132,55 @@ class TelemetryListener:
         return f"http://{DESTINATION_HOST}:{self.port}/telemetry"
 
     def start(self) -> None:
+        if self._host is not None:
+            self._server.setblocking(False)  # an accept that finds nothing must not hold the receiver's thread
+            if self._host.host(self._server, self._accept_hosted, self._give_up):
+                self._hosted = True
+                return
+            self._server.setblocking(True)
         self._thread.start()
 
+    def _accept_hosted(self) -> None:
+        try:
+            conn, _ = self._server.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._give_up_hosted()
+            return
+        conn.settimeout(_REQUEST_TIMEOUT_S)
+        connection = _Connection(conn)
+        assert self._host is not None
+        if self._host.host(conn, lambda: self._serve_hosted(connection)):
+            self._connections.append(connection)
+        else:
+            conn.close()
+
+    def _serve_hosted(self, connection: _Connection) -> None:
+        if not self._serve(connection):
+            assert self._host is not None
+            self._host.unhost(connection.sock)
+            with contextlib.suppress(ValueError):
+                self._connections.remove(connection)
+            connection.sock.close()
+
+    def _give_up_hosted(self) -> None:
+        if not self._stopping and not self.failed:
+            self._give_up()
+
     def stop(self) -> None:
+        if self._hosted:
+            self._stopping = True
+            assert self._host is not None
+            for connection in list(self._connections):
+                self._host.unhost(connection.sock)
+                connection.sock.close()
+            self._connections.clear()
+            self._host.unhost(self._server)
+            self._server.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            return
         self._stopping = True
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
