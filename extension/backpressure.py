@@ -16,6 +16,8 @@ the hold bound in every ring is zero, so the function never waits for an export 
 
 from __future__ import annotations
 
+import time
+
 from tracer.export.buffer import SpanBuffer
 from tracer.export.flush import FlushJob
 
@@ -80,7 +82,7 @@ class BackPressure:
         if flusher is None or not self.active:
             return False
         job = FlushJob(until, until, True)
-        flusher.run_here(job)  # after a pass in flight, if any
+        flusher.run_here(job, until - time.monotonic())  # after a pass in flight, if it ends in time
         buffer = self.buffer
         return self.active and buffer.held < self.read_limit and buffer.held_bytes < self.read_limit_bytes
 

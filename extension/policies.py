@@ -180,6 +180,9 @@ class FlushAtExit(Listener):
                  spans.buffer.held if spans is not None else 0,
                  max(0.0, shutdown.deadline - time.monotonic()) * 1000)
         self.cancel.set()  # a backoff sleeping in an earlier flush returns now
+        for signal in _exporting(self.signals):
+            assert signal.flusher is not None
+            signal.flusher.wind_down()  # a background pass in progress stops after its request in flight
 
     def exiting(self, shutdown: Shutdown) -> None:
         """Export everything left, the signals side by side, by the deadline; count what is not."""
