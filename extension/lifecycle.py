@@ -319,7 +319,7 @@ class InvocationTracker(Listener):
         read_until = now + max(0.0, shutdown.deadline - now) * SHUTDOWN_READ_SHARE
         if self.receiver is not None:
             self.receiver.shutting_down()
-        self._catch_up(read_until)
+        self._catch_up(read_until, shutdown.deadline)
         receiver = self.receiver
         if receiver is not None:
             if (left := read_until - time.monotonic()) > 0:
@@ -329,15 +329,16 @@ class InvocationTracker(Listener):
                             "reads is counted with the buffer, what it does not is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
 
-    def _catch_up(self, until: float) -> None:
-        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until``."""
+    def _catch_up(self, until: float, answered_by: float) -> None:
+        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until`` (a
+        request sent by then may wait for its answer until ``answered_by``: cut short, it would count as lost)."""
         back_pressure, receiver = self.back_pressure, self.receiver
         if back_pressure is None or receiver is None:
             return
         back_pressure.behind()  # from here on
         while time.monotonic() < until:
             receiver.sync(max(0.05, until - time.monotonic()), complete=False)
-            if not back_pressure.behind() or not back_pressure.make_room(until):
+            if not back_pressure.behind() or not back_pressure.make_room(until, answered_by):
                 return
 
     def stop(self) -> None:
