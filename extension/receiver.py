@@ -137,6 +137,7 @@ class Receiver:
         self._halt: _Halt | None = None  # asked for, not done yet
         self._halted: list[_Connection] = []  # no longer read (SHUTDOWN): closed at ``stop``
         self._step = READ_STEP  # for new connections' streams
+        self._counting = False  # SHUTDOWN: count what the rings hold unread, before reading on
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -161,10 +162,14 @@ class Receiver:
         return done.wait(timeout_s)
 
     def shutting_down(self) -> None:
-        """SHUTDOWN: read in short steps from now on, so that ``halt`` takes effect soon (called before reading)."""
+        """SHUTDOWN: read in short steps from now on, so that ``halt`` takes effect soon, and count what the rings
+        hold unread before reading on, while there is time (``halt`` then only subtracts). Called before reading."""
         self._step = SHUTDOWN_READ_STEP
         for connection in [*self._connections.values(), *self._closed.values()]:
             connection.stream.step = SHUTDOWN_READ_STEP
+        if self._thread.is_alive():
+            self._counting = True
+            os.write(self._wake_w, b"n")
 
     def halt(self, reason: str, timeout_s: float) -> int | None:
         """Stop reading what the functions hand over (SHUTDOWN has no time left to read and export it) and count the
@@ -281,6 +286,10 @@ class Receiver:
     def _on_wake(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.read(self._wake_r, 4096)
+        if self._counting:
+            self._counting = False
+            for connection in [*self._connections.values(), *self._closed.values()]:
+                connection.stream.count_unread()
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
         if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now

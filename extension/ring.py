@@ -136,12 +136,15 @@ class RingReader:
             self._read = skip_to
         return written
 
-    def unread_bytes(self) -> bytes:
-        """A copy of what the function wrote and this side has not read (not marked read): to count, not decode."""
+    def unread_bytes(self, since: int | None = None) -> tuple[bytes, int]:
+        """A copy of what the function wrote and this side has not read (from ``since``, a frame's start written
+        later than the read position, if given), and the position written: to count, not decode (nothing is
+        marked read)."""
         written = self._written()
-        if not self._read <= written <= self._read + self.capacity:
-            raise RingError(f"impossible ring positions: read {self._read}, written {written}")
-        return wire.ring_bytes(self._data, self._read, written)
+        start = self._read if since is None else max(since, self._read)
+        if not self._read <= written <= self._read + self.capacity or start > written:
+            raise RingError(f"impossible ring positions: read {self._read}, from {start}, written {written}")
+        return wire.ring_bytes(self._data, start, written), written
 
     def _steps(self, start: int, end: int, step: int, release: bool,
                room: Callable[[], bool] | None) -> Iterator[bytes]:
@@ -215,6 +218,10 @@ class FunctionStream:
         self.room: Callable[[], bool] | None = None
         self.hold_ms = 0
         self.step = READ_STEP  # the most of the ring copied and decoded at once
+        # SHUTDOWN (``count_unread``): the ring's spans not read yet, less those decoded since; and the position
+        # written when they were counted.
+        self._unread: int | None = None
+        self._counted_to = 0
 
     @property
     def version(self) -> int | None:
@@ -276,18 +283,40 @@ class FunctionStream:
         if self.ring is not None:
             self.ring.halted = True
 
+    def count_unread(self) -> None:
+        """SHUTDOWN: count the spans in the ring not read yet, off the frames' headers (about 0.65 us a frame), while
+        there is time; from then on each span decoded is taken off the count, so that ``unread_spans`` costs nothing
+        when there is none left. Call on the reading thread, before it reads on."""
+        ring = self.ring
+        if ring is None or self._unread is not None:
+            return
+        try:
+            data, written = ring.unread_bytes()
+        except RingError as error:
+            log.warning("cannot count what is left in a function's ring: %s", error)
+            return
+        self._unread = wire.count_spans(self._ring_frames.partial + data)
+        self._counted_to = written
+
     def unread_spans(self, socket_bytes: bytes = b"") -> int:
         """The spans handed over and not read (to count as dropped once ``halt`` stopped the reading): in the
-        socket's partial frame and ``socket_bytes`` (received, not decoded), and in the ring, counted off the frames'
-        headers. Call on the reading thread."""
+        socket's partial frame and ``socket_bytes`` (received, not decoded), and in the ring: those ``count_unread``
+        found, less those decoded since, plus any written after it. Call on the reading thread."""
         count = wire.count_spans(self._socket.partial + socket_bytes)
         ring = self.ring
-        if ring is not None:
-            try:
-                count += wire.count_spans(self._ring_frames.partial + ring.unread_bytes())
-            except RingError as error:  # counted as given up, as a read would have
-                log.warning("cannot count what is left in a function's ring: %s", error)
-        return count
+        if ring is None:
+            return count
+        if self._unread is None:
+            self.count_unread()
+            if self._unread is None:
+                return count
+        try:
+            data, _ = ring.unread_bytes(since=self._counted_to)  # written after the count (nothing, normally)
+            later = wire.count_spans(data)
+        except RingError as error:
+            log.warning("cannot count what is left in a function's ring: %s", error)
+            later = 0
+        return count + max(0, self._unread + later)
 
     def hold(self, hold_ms: int) -> None:
         """Store the bound the function may wait for us in its ring (now, and in a ring HELLO attaches later)."""
@@ -375,6 +404,8 @@ class FunctionStream:
             elif item[0] not in wire.RING_KINDS:
                 out.append(wire.WireError("malformed", f"{wire.KINDS[item[0]]} in the ring"))
             else:
+                if self._unread is not None and item[0] == wire.SPANS:
+                    self._unread -= len(item[1])
                 out.append(item)
         return True
 
