@@ -176,9 +176,9 @@ class Receiver:
         spans left unread, in every ring and socket, as dropped for ``reason``: read off the frames' headers, not
         decoded. A read in progress stops at its next step (``shutting_down`` made them short). Returns the count,
         or None when the thread did not answer within ``timeout_s`` (what it still reads then reaches the buffer,
-        and is counted there)."""
+        and is counted there). A thread that failed for good counted what it held then (``receiver_failed``)."""
         if not self._thread.is_alive():
-            return None
+            return 0
         for connection in [*self._connections.values(), *self._closed.values()]:
             connection.stream.halt()  # now, from this thread: the read in progress stops at its next step
         request = _Halt(reason)
@@ -313,8 +313,8 @@ class Receiver:
             self._count_unread(halt)
 
     def _count_unread(self, halt: _Halt) -> None:
-        """Count what the connections hold unread as dropped, then read them no more (none is closed yet: their
-        invocations are finalised by the caller, not as lost connections)."""
+        """Count what the connections hold unread as dropped, then read them no more (the assembler is not told they
+        were lost: the caller finalises what is open)."""
         unread = 0
         for connection in [*self._connections.values(), *self._closed.values()]:
             connection.stream.halt()  # connected since ``halt`` was asked
