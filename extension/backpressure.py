@@ -16,6 +16,8 @@ the hold bound in every ring is zero, so the function never waits for an export 
 
 from __future__ import annotations
 
+import time
+
 from tracer.export.buffer import SpanBuffer
 from tracer.export.flush import FlushJob
 
@@ -73,14 +75,15 @@ class BackPressure:
         """The bound stored in every ring: how long its function may wait for this side to read."""
         return self.hold_ms if self.active else 0
 
-    def make_room(self, until: float) -> bool:
-        """Export on the calling thread until ``until`` (SHUTDOWN: no other pass will come); True once there is room
-        to read on (this export, or the pass it waited for, made some)."""
+    def make_room(self, until: float, answered_by: float | None = None) -> bool:
+        """Export on the calling thread until ``until`` (SHUTDOWN: no other pass will come), the last request's answer
+        awaited until ``answered_by`` (None: ``until``); True once there is room to read on (this export, or the
+        pass it waited for, made some)."""
         flusher = self.flusher
         if flusher is None or not self.active:
             return False
-        job = FlushJob(until, until, True)
-        flusher.run_here(job)  # after a pass in flight, if any
+        job = FlushJob(until, max(until, answered_by or until), True)
+        flusher.run_here(job, until - time.monotonic())  # after a pass in flight, if it ends in time
         buffer = self.buffer
         return self.active and buffer.held < self.read_limit and buffer.held_bytes < self.read_limit_bytes
 

@@ -34,6 +34,7 @@ FOLLOWING_TELEMETRY_TYPES = ("platform",)  # runtimeDone says an invocation is o
 TELEMETRY_BUFFER_MS = 25  # following each invocation: its runtimeDone as early as Lambda sends it
 TELEMETRY_BUFFER_MS_BACKGROUND = 1000  # background export: one delivery a second at most, not one per invocation
 HIGH_WATER_SHARE = 0.25  # of a buffer's bound: past it, the background export goes at once
+IN_FLIGHT_POLL_S = 0.01  # at SHUTDOWN, after the last export: how often to look whether a request in flight ended
 
 
 def _exporting(signals: Sequence[Signal]) -> list[Signal]:
@@ -180,6 +181,9 @@ class FlushAtExit(Listener):
                  spans.buffer.held if spans is not None else 0,
                  max(0.0, shutdown.deadline - time.monotonic()) * 1000)
         self.cancel.set()  # a backoff sleeping in an earlier flush returns now
+        for signal in _exporting(self.signals):
+            assert signal.flusher is not None
+            signal.flusher.wind_down()  # a background pass in progress stops after its request in flight
 
     def exiting(self, shutdown: Shutdown) -> None:
         """Export everything left, the signals side by side, by the deadline; count what is not."""
@@ -195,6 +199,16 @@ class FlushAtExit(Listener):
                 _wait(jobs[-1], deadline)
         for job in jobs:
             _wait(job, deadline)
+        for signal in signals:
+            assert signal.flusher is not None
+            buffer = signal.flusher.buffer
+            buffer.clear(shutdown.drop_reason)
+        # A request still in flight (a background pass's, wound down) may be answered before the deadline: counted
+        # as exported then, not as lost.
+        while any(signal.flusher is not None and signal.flusher.buffer.held for signal in signals) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(IN_FLIGHT_POLL_S)
         for signal in signals:
             assert signal.flusher is not None and signal.stats is not None
             buffer = signal.flusher.buffer

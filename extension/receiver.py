@@ -24,7 +24,7 @@ import socket
 import stat
 import threading
 
-from extension.ring import FunctionStream
+from extension.ring import READ_STEP, SHUTDOWN_READ_STEP, FunctionStream
 from tracer import wire
 from tracer.export.assembler import Assembler
 from tracer.export.diagnostics import log
@@ -108,6 +108,15 @@ class _Hosted:
         self.on_readable = on_readable
 
 
+class _Halt:
+    __slots__ = ("count", "done", "reason")
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.count = 0
+        self.done = threading.Event()
+
+
 class _Connection:
     __slots__ = ("id", "sock", "stream")
 
@@ -140,6 +149,10 @@ class Receiver:
         self._sync_waiters: list[tuple[threading.Event, bool]] = []
         self._calls: list[tuple[Callable[[], None], threading.Event]] = []  # to run on the thread (``_on_thread``)
         self._on_failure: list[Callable[[], None]] = []  # the hosts' own, for when the thread stops for good
+        self._halt: _Halt | None = None  # asked for, not done yet
+        self._halted: list[_Connection] = []  # no longer read (SHUTDOWN): closed at ``stop``
+        self._step = READ_STEP  # for new connections' streams
+        self._counting = False  # SHUTDOWN: count what the rings hold unread, before reading on
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -204,6 +217,31 @@ class Receiver:
         os.write(self._wake_w, b"c")
         done.wait(2.0)
 
+    def shutting_down(self) -> None:
+        """SHUTDOWN: read in short steps from now on, so that ``halt`` takes effect soon, and count what the rings
+        hold unread before reading on, while there is time (``halt`` then only subtracts). Called before reading."""
+        self._step = SHUTDOWN_READ_STEP
+        for connection in [*self._connections.values(), *self._closed.values()]:
+            connection.stream.step = SHUTDOWN_READ_STEP
+        if self._thread.is_alive():
+            self._counting = True
+            os.write(self._wake_w, b"n")
+
+    def halt(self, reason: str, timeout_s: float) -> int | None:
+        """Stop reading what the functions hand over (SHUTDOWN has no time left to read and export it) and count the
+        spans left unread, in every ring and socket, as dropped for ``reason``: read off the frames' headers, not
+        decoded. A read in progress stops at its next step (``shutting_down`` made them short). Returns the count,
+        or None when the thread did not answer within ``timeout_s`` (what it still reads then reaches the buffer,
+        and is counted there). A thread that failed for good counted what it held then (``receiver_failed``)."""
+        if not self._thread.is_alive():
+            return 0
+        for connection in [*self._connections.values(), *self._closed.values()]:
+            connection.stream.halt()  # now, from this thread: the read in progress stops at its next step
+        request = _Halt(reason)
+        self._halt = request
+        os.write(self._wake_w, b"c")
+        return request.count if request.done.wait(max(0.0, timeout_s)) else None
+
     def refresh_holds(self) -> None:
         """The collector started or stopped answering: store the new hold bound in every ring, from this thread."""
         if self._thread.is_alive():
@@ -217,10 +255,11 @@ class Receiver:
         for connection in list(self._connections.values()):
             connection.sock.close()
             connection.stream.close()
-        for connection in list(self._closed.values()):
+        for connection in [*self._closed.values(), *self._halted]:
             connection.stream.close()
         self._connections.clear()
         self._closed.clear()
+        self._halted.clear()
         self._listener.close()
         self._selector.close()
         os.close(self._wake_r)
@@ -297,6 +336,7 @@ class Receiver:
             sock.setblocking(False)
             self._next_id += 1
             connection = _Connection(self._next_id, sock, self._poll_rings)
+            connection.stream.step = self._step
             # Only polled rings are read under back-pressure: there the export runs beside the function and makes
             # room; otherwise nothing exports until END, so a long invocation's spans go to the buffer as before.
             if self._back_pressure is not None and self._poll_rings:
@@ -310,6 +350,10 @@ class Receiver:
     def _on_wake(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.read(self._wake_r, 4096)
+        if self._counting:
+            self._counting = False
+            for connection in [*self._connections.values(), *self._closed.values()]:
+                connection.stream.count_unread()
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
             calls, self._calls = self._calls, []
@@ -327,6 +371,39 @@ class Receiver:
             self._read_everything(capped=not any(complete for _, complete in waiters))
         for done, _ in waiters:
             done.set()
+        halt, self._halt = self._halt, None
+        if halt is not None:
+            self._count_unread(halt)
+
+    def _count_unread(self, halt: _Halt) -> None:
+        """Count what the connections hold unread as dropped, then read them no more (the assembler is not told they
+        were lost: the caller finalises what is open)."""
+        unread = 0
+        for connection in [*self._connections.values(), *self._closed.values()]:
+            connection.stream.halt()  # connected since ``halt`` was asked
+            received = bytearray()
+            if connection.id in self._connections:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(connection.sock)
+                with contextlib.suppress(OSError):
+                    for _ in range(64):  # bounded: a writer that never stops must not hold this up
+                        data = connection.sock.recv(_READ_SIZE)
+                        if not data:
+                            break
+                        received += data
+                connection.sock.close()
+            try:
+                unread += connection.stream.unread_spans(bytes(received))
+            except Exception:  # never lose the count of the others
+                log.exception("counting the spans left unread failed (recovered)")
+            self._halted.append(connection)
+        self._connections.clear()
+        self._closed.clear()
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(self._listener)
+        self._stats.drop(halt.reason, unread)
+        halt.count = unread
+        halt.done.set()
 
     def _read_everything(self, capped: bool) -> None:
         """Read what the sockets hold, then the rings (``capped``: as far as back-pressure lets them be read)."""
@@ -422,7 +499,8 @@ class Receiver:
                 else:
                     dispatch(self._assembler, connection.id, item[0], item[1])
             ring = connection.stream.ring
-            done = not capped or ring is None or ring.unread <= 0
+            # Halted (SHUTDOWN): kept, so that what it still holds is counted.
+            done = ring is None or (not ring.halted and (not capped or ring.unread <= 0))
         finally:
             if done:
                 connection.stream.close()

@@ -148,6 +148,8 @@ class Flusher:
         self.failed = False  # the worker thread failed for good
         self._thread: threading.Thread | None = None
         self._running = threading.Lock()  # one flush at a time, on the worker or inline
+        self._current: FlushJob | None = None  # the job running now
+        self.winding_down = False  # SHUTDOWN: only forced jobs run
         self.last_flush = time.monotonic()
 
     # --- asynchronous use (the extension) ----------------------------------------------------------
@@ -198,15 +200,30 @@ class Flusher:
                 job = self._queue.pop(0)
             self.run_here(job)
 
-    def run_here(self, job: FlushJob) -> None:
-        """Run ``job`` on the calling thread (the background export's own: a thread less to wake at every thaw)."""
+    def run_here(self, job: FlushJob, wait_s: float = -1) -> None:
+        """Run ``job`` on the calling thread (the background export's own: a thread less to wake at every thaw).
+        ``wait_s``: how long to wait for an export in progress (-1: as long as it takes); not run if it takes longer."""
         try:
-            with self._running:
+            if not self._running.acquire(timeout=max(0.0, wait_s) if wait_s >= 0 else -1):
+                return
+            try:
+                self._current = job
                 self.run(job)
+            finally:
+                self._current = None
+                self._running.release()
         except Exception:  # never lose the caller; the spans stay buffered
             log.exception("flush failed (recovered)")
         finally:
             job.done.set()
+
+    def wind_down(self) -> None:
+        """SHUTDOWN: the export in progress ends after its request in flight, and only forced ones run from now on
+        (SHUTDOWN's own): a background pass, which may take a request timeout (10 s), must not hold them up."""
+        self.winding_down = True
+        job = self._current
+        if job is not None and not job.force:
+            job.soft_deadline = min(job.soft_deadline, time.monotonic())
 
     def _delivery_changed(self) -> None:
         if self.on_delivering is not None:
@@ -231,6 +248,8 @@ class Flusher:
         stop."""
         if self.stopped:
             self.buffer.clear(NO_ENDPOINT, announce=False)
+            return
+        if self.winding_down and not job.force:
             return
         sink = self.loader.get(until=job.soft_deadline)
         if sink is None:

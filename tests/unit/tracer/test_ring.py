@@ -300,3 +300,42 @@ def test_the_hold_bound_the_extension_stores_is_what_the_function_reads() -> Non
     finally:
         stream.close()
         ring.close()
+
+
+@pytest.fixture(params=[True, False], ids=["counted at SHUTDOWN's start", "counted at the halt"])
+def counted_first(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def test_a_halted_stream_counts_what_it_did_not_read_without_decoding_it(counted_first: bool) -> None:
+    """SHUTDOWN with no time left (``halt``): the read in progress stops at its next step, and the spans not read
+    are counted off the frames' headers (at SHUTDOWN's start, less what was decoded since; or at the halt): the rest
+    of the ring, a frame the last step cut in two, a version 1 socket's SPANS frames of many spans. Read plus
+    counted is every span written."""
+    ring = Ring(1 << 20)
+    assert ring.fd is not None
+    stream = FunctionStream(polled=True)
+    try:
+        list(stream.receive(wire.frame(wire.HELLO, {"tracer": "t", "pid": 1, "resource": {}, "ring": 1 << 20}),
+                            [os.dup(ring.fd)]))
+        ring.put(wire.START, ["req-1", record("invocation")])
+        for number in range(900):
+            ring.put_span(record(f"s{number}", 997))  # ~900 KB: several steps, frames straddling them
+        ring.put(wire.END, ["req-1", True, {}, ring.written])
+        if counted_first:
+            stream.count_unread()
+        read = 0
+        for item in stream.drain():
+            assert not isinstance(item, wire.WireError)
+            if item[0] == wire.SPANS:
+                read += len(item[1])
+            if read:
+                stream.halt()  # during the first step's frames: the next step is not read
+        assert 0 < read < 900 and ring.unread > 0
+        assert list(stream.drain()) == []  # halted: nothing more is read
+        assert read + stream.unread_spans() == 900
+        many = wire.frame(wire.SPANS, [record(f"v{number}") for number in range(300)], wire.PREVIOUS_VERSION)
+        assert wire.count_spans(many + wire.frame(wire.SPANS, [record("one")])[:12]) == 301  # array 16; cut short
+    finally:
+        stream.close()
+        ring.close()

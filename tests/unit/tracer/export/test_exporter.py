@@ -299,3 +299,43 @@ def test_a_wait_for_the_answer_that_a_freeze_stretched_counts_as_a_slice(monkeyp
         timer.cancel()
         ours.close()
         theirs.close()
+
+
+def test_at_shutdown_a_pass_in_progress_ends_after_its_request_and_only_forced_exports_run(
+    receiver: OtlpReceiver,
+) -> None:
+    """``wind_down`` (SHUTDOWN): a background pass that may run for a request timeout stops after the request in
+    flight, so SHUTDOWN's own (forced) export gets the rest; an export that cannot wait for it returns unrun."""
+    stats = Stats()
+    buffer = SpanBuffer(100, stats)
+    buffer.add({"service.name": "svc"}, "r1", batch(12).spans, [100] * 12)
+    arrived, gate = threading.Event(), threading.Event()
+
+    def hold(meta: object) -> None:
+        arrived.set()
+        gate.wait(5)
+
+    receiver.on_request = hold
+    flusher = flusher_for(receiver, buffer, stats)
+    background = FlushJob(soon(10), soon(20), force=False)
+    thread = threading.Thread(target=flusher.run_here, args=(background,))
+    thread.start()
+    try:
+        assert arrived.wait(5)  # the pass's first request is in flight
+        impatient = FlushJob(soon(5), soon(5), force=True)
+        flusher.run_here(impatient, wait_s=0.05)  # the pass holds the export: not run
+        assert impatient.done.is_set() and impatient.exported == 0
+        flusher.wind_down()
+        receiver.on_request = None
+        gate.set()
+        thread.join(5)
+        assert not thread.is_alive() and background.exported == 4  # its request in flight, no other
+        flusher.run_here(FlushJob(soon(5), soon(10), force=False))
+        assert buffer.held == 8  # not forced: not run
+        last = FlushJob(soon(5), soon(10), force=True)
+        flusher.run_here(last)
+        assert last.exported == 8 and buffer.held == 0
+        assert len(set(receiver.span_ids())) == 12
+    finally:
+        gate.set()
+        thread.join(5)
