@@ -373,8 +373,12 @@ class Assembler:
         if len(self._synthesized) > _KEEP_FINISHED:
             self._synthesized.popitem(last=False)
         self.buffer.add(invocation.resource, invocation.request_id, [span], [_approx_size(span)])
-        log.warning("invocation %s %s before it ended: emitting its span with status ERROR",
-                    invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died")
+        if outcome is Outcome.INCOMPLETE:  # the runtime did not fail: its END was lost, or never read (SHUTDOWN)
+            log.warning("invocation %s: its end never reached the extension; emitting its span from its start, "
+                        "marked afterglow.incomplete", invocation.request_id)
+        else:
+            log.warning("invocation %s %s before it ended: emitting its span with status ERROR",
+                        invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died")
 
 
 def synthesize_invocation_span(

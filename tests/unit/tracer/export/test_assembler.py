@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from tracer import wire
 from tracer.export.assembler import Assembler, Outcome
@@ -167,7 +170,9 @@ def test_without_telemetry_an_untraced_invocation_does_not_hold_until_the_deadli
     assert len(world.buffered()) == 2
 
 
-def test_an_open_invocation_left_behind_by_a_new_invoke_is_emitted_as_incomplete() -> None:
+def test_an_open_invocation_left_behind_by_a_new_invoke_is_emitted_as_incomplete(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="afterglow.extension")
     world = World()
     world.assembler.invoke("r1", int(time.time() * 1000) + 3000)
     world.start("r1")
@@ -176,6 +181,8 @@ def test_an_open_invocation_left_behind_by_a_new_invoke_is_emitted_as_incomplete
     invocation = world.buffered()[-1]
     assert invocation[wire.STATUS_CODE] == 0 and invocation[wire.ATTRIBUTES]["afterglow.incomplete"] is True
     assert world.assembler.open_invocations() == []
+    (said,) = [record.getMessage() for record in caplog.records if "r1" in record.getMessage()]
+    assert "afterglow.incomplete" in said and "died" not in said and "ERROR" not in said  # what the span says
 
 
 def test_end_reports_the_function_sides_drops() -> None:
