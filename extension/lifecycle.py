@@ -313,6 +313,8 @@ class InvocationTracker(Listener):
         if self.receiver is not None and not self.receiver.sync(max(0.5, (shutdown.deadline - time.monotonic()) / 2)):
             log.warning("SHUTDOWN: the span receiver has not read everything the function handed over within half "
                         "the deadline; what it reads from now on is not in the self-report")
+        if self.receiver is not None and self.assembler.open_invocations():
+            self.receiver.read_unended()  # the spans open in it, from the function's open-span table
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
 
     def _catch_up(self, until: float) -> None:

@@ -125,6 +125,7 @@ class Receiver:
         self._next_id = 0
         self._lock = threading.Lock()
         self._sync_waiters: list[tuple[threading.Event, bool]] = []
+        self._unended_waiters: list[threading.Event] = []
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -217,8 +218,11 @@ class Receiver:
                   "over", lost)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
+            unended_waiters, self._unended_waiters = self._unended_waiters, []
         for done, _ in waiters:
             done.set()
+        for event in unended_waiters:
+            event.set()
 
     def _accept(self) -> None:
         while True:
@@ -248,6 +252,13 @@ class Receiver:
             os.read(self._wake_r, 4096)
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
+            unended_waiters, self._unended_waiters = self._unended_waiters, []
+        if unended_waiters:
+            for connection in list(self._connections.values()):
+                if self._assembler.in_invocation(connection.id):
+                    self._unended(connection)
+            for done in unended_waiters:
+                done.set()
         if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now
             hold_ms = self._back_pressure.ring_hold_ms()
             for connection in list(self._connections.values()):
@@ -349,6 +360,8 @@ class Receiver:
                     dispatch(self._assembler, connection.id, item[0], item[1])
             ring = connection.stream.ring
             done = not capped or ring is None or ring.unread <= 0
+            if done:  # the spans it had started and not ended: the handler's stack when it died
+                self._unended(connection)
         finally:
             if done:
                 connection.stream.close()
@@ -356,3 +369,21 @@ class Receiver:
                 self._closed[connection.id] = connection
         if done:
             self._assembler.disconnected(connection.id)
+
+    def _unended(self, connection: _Connection) -> None:
+        records, untracked = connection.stream.unended()
+        if untracked:
+            self._stats.drop("unended_untracked", untracked)
+        if records:
+            self._assembler.unended(connection.id, records)
+
+    def read_unended(self, timeout_s: float = 0.5) -> None:
+        """At SHUTDOWN with an invocation still open: the open-span tables of the connections still open (the
+        runtime is gone by then, its connection not always noticed yet), for the assembler to finalise with it."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        with self._lock:
+            self._unended_waiters.append(done)
+        os.write(self._wake_w, b"u")
+        done.wait(timeout_s)

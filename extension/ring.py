@@ -90,6 +90,28 @@ class RingReader:
             self._hold_ms = hold_ms
             self._words[wire.RING_HOLD_MS_WORD] = hold_ms
 
+    def unended(self) -> tuple[list[list[Any]], int]:
+        """The function's open-span table (``tracer._open_spans``), for once its process is gone: the spans that had
+        started and not ended, as open span records (``end_ns`` 0, no attributes), and how many more were open
+        without a slot. An older tracer's ring has no table (its slot count is 0): nothing."""
+        words = self._words
+        slots = min(int(words[wire.RING_OPEN_SLOTS_WORD]), wire.RING_OPEN_SLOTS)
+        untracked = int(words[wire.RING_OPEN_UNTRACKED_WORD]) if slots else 0
+        records: list[list[Any]] = []
+        unpack, size, header = wire.RING_OPEN_SLOT.unpack_from, wire.RING_OPEN_SLOT.size, self._map
+        for index in range(slots):
+            (span_id, trace_high, trace_low, parent_id, start, kind, flags, name,
+             taken) = unpack(header, wire.RING_OPEN_OFFSET + index * size)
+            if taken != wire.RING_OPEN_TAKEN or not span_id or not (trace_high or trace_low) or start <= 0 or kind > 4:
+                continue  # free, or being written when the process died
+            records.append([
+                (trace_high << 64 | trace_low).to_bytes(16, "big"), span_id.to_bytes(8, "big"),
+                parent_id.to_bytes(8, "big") if parent_id else None,
+                name.rstrip(b"\0").decode("utf-8", "ignore"),  # "ignore": a character cut by the truncation
+                kind, start, 0, None, None, None, 0, None, "", None, flags, None, [0, 0, 0],
+            ])
+        return records, min(untracked, 1 << 32)
+
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
         return b"".join(self.read_steps(position))
@@ -249,6 +271,16 @@ class FunctionStream:
         """Frames the function wrote to its ring and announced nowhere yet (it died, or is being waited on); a
         burst is read as the result is iterated. ``capped``: only while ``room`` says so (an export pass's read)."""
         return self._from_ring(self.ring, None, capped)
+
+    def unended(self) -> tuple[list[list[Any]], int]:
+        """The spans the function had started and not ended (its open-span table), and how many more it could not
+        list; for when its process is gone (``RingReader.unended``)."""
+        if self.ring is None:
+            return [], 0
+        try:
+            return self.ring.unended()
+        except (ValueError, OverflowError):  # a view released under us
+            return [], 0
 
     def hold(self, hold_ms: int) -> None:
         """Store the bound the function may wait for us in its ring (now, and in a ring HELLO attaches later)."""
