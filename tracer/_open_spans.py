@@ -19,6 +19,7 @@ inherited end without touching it), so it never writes into its parent's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -59,7 +60,7 @@ class OpenSpans:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # only for what is rare: an overflow, attaching, a fork
         self._generation = 0  # the tokens of this table; a fork starts another
-        self._trace, self._trace_high, self._trace_low = 0, 0, 0  # the last trace id seen, split in halves
+        self._split = (0, 0, 0)  # the last trace id seen, and its two halves
         self._attached = False
         self._private()
         _live.add(self)
@@ -84,11 +85,11 @@ class OpenSpans:
         except IndexError:
             return self._overflow()
         trace_id = span._trace_id
-        if trace_id is not self._trace:  # a span's children share its trace id (the same int): split it once
-            self._trace, self._trace_high, self._trace_low = trace_id, trace_id >> 64, trace_id & _LOW
-        span_id = span._span_id
+        split = self._split  # one tuple, replaced whole: another thread never sees half of it
+        if split[0] is not trace_id:  # a span's children share its trace id (the same int): split it once
+            split = self._split = (trace_id, trace_id >> 64, trace_id & _LOW)
         try:
-            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, span_id, self._trace_high, self._trace_low,
+            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, span._span_id, split[1], split[2],
                        span._parent_id or 0, span._start, span._kind._value_, span._flags, span._name.encode(),
                        _TAKEN)
         except Exception:  # a view released under us (the ring went), a name not str, a lone surrogate in it
@@ -116,9 +117,9 @@ class OpenSpans:
                 self._untracked -= 1
                 self._store_untracked()
             return
-        try:
+        try:  # noqa: SIM105  # not contextlib.suppress: a context manager per span end costs more than this
             self._words[_TAKEN_WORD + index * _SLOT_WORDS] = 0
-        except (ValueError, IndexError):  # the ring's view was released under us
+        except ValueError:  # the ring's view was released under us
             pass
         self._free.append(index)
 
@@ -173,7 +174,5 @@ class OpenSpans:
         return self._generation | _NO_SLOT
 
     def _store_untracked(self) -> None:
-        try:
+        with contextlib.suppress(ValueError):  # the ring's view was released under us
             self._words[wire.RING_OPEN_UNTRACKED_WORD] = self._untracked
-        except (ValueError, IndexError):
-            pass

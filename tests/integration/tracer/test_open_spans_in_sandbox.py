@@ -68,8 +68,8 @@ def box(tmp_path: Path, layer: Path, otlp_receiver: OtlpReceiver) -> Iterator[Sa
     task_root = tmp_path / "function"
     task_root.mkdir()
     (task_root / "app.py").write_text(textwrap.dedent(FUNCTION))
-    sandbox = Sandbox(task_root, "app.handler", layers=[layer], env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint},
-                      timeout=10.0)
+    environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint}
+    sandbox = Sandbox(task_root, "app.handler", layers=[layer], env=environment, timeout=10.0)
     try:
         yield sandbox
     finally:
