@@ -37,6 +37,7 @@ RELEASE_BYTES = 256 * 1024  # a read at least this large hands its pages back to
 # bounds a step at a time, instead of existing three times over (copy, frame bodies, decoded spans) at the peak.
 READ_STEP = 256 * 1024
 _MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
+_NO_SPAN_ID, _NO_TRACE_ID = bytes(8), bytes(16)
 
 _fence_lock = threading.Lock()
 _fence_lock.acquire()
@@ -100,13 +101,14 @@ class RingReader:
         records: list[list[Any]] = []
         unpack, size, header = wire.RING_OPEN_SLOT.unpack_from, wire.RING_OPEN_SLOT.size, self._map
         for index in range(slots):
-            (span_id, trace_high, trace_low, parent_id, start, kind, flags, name,
-             taken) = unpack(header, wire.RING_OPEN_OFFSET + index * size)
-            if taken != wire.RING_OPEN_TAKEN or not span_id or not (trace_high or trace_low) or start <= 0 or kind > 4:
+            span_id, trace_id, parent_id, start, kind, flags, name, taken = unpack(
+                header, wire.RING_OPEN_OFFSET + index * size)
+            if taken != wire.RING_OPEN_TAKEN or span_id == _NO_SPAN_ID or trace_id == _NO_TRACE_ID or start <= 0 or (
+                kind > 4
+            ):
                 continue  # free, or being written when the process died
             records.append([
-                (trace_high << 64 | trace_low).to_bytes(16, "big"), span_id.to_bytes(8, "big"),
-                parent_id.to_bytes(8, "big") if parent_id else None,
+                trace_id, span_id, parent_id.to_bytes(8, "big") if parent_id else None,
                 name.rstrip(b"\0").decode("utf-8", "ignore"),  # "ignore": a character cut by the truncation
                 kind, start, 0, None, None, None, 0, None, "", None, flags, None, [0, 0, 0],
             ])

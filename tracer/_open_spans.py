@@ -38,7 +38,6 @@ _TAKEN_WORD = (_FIRST + _SLOT_BYTES) // 8 - 1  # the first slot's last word
 _TAKEN = wire.RING_OPEN_TAKEN
 _HEADER_BYTES = wire.RING_DATA_OFFSET
 _pack_slot = wire.RING_OPEN_SLOT.pack_into
-_LOW = (1 << 64) - 1
 _INDEX_BITS = 8  # a slot token: generation << 8 | index
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
 _NO_SLOT = _INDEX_MASK  # the index of a span that found no free slot (counted, not in the table)
@@ -60,7 +59,7 @@ class OpenSpans:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # only for what is rare: an overflow, attaching, a fork
         self._generation = 0  # the tokens of this table; a fork starts another
-        self._split = (0, 0, 0)  # the last trace id seen, and its two halves
+        self._trace: tuple[int, bytes] = (0, b"")  # the last trace id seen, and its bytes
         self._attached = False
         self._private()
         _live.add(self)
@@ -84,24 +83,27 @@ class OpenSpans:
             index = self._free.pop()
         except IndexError:
             return self._overflow()
-        trace_id = span._trace_id
-        split = self._split  # one tuple, replaced whole: another thread never sees half of it
-        if split[0] is not trace_id:  # a span's children share its trace id (the same int): split it once
-            split = self._split = (trace_id, trace_id >> 64, trace_id & _LOW)
+        # The ids as the wire has them, kept on the span for its record (``LeanSpan.to_record``): packing bytes is
+        # cheaper than packing large ints, and the conversions move from the span's end to here rather than add up.
+        trace = self._trace  # one tuple, replaced whole: another thread never sees half of it
+        if trace[0] is not span._trace_id:  # a span's children share its trace id (the same int): convert it once
+            trace_id = span._trace_id
+            trace = self._trace = (trace_id, trace_id.to_bytes(16, "big"))
+        span._trace_bytes = trace_bytes = trace[1]
+        span._id_bytes = id_bytes = span._span_id.to_bytes(8, "big")
         try:
-            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, span._span_id, split[1], split[2],
-                       span._parent_id or 0, span._start, span._kind._value_, span._flags, span._name.encode(),
-                       _TAKEN)
+            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, id_bytes, trace_bytes, span._parent_id or 0,
+                       span._start, span._kind._value_, span._flags, span._name.encode(), _TAKEN)
         except Exception:  # a view released under us (the ring went), a name not str, a lone surrogate in it
             return self._slow_open(span, index)
         return self._generation | index
 
     def _slow_open(self, span: LeanSpan, index: int) -> int:
-        trace_id, span_id = span._trace_id, span._span_id
         try:
             name = str(span._name).encode("utf-8", "replace")
-            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, span_id, trace_id >> 64, trace_id & _LOW,
-                       span._parent_id or 0, span._start, span._kind._value_, span._flags, name, _TAKEN)
+            _pack_slot(self._bytes, _FIRST + index * _SLOT_BYTES, span._span_id.to_bytes(8, "big"),
+                       span._trace_id.to_bytes(16, "big"), span._parent_id or 0, span._start, span._kind._value_,
+                       span._flags, name, _TAKEN)
         except Exception:
             self._free.append(index)
             return self._overflow()

@@ -59,6 +59,7 @@ class LeanSpan(Span):
         "_end",
         "_events",
         "_flags",
+        "_id_bytes",
         "_kind",
         "_links",
         "_name",
@@ -71,6 +72,7 @@ class LeanSpan(Span):
         "_start",
         "_status_code",
         "_status_description",
+        "_trace_bytes",
         "_trace_id",
         "_trace_state",
     )
@@ -121,7 +123,10 @@ class LeanSpan(Span):
         if links:
             for link in links:
                 self._append_link(link.context, link.attributes)
-        # In the open-span table until it ends, so that a crash before then still exports it (tracer._open_spans).
+        # In the open-span table until it ends, so that a crash before then still exports it (tracer._open_spans),
+        # which sets the ids' bytes for the record.
+        self._id_bytes: bytes | None = None
+        self._trace_bytes: bytes | None = None
         open_spans = scope.open_spans
         self._open_slot = open_spans.open(self) if open_spans is not None and flags & 1 else None
 
@@ -326,8 +331,8 @@ class LeanSpan(Span):
         parent_id = self._parent_id
         trace_state = self._trace_state
         return [
-            self._trace_id.to_bytes(16, "big"),
-            self._span_id.to_bytes(8, "big"),
+            self._trace_bytes or self._trace_id.to_bytes(16, "big"),
+            self._id_bytes or self._span_id.to_bytes(8, "big"),
             None if parent_id is None else parent_id.to_bytes(8, "big"),
             self._name if type(self._name) is str else str(self._name),
             self._kind._value_,  # not .value, a property: ~0.15 us per span
