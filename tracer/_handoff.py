@@ -384,6 +384,8 @@ class Handoff:
         if ring is None:
             self.mode = FALLBACK if first else DISCONNECTED
             self._lost_because = "no memory for the span ring"
+            if first:
+                self.open_spans.disable()
             return
         hello = {"tracer": f"afterglow-python {__version__}", "pid": os.getpid(), "resource": self.resource,
                  "ring": ring.capacity if ring.fd is not None else 0}
@@ -435,6 +437,7 @@ class Handoff:
         self._lost_because = f"connection lost: {error.strerror or error}"
 
     def _fallback_announce(self, error: OSError, hello: dict[str, Any]) -> None:
+        self.open_spans.disable()  # no extension will read it: spans stop paying for the table
         warn_once(
             "fallback",
             "afterglow: no extension listening at %s (%s); exporting in-process at the end of each invocation, "

@@ -59,6 +59,7 @@ class OpenSpans:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # only for what is rare: an overflow, attaching, a fork
         self._generation = 0  # the tokens of this table; a fork starts another
+        self._disabled = False  # the in-process fallback: no extension reads a table
         self._trace: tuple[int, bytes] = (0, b"")  # the last trace id seen, and its bytes
         self._attached = False
         self._private()
@@ -77,8 +78,10 @@ class OpenSpans:
         """Spans open now that found no free slot."""
         return self._untracked
 
-    def open(self, span: LeanSpan) -> int:
-        """Take a slot for ``span`` (started, sampled); returns the token its end gives back."""
+    def open(self, span: LeanSpan) -> int | None:
+        """Take a slot for ``span`` (started, sampled); returns the token its end gives back (None: no table)."""
+        if self._disabled:
+            return None
         try:
             index = self._free.pop()
         except IndexError:
@@ -160,6 +163,10 @@ class OpenSpans:
             self._bytes, self._words = header, header.cast("Q")
             self._attached = False
             old_words.release()  # ours, cast from the ring's header: the ring's memory can now be unmapped
+
+    def disable(self) -> None:
+        """No extension will ever read the table (the in-process fallback): spans stop taking slots."""
+        self._disabled = True
 
     def forked(self) -> None:
         """In a forked child: a fresh table of a new generation, in private memory (the parent's ring is not ours)."""

@@ -226,3 +226,18 @@ def test_a_forked_child_never_writes_into_its_parents_table(ring: Ring, tracer: 
         _, status = os.waitpid(pid, 0)
         assert status == 0
         assert read(ring) == before  # still the parent's one open span, untouched
+
+
+def test_without_an_extension_spans_take_no_slot(tmp_path: Any) -> None:
+    """The in-process fallback: nothing would ever read the table, so spans do not pay for it."""
+    from tracer._handoff import FALLBACK, Handoff
+
+    handoff = Handoff(str(tmp_path / "nobody-listens.sock"))
+    try:
+        handoff.begin("r1", None)
+        assert handoff.mode == FALLBACK
+        span = LeanTracerProvider(handoff).get_tracer("orders").start_span("process_order")
+        assert span._open_slot is None and len(handoff.open_spans._free) == SLOTS
+        span.end()
+    finally:
+        handoff.close()
