@@ -10,9 +10,11 @@ what it finds with status ERROR and ``afterglow.span.unended``.
 Cost: a start packs one slot (one ``struct.pack_into``), an end stores one word; no lock, no system call, nothing
 woken. Measured (``python -m benchmarks.micro.open_spans_cost``, DESIGN.md): about 2 us of CPU per span on a shared
 test machine where a span with five attributes handed to the ring costs 9 to 15 us; the in-process fallback, which
-no extension reads, turns the table off. Threads and asyncio tasks take any free slot (``list.pop`` and ``append`` are atomic under the GIL), not
-the top of a stack. More open spans than slots: the extra ones are counted in the header (open spans without a
-slot, which a crash loses), never waited for.
+no extension reads, turns the table off.
+
+Threads and asyncio tasks take any free slot (``list.pop`` and ``append`` are atomic under the GIL), not the top of
+a stack. More open spans than slots: the extra ones are counted in the header (open spans without a slot, which a
+crash loses), never waited for.
 
 Until the hand-off connects (spans at init) and while it has no extension, the table is private memory; connecting
 copies it into the ring's header. A forked child starts a table of its own (a new generation: the spans it
