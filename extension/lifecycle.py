@@ -325,6 +325,8 @@ class InvocationTracker(Listener):
         if receiver is not None:
             if (left := read_until - time.monotonic()) > 0:
                 receiver.sync(left)
+            if self.assembler.open_invocations():
+                receiver.read_unended()  # the spans open in it, from the function's open-span table
             if receiver.halt(f"{shutdown.drop_reason}_unread", shutdown.deadline - time.monotonic()) is None:
                 log.warning("SHUTDOWN: the span receiver did not stop reading before the deadline; what it still "
                             "reads is counted with the buffer, what it does not is not in the self-report")

@@ -153,6 +153,7 @@ class Receiver:
         self._halted: list[_Connection] = []  # no longer read (SHUTDOWN): closed at ``stop``
         self._step = READ_STEP  # for new connections' streams
         self._counting = False  # SHUTDOWN: count what the rings hold unread, before reading on
+        self._unended_waiters: list[threading.Event] = []
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -315,10 +316,13 @@ class Receiver:
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
             calls, self._calls = self._calls, []
+            unended_waiters, self._unended_waiters = self._unended_waiters, []
         for done, _ in waiters:
             done.set()
         for _, called in calls:
             called.set()
+        for event in unended_waiters:
+            event.set()
         for tell in self._on_failure:
             with contextlib.suppress(Exception):
                 tell()
@@ -357,12 +361,19 @@ class Receiver:
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
             calls, self._calls = self._calls, []
+            unended_waiters, self._unended_waiters = self._unended_waiters, []
         for call, called in calls:
             try:
                 call()
             except Exception:
                 log.exception("span receiver: a hosted socket's registration failed (recovered)")
             called.set()
+        if unended_waiters:
+            for connection in list(self._connections.values()):
+                if self._assembler.in_invocation(connection.id):
+                    self._unended(connection)
+            for done in unended_waiters:
+                done.set()
         if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now
             hold_ms = self._back_pressure.ring_hold_ms()
             for connection in list(self._connections.values()):
@@ -501,6 +512,8 @@ class Receiver:
             ring = connection.stream.ring
             # Halted (SHUTDOWN): kept, so that what it still holds is counted.
             done = ring is None or (not ring.halted and (not capped or ring.unread <= 0))
+            if done:  # the spans it had started and not ended: the handler's stack when it died
+                self._unended(connection)
         finally:
             if done:
                 connection.stream.close()
@@ -508,3 +521,21 @@ class Receiver:
                 self._closed[connection.id] = connection
         if done:
             self._assembler.disconnected(connection.id)
+
+    def _unended(self, connection: _Connection) -> None:
+        records, untracked = connection.stream.unended()
+        if untracked:
+            self._stats.drop("unended_untracked", untracked)
+        if records:
+            self._assembler.unended(connection.id, records)
+
+    def read_unended(self, timeout_s: float = 0.5) -> None:
+        """At SHUTDOWN with an invocation still open: the open-span tables of the connections still open (the
+        runtime is gone by then, its connection not always noticed yet), for the assembler to finalise with it."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        with self._lock:
+            self._unended_waiters.append(done)
+        os.write(self._wake_w, b"u")
+        done.wait(timeout_s)

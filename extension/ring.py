@@ -41,6 +41,7 @@ READ_STEP = 256 * 1024
 # 0.4 s to decode at 128 MB's CPU share, a third of SHUTDOWN's time; 32 KiB takes about 50 ms there.
 SHUTDOWN_READ_STEP = 32 * 1024
 _MAX_DESCRIPTORS = 4  # passed descriptors kept until HELLO takes its ring's
+_NO_SPAN_ID, _NO_TRACE_ID = bytes(8), bytes(16)
 
 _fence_lock = threading.Lock()
 _fence_lock.acquire()
@@ -94,6 +95,29 @@ class RingReader:
         if hold_ms != self._hold_ms:
             self._hold_ms = hold_ms
             self._words[wire.RING_HOLD_MS_WORD] = hold_ms
+
+    def unended(self) -> tuple[list[list[Any]], int]:
+        """The function's open-span table (``tracer._open_spans``), for once its process is gone: the spans that had
+        started and not ended, as open span records (``end_ns`` 0, no attributes), and how many more were open
+        without a slot. An older tracer's ring has no table (its slot count is 0): nothing."""
+        words = self._words
+        slots = min(int(words[wire.RING_OPEN_SLOTS_WORD]), wire.RING_OPEN_SLOTS)
+        untracked = int(words[wire.RING_OPEN_UNTRACKED_WORD]) if slots else 0
+        records: list[list[Any]] = []
+        unpack, size, header = wire.RING_OPEN_SLOT.unpack_from, wire.RING_OPEN_SLOT.size, self._map
+        for index in range(slots):
+            span_id, trace_id, parent_id, start, kind, flags, name, taken = unpack(
+                header, wire.RING_OPEN_OFFSET + index * size)
+            if taken != wire.RING_OPEN_TAKEN or span_id == _NO_SPAN_ID or trace_id == _NO_TRACE_ID or start <= 0 or (
+                kind > 4
+            ):
+                continue  # free, or being written when the process died
+            records.append([
+                trace_id, span_id, parent_id.to_bytes(8, "big") if parent_id else None,
+                name.rstrip(b"\0").decode("utf-8", "ignore"),  # "ignore": a character cut by the truncation
+                kind, start, 0, None, None, None, 0, None, "", None, flags, None, [0, 0, 0],
+            ])
+        return records, min(untracked, 1 << 32)
 
     def read_to(self, position: int | None = None) -> bytes:
         """The bytes from the read position up to ``position`` (None: all written so far), then marked read."""
@@ -317,6 +341,16 @@ class FunctionStream:
             log.warning("cannot count what is left in a function's ring: %s", error)
             later = 0
         return count + max(0, self._unread + later)
+
+    def unended(self) -> tuple[list[list[Any]], int]:
+        """The spans the function had started and not ended (its open-span table), and how many more it could not
+        list; for when its process is gone (``RingReader.unended``)."""
+        if self.ring is None:
+            return [], 0
+        try:
+            return self.ring.unended()
+        except (ValueError, OverflowError):  # a view released under us
+            return [], 0
 
     def hold(self, hold_ms: int) -> None:
         """Store the bound the function may wait for us in its ring (now, and in a ring HELLO attaches later)."""

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracer import __version__, wire
 from tracer._connection import Connection, ConnectionLost
+from tracer._open_spans import OpenSpans
 from tracer._ring import DEFAULT_CAPACITY, NO_ROOM, TOO_BIG, Ring, count_frames
 from tracer._safe import log, swallowed, warn_once
 
@@ -102,6 +103,8 @@ class Handoff:
         self._stalled_at = -1  # read position at which a wait saw the extension read nothing: no wait until it moves
         self.holds = 0  # waits for the extension after a response (back-pressure), for tests and benchmarks
         self.stalls = 0  # of which the extension read nothing at all until the bound
+        # The spans started and not ended, in the ring's header once connected (``LeanSpan`` opens and closes slots).
+        self.open_spans = OpenSpans()
         _live.add(self)
 
     # --- invocation boundaries (called by the decorator) ----------------------------------------
@@ -125,6 +128,7 @@ class Handoff:
             if span is not None and self.mode not in (DISCONNECTED, CLOSED):
                 self._start = [request_id, span.to_record()]
                 self._put_start_locked()
+                span.leave_open_spans()  # START stands for it, should the process die
 
     def finish(
         self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False,
@@ -262,6 +266,7 @@ class Handoff:
             fallback, self._fallback = self._fallback, None
             if fallback is not None and self.mode == FALLBACK and self._ring is not None:
                 fallback.write(self._ring.take())
+            self.open_spans.detach()  # spans open at exit stay in the ring's table: they never ended
             if self._ring is not None:
                 self._ring.close()
                 self._ring = None
@@ -379,6 +384,8 @@ class Handoff:
         if ring is None:
             self.mode = FALLBACK if first else DISCONNECTED
             self._lost_because = "no memory for the span ring"
+            if first:
+                self.open_spans.disable()
             return
         hello = {"tracer": f"afterglow-python {__version__}", "pid": os.getpid(), "resource": self.resource,
                  "ring": ring.capacity if ring.fd is not None else 0}
@@ -394,6 +401,7 @@ class Handoff:
                 self.mode = DISCONNECTED  # without a ring: spans are counted, not kept for nobody
                 self._lost_because = f"cannot reconnect: {error.strerror or error}"
                 log.debug("afterglow: cannot connect to the extension at %s (%s)", self.path, error)
+                self.open_spans.detach()
                 ring.close()
                 self._ring = None
                 carried, self._carried = self._carried, b""
@@ -403,6 +411,7 @@ class Handoff:
         self.writes += 1
         self.mode = SOCKET
         self._lost_because = None
+        self.open_spans.attach(ring.header)
         carried, self._carried = self._carried, b""
         if carried and not ring.put_frames(carried):  # a reconnect within an invocation: its frames move along
             self._count_locked(DISCONNECTED_DROP, count_frames(carried, wire.SPANS))
@@ -417,6 +426,7 @@ class Handoff:
             lost = count_frames(earlier, wire.SPANS)
             if lost:
                 self._count_locked(DISCONNECTED_DROP, lost)
+            self.open_spans.detach(abandon=True)  # we live on: this ring's table must not be read as our crash
             ring.close()
             self._ring = None
             self._invocation_at = 0
@@ -427,6 +437,7 @@ class Handoff:
         self._lost_because = f"connection lost: {error.strerror or error}"
 
     def _fallback_announce(self, error: OSError, hello: dict[str, Any]) -> None:
+        self.open_spans.disable()  # no extension will read it: spans stop paying for the table
         warn_once(
             "fallback",
             "afterglow: no extension listening at %s (%s); exporting in-process at the end of each invocation, "

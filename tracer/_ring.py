@@ -100,7 +100,8 @@ class Ring:
         self.capacity = capacity
         self.fd = _shared_file(size)  # None: private memory, which only the in-process fallback can read
         self._map = mmap.mmap(self.fd if self.fd is not None else -1, size)
-        self._words = memoryview(self._map)[: wire.RING_DATA_OFFSET].cast("Q")
+        self.header = memoryview(self._map)[: wire.RING_DATA_OFFSET]  # its bytes, for the open-span table
+        self._words = self.header.cast("Q")
         self._data = memoryview(self._map)[wire.RING_DATA_OFFSET :]
         self._words[wire.RING_CAPACITY_WORD] = capacity
         self._words[wire.RING_MAGIC_WORD] = wire.RING_MAGIC
@@ -247,6 +248,7 @@ class Ring:
         """Unmap and close this process's view; the extension's own descriptor keeps the memory alive."""
         with contextlib.suppress(Exception):
             self._words.release()
+            self.header.release()
             self._data.release()
             self._map.close()
         if self.fd is not None:

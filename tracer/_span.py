@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from opentelemetry.util import types
 
     from tracer._limits import SpanLimits
+    from tracer._open_spans import OpenSpans
 
 _ERROR = StatusCode.ERROR
 _UNSET = StatusCode.UNSET
@@ -36,15 +37,16 @@ class SpanSink(Protocol):
 
 
 class Scope:
-    """What a tracer shares with its spans: instrumentation scope, limits and the sink."""
+    """What a tracer shares with its spans: instrumentation scope, limits, the sink and its open-span table."""
 
-    __slots__ = ("limits", "name", "sink", "version")
+    __slots__ = ("limits", "name", "open_spans", "sink", "version")
 
     def __init__(self, name: str, version: str | None, limits: SpanLimits, sink: SpanSink | None) -> None:
         self.name = name
         self.version = version
         self.limits = limits
         self.sink = sink
+        self.open_spans: OpenSpans | None = getattr(sink, "open_spans", None)
 
 
 class LeanSpan(Span):
@@ -57,9 +59,11 @@ class LeanSpan(Span):
         "_end",
         "_events",
         "_flags",
+        "_id_bytes",
         "_kind",
         "_links",
         "_name",
+        "_open_slot",
         "_parent_id",
         "_record_exception",
         "_scope",
@@ -68,6 +72,7 @@ class LeanSpan(Span):
         "_start",
         "_status_code",
         "_status_description",
+        "_trace_bytes",
         "_trace_id",
         "_trace_state",
     )
@@ -118,6 +123,12 @@ class LeanSpan(Span):
         if links:
             for link in links:
                 self._append_link(link.context, link.attributes)
+        # In the open-span table until it ends, so that a crash before then still exports it (tracer._open_spans),
+        # which sets the ids' bytes for the record.
+        self._id_bytes: bytes | None = None
+        self._trace_bytes: bytes | None = None
+        open_spans = scope.open_spans
+        self._open_slot = open_spans.open(self) if open_spans is not None and flags & 1 else None
 
     # --- the OpenTelemetry Span API -------------------------------------------------------------
 
@@ -240,6 +251,10 @@ class LeanSpan(Span):
             log.warning("Calling end() on an ended span.")
             return
         self._end = end_time if end_time is not None else time_ns()
+        slot = self._open_slot
+        if slot is not None:  # out of the open-span table before the frame goes into the ring: never in both
+            self._open_slot = None
+            self._scope.open_spans.close(slot)  # type: ignore[union-attr]  # a slot comes from it
         sink = self._scope.sink
         if sink is not None and self._flags & 1:
             sink.on_end(self)
@@ -303,13 +318,21 @@ class LeanSpan(Span):
 
     # --- the wire -------------------------------------------------------------------------------
 
+    def leave_open_spans(self) -> None:
+        """Give back this span's slot in the open-span table (as it ends; the invocation span once START stands
+        for it)."""
+        slot, self._open_slot = self._open_slot, None
+        open_spans = self._scope.open_spans
+        if slot is not None and open_spans is not None:
+            open_spans.close(slot)
+
     def to_record(self) -> list[Any]:
         """The wire's 17-field span record (``tracer.wire.SPAN_FIELDS``); ``end_ns`` is 0 while open."""
         parent_id = self._parent_id
         trace_state = self._trace_state
         return [
-            self._trace_id.to_bytes(16, "big"),
-            self._span_id.to_bytes(8, "big"),
+            self._trace_bytes or self._trace_id.to_bytes(16, "big"),
+            self._id_bytes or self._span_id.to_bytes(8, "big"),
             None if parent_id is None else parent_id.to_bytes(8, "big"),
             self._name if type(self._name) is str else str(self._name),
             self._kind._value_,  # not .value, a property: ~0.15 us per span

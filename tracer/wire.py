@@ -40,6 +40,13 @@ each invocation starts at the ring's first page): it stores the skip's start and
 written, and a reader whose position is the skip's start continues from its end. The extension may store a hold
 bound (``RING_HOLD_MS_WORD``): the function then waits, after its response, while more than a sixteenth of the
 ring is unread; words an older side does not know stay zero, so both sides of a mismatch keep working.
+
+The rest of the header page (from ``RING_OPEN_OFFSET``) is the function's open-span table, ``RING_OPEN_SLOTS``
+slots of ``RING_OPEN_SLOT``: a slot per span that has started and not ended, and the count of those that found no
+slot. The extension reads it only once the function's process is gone (its connection closed, or at SHUTDOWN with
+an invocation open) and exports those spans as never ended. It changes no frame and no word an older side reads: an
+older extension never looks at it, an older tracer leaves ``RING_OPEN_SLOTS_WORD`` zero (no table), so the wire
+version stays 2.
 """
 
 from __future__ import annotations
@@ -78,6 +85,23 @@ RING_POLLED_WORD = 24
 # (an older extension, a failing collector, a policy that holds the environment itself): never wait.
 RING_HOLD_MS_WORD = 25
 RING_DATA_OFFSET = RING_WORDS * 8
+# The open-span table (``tracer._open_spans``), in the header page's rest, which wire version 2 left zero: a slot per
+# span that has started and not ended, read by the extension only once the function's process is gone, so that the
+# spans open at a crash (the handler's stack) are exported too. Stored by the function: how many slots its table
+# has (0: no table, an older tracer) and how many open spans found no slot (lost with the process if it dies).
+# An older extension never reads them; an older tracer leaves them zero: both sides of a mismatch keep working.
+RING_OPEN_SLOTS_WORD, RING_OPEN_UNTRACKED_WORD = 11, 12
+RING_OPEN_OFFSET = 256  # bytes: the table starts on the cache line after the extension's words
+# A slot: the span id and the trace id (bytes, as on the wire), the parent span id (a native word, 0: none), the start
+# (epoch ns), kind, trace flags, the name (UTF-8, at most 78 bytes, zero-padded), and last a word that is 1 while the
+# slot holds an open span.
+# The function packs a slot whole, in that order, as the span starts and stores 0 in its last word as the span ends:
+# a slot being written when the process died still has 0 there, and is not read.
+RING_OPEN_SLOT = struct.Struct("=8s16sQqBB78sQ")
+RING_OPEN_SLOT_WORDS = RING_OPEN_SLOT.size // 8
+RING_OPEN_TAKEN = 1  # the last word of a slot that holds an open span
+RING_OPEN_SLOTS = (RING_DATA_OFFSET - RING_OPEN_OFFSET) // RING_OPEN_SLOT.size
+RING_OPEN_NAME_BYTES = 78
 # Whether a memory barrier must sit between a frame's bytes and the position that publishes them (and between
 # reading a position and the bytes below it): x86 keeps stores and loads in order, arm64 does not.
 RING_NEEDS_FENCE = os.uname().machine.lower() not in ("x86_64", "amd64", "i386", "i686")

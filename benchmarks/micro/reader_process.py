@@ -44,7 +44,8 @@ def main(path: str) -> None:
                 streams.pop(sock).close()
                 sock.close()
                 continue
-            streams[sock].receive(data, received_descriptors(ancillary))
+            for _ in streams[sock].receive(data, received_descriptors(ancillary)):
+                pass  # a long stretch of the ring is read as the result is iterated
 
 
 if __name__ == "__main__":

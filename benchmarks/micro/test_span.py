@@ -53,6 +53,42 @@ def test_lean_span_handed_off_to_the_ring(benchmark: Any, handoff: Any) -> None:
     assert not handoff.drops, handoff.drops
 
 
+OPEN_SPANS = "one child span handed off to the ring: what the open-span table adds (a slot at start, a word at end)"
+
+
+@pytest.fixture
+def in_a_trace() -> Iterator[None]:
+    """The spans measured are children of an open span, as a handler's are of the invocation span."""
+    from opentelemetry import context
+
+    from tracer._provider import LeanTracerProvider
+
+    parent = LeanTracerProvider().get_tracer("bench").start_span("invocation")
+    token = context.attach(trace_api.set_span_in_context(parent))
+    yield
+    context.detach(token)
+
+
+@pytest.mark.benchmark(group=OPEN_SPANS)
+def test_baseline_child_span_handed_off_without_the_open_span_table(benchmark: Any, handoff: Any,
+                                                                    in_a_trace: None) -> None:
+    from tracer._provider import LeanTracerProvider
+
+    tracer = LeanTracerProvider(handoff).get_tracer("bench")
+    tracer._scope.open_spans = None  # as before the table: no slot taken, none given back
+    benchmark(_one, tracer)
+
+
+@pytest.mark.benchmark(group=OPEN_SPANS)
+def test_child_span_handed_off_with_the_open_span_table(benchmark: Any, handoff: Any, in_a_trace: None) -> None:
+    from tracer._provider import LeanTracerProvider
+
+    tracer = LeanTracerProvider(handoff).get_tracer("bench")
+    assert tracer._scope.open_spans is handoff.open_spans
+    benchmark(_one, tracer)
+    assert handoff.open_spans.untracked == 0
+
+
 class SocketPerSpan:
     """The design measured against the ring: the kernel's socket buffer as the store, one write per span (what
     a span needs to be safe from a crash the instant after ``end()`` without shared memory)."""

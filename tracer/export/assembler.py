@@ -77,7 +77,7 @@ class Correlation:
 
 class _Invocation:
     __slots__ = ("connection", "deadline_ns", "failed", "lost_connection", "outcome", "pid", "request_id", "resource",
-                 "runtime_done", "runtime_error", "span_id", "start", "trace_flags", "trace_id")
+                 "runtime_done", "runtime_error", "span_id", "start", "trace_flags", "trace_id", "unended")
 
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
@@ -94,6 +94,7 @@ class _Invocation:
         self.trace_flags = 0
         self.pid: int | None = None
         self.failed = False  # the invocation span ended with status ERROR
+        self.unended: list[list[Any]] = []  # spans open in it when its process died, ended with the invocation span
 
 
 class Assembler:
@@ -173,6 +174,30 @@ class Assembler:
                 invocation.outcome = Outcome.ENDED
                 invocation.start = None
             self._cond.notify_all()
+
+    def unended(self, conn: int, records: list[list[Any]]) -> None:
+        """The spans process ``conn`` had started and not ended when it died (its open-span table). Those of an
+        open invocation end with it (``_finalize``: when and why the invocation span does); others end now."""
+        with self._cond:
+            state = self._connections.get(conn)
+            key = state.current if state is not None else None
+            resource = state.resource if state is not None else self._no_resource
+            invocation = self._invocations.get(key) if key is not None else None
+            start_id = invocation.start[wire.SPAN_ID] if invocation is not None and invocation.start else None
+            # START stands for the invocation span; a span already made here is never made twice
+            records = [record for record in records
+                       if record[wire.SPAN_ID] != start_id and record[wire.SPAN_ID] not in self._synthesized]
+            if invocation is not None and invocation.outcome is None:
+                invocation.unended.extend(records)
+                return
+            if records:
+                self._emit_unended(resource, key, records, self._clock_ns(), "The process ended before the span did")
+
+    def in_invocation(self, conn: int) -> bool:
+        """Whether process ``conn`` is inside an invocation (START seen, END not yet)."""
+        with self._cond:
+            state = self._connections.get(conn)
+            return state is not None and state.current is not None
 
     def disconnected(self, conn: int) -> None:
         with self._cond:
@@ -361,24 +386,44 @@ class Assembler:
         """Mark the invocation over; emit its invocation span from START when it never ended."""
         invocation.outcome = outcome
         start, invocation.start = invocation.start, None
+        unended, invocation.unended = invocation.unended, []
         for state in self._connections.values():
             if state.current == invocation.request_id:
                 state.current = None
         if start is None:
+            if unended:
+                self._emit_unended(invocation.resource, invocation.request_id, unended, self._clock_ns(),
+                                   _UNENDED_DESCRIPTIONS.get(outcome, _UNENDED_DESCRIPTIONS[Outcome.CRASHED]))
             return
         span = synthesize_invocation_span(start, outcome, self._clock_ns(), invocation.deadline_ns,
                                           invocation.runtime_error)
         self._stats.add("synthesized")
-        self._synthesized[span[wire.SPAN_ID]] = None
-        if len(self._synthesized) > _KEEP_FINISHED:
-            self._synthesized.popitem(last=False)
+        self._remember_synthesized(span[wire.SPAN_ID])
         self.buffer.add(invocation.resource, invocation.request_id, [span], [_approx_size(span)])
+        if unended:  # they end when and as the invocation span does
+            self._emit_unended(invocation.resource, invocation.request_id, unended, span[wire.END_NS],
+                               _UNENDED_DESCRIPTIONS.get(outcome, _UNENDED_DESCRIPTIONS[Outcome.CRASHED]))
+        still_open = f", and the {len(unended)} spans still open in it" if unended else ""
         if outcome is Outcome.INCOMPLETE:  # the runtime did not fail: its END was lost, or never read (SHUTDOWN)
             log.warning("invocation %s: its end never reached the extension; emitting its span from its start, "
-                        "marked afterglow.incomplete", invocation.request_id)
+                        "marked afterglow.incomplete%s", invocation.request_id, still_open)
         else:
-            log.warning("invocation %s %s before it ended: emitting its span with status ERROR",
-                        invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died")
+            log.warning("invocation %s %s before it ended: emitting its span with status ERROR%s",
+                        invocation.request_id, "timed out" if outcome is Outcome.TIMED_OUT else "died", still_open)
+
+    def _emit_unended(self, resource: Resource, request_id: str | None, records: list[list[Any]], end_ns: int,
+                      description: str) -> None:
+        """Spans that never ended: status ERROR, ``afterglow.span.unended``, ending at ``end_ns``."""
+        spans = [unended_span(record, end_ns, description) for record in records]
+        for span in spans:
+            self._remember_synthesized(span[wire.SPAN_ID])
+        self._stats.add("synthesized", len(spans))
+        self.buffer.add(resource, request_id, spans, [_approx_size(span) for span in spans])
+
+    def _remember_synthesized(self, span_id: bytes) -> None:
+        self._synthesized[span_id] = None
+        if len(self._synthesized) > _KEEP_FINISHED:
+            self._synthesized.popitem(last=False)
 
 
 def synthesize_invocation_span(
@@ -406,6 +451,25 @@ def synthesize_invocation_span(
         attributes["faas.error"] = "crash"
     span[wire.END_NS] = max(end, begun)
     span[wire.ATTRIBUTES] = attributes
+    return span
+
+
+UNENDED_ATTRIBUTE = "afterglow.span.unended"  # a span the extension ended: the process died while it was open
+_UNENDED_DESCRIPTIONS = {
+    Outcome.TIMED_OUT: "The invocation timed out before the span ended",
+    Outcome.CRASHED: "The runtime exited before the span ended",
+    Outcome.INCOMPLETE: "The span had not ended when the invocation was declared over",
+}
+
+
+def unended_span(record: list[Any], end_ns: int, description: str) -> list[Any]:
+    """A span from the function's open-span table, ended by the extension: status ERROR, ``afterglow.span.unended``,
+    ``end_ns`` (never before its start)."""
+    span = list(record)
+    span[wire.END_NS] = max(end_ns, span[wire.START_NS])
+    span[wire.STATUS_CODE] = 2
+    span[wire.STATUS_DESCRIPTION] = description
+    span[wire.ATTRIBUTES] = {**(span[wire.ATTRIBUTES] or {}), UNENDED_ATTRIBUTE: True}
     return span
 
 

@@ -32,7 +32,7 @@ KEY_ATTRIBUTES = (
     "faas.error", "faas.trigger", "faas.coldstart", "http.request.method", "http.route", "url.full", "url.path",
     "http.response.status_code", "rpc.service", "rpc.method", "aws.request_id", "db.system", "db.operation.name",
     "messaging.system", "messaging.destination.name", "messaging.operation.type", "error.type",
-    "afterglow.incomplete",
+    "afterglow.incomplete", "afterglow.span.unended",
 )
 MAX_ATTRIBUTES = 3
 MAX_LOG_LINES = 20  # per trace; the rest are counted

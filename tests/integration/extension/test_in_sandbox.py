@@ -46,10 +46,15 @@ def test_a_timed_out_invocation_still_exports_its_span_marked_timeout_with_its_c
     with Sandbox(task_root, "app.handler", layers=[dev_layer], env=env_for(otlp_receiver), timeout=1.0) as box:
         invocation = box.invoke({"mode": "timeout"})
         assert invocation.function_error
-        spans = otlp_receiver.wait_for_spans(4, timeout=20)
+        spans = otlp_receiver.wait_for_spans(5, timeout=20)
     (root,) = [span for span in spans if span.kind == 2]
     assert root.status_code == 2 and root.attributes["faas.error"] == "timeout"
-    assert sorted(span.name for span in spans if span is not root) == ["step-0", "step-1", "step-2"]
+    assert sorted(span.name for span in spans if span is not root) == ["in-progress", "step-0", "step-1", "step-2"]
+    # the span the handler was in when it timed out: from the open-span table, ending with the invocation span
+    (open_one,) = [span for span in spans if span.name == "in-progress"]
+    assert open_one.attributes["afterglow.span.unended"] is True and open_one.status_code == 2
+    assert open_one.parent_span_id == root.span_id and open_one.end_ns == root.end_ns
+    assert "timed out" in open_one.status_message
 
 
 def test_a_crashed_invocation_still_exports_its_span_marked_crash_with_its_children(
@@ -57,13 +62,15 @@ def test_a_crashed_invocation_still_exports_its_span_marked_crash_with_its_child
     with Sandbox(task_root, "app.handler", layers=[dev_layer], env=env_for(otlp_receiver)) as box:
         invocation = box.invoke({"mode": "crash"})
         assert invocation.function_error
-        spans = otlp_receiver.wait_for_spans(4, timeout=20)
+        spans = otlp_receiver.wait_for_spans(5, timeout=20)
         after = box.invoke({})  # the next environment works
         assert after.status == 200 and after.json() == {"ok": True}
     (root,) = [span for span in spans if span.kind == 2 and span.attributes.get("faas.error")]
     assert root.status_code == 2 and root.attributes["faas.error"] == "crash"
     assert sorted(span.name for span in spans if span.trace_id == root.trace_id and span is not root) == [
-        "step-0", "step-1", "step-2"]
+        "in-progress", "step-0", "step-1", "step-2"]
+    (open_one,) = [span for span in spans if span.name == "in-progress"]
+    assert open_one.attributes["afterglow.span.unended"] is True and open_one.parent_span_id == root.span_id
 
 
 def test_an_unhandled_exception_is_exported_as_an_error_with_its_exception(

@@ -225,3 +225,58 @@ def test_records_of_untraced_invocations_do_not_pile_up() -> None:
     for index in range(1000):
         world.assembler.invoke(f"r{index}", int(time.time() * 1000) + 3000)
     assert len(world.assembler._invocations) <= 300
+
+
+def test_spans_open_when_the_process_died_end_with_its_invocation_span() -> None:
+    world = World()
+    world.assembler.invoke("r1", int(time.time() * 1000) + 3000)
+    root = world.start("r1")
+    world.children(root, 1)
+    order = record("process_order", world.trace_id, root[wire.SPAN_ID], end=False, attributes=None)
+    query = record("db.query", world.trace_id, order[wire.SPAN_ID], end=False, attributes=None, kind=2)
+    # the table as read once the process is gone; the invocation span in it too (START stands for it)
+    world.assembler.unended(CONN, [list(root), order, query])
+    world.assembler.disconnected(CONN)
+    assert world.assembler.wait("r1", None, world.sync) is Outcome.CRASHED
+    spans = {span[wire.NAME]: span for span in world.buffered()}
+    assert sorted(spans) == ["child-0", "db.query", "handler", "process_order"]
+    invocation = spans["handler"]
+    assert invocation[wire.ATTRIBUTES]["faas.error"] == "crash"
+    for name in ("process_order", "db.query"):
+        span = spans[name]
+        assert span[wire.STATUS_CODE] == 2 and span[wire.ATTRIBUTES] == {"afterglow.span.unended": True}
+        assert span[wire.END_NS] == invocation[wire.END_NS]
+    assert spans["db.query"][wire.PARENT_SPAN_ID] == order[wire.SPAN_ID] and spans["db.query"][wire.KIND] == 2
+    assert world.stats.synthesized == 3
+
+
+def test_a_span_open_when_the_invocation_timed_out_ends_at_the_deadline() -> None:
+    world = World()
+    deadline_ms = int(time.time() * 1000) + 50
+    world.assembler.invoke("r1", deadline_ms)
+    root = world.start("r1")
+    world.assembler.unended(CONN, [record("slow call", world.trace_id, root[wire.SPAN_ID], end=False)])
+    world.assembler.finalize_open(Outcome.TIMED_OUT)
+    slow = next(span for span in world.buffered() if span[wire.NAME] == "slow call")
+    assert slow[wire.END_NS] == deadline_ms * 1_000_000
+    assert "timed out" in slow[wire.STATUS_DESCRIPTION] and slow[wire.ATTRIBUTES]["afterglow.span.unended"] is True
+
+
+def test_a_span_open_outside_any_invocation_ends_when_the_process_is_gone() -> None:
+    world = World()
+    before = time.time_ns()
+    world.assembler.unended(CONN, [record("background poll", world.trace_id, end=False, attributes=None)])
+    (span,) = world.buffered()
+    assert span[wire.END_NS] >= before and span[wire.STATUS_CODE] == 2
+
+
+def test_the_real_span_of_one_emitted_as_unended_is_not_exported_twice() -> None:
+    world = World()
+    open_one = record("process_order", world.trace_id, end=False, attributes=None)
+    world.assembler.unended(CONN, [open_one])
+    late = list(open_one)
+    late[wire.END_NS] = time.time_ns()
+    world.assembler.spans(CONN, [late], [100])
+    assert len(world.buffered()) == 1 and world.stats.dropped == {"superseded": 1}
+    world.assembler.unended(CONN, [open_one])  # read twice: emitted once
+    assert len(world.buffered()) == 1
