@@ -64,6 +64,8 @@ def install() -> Runtime:
         handoff = current.sink if isinstance(current.sink, Handoff) else None
     elif isinstance(current, trace_api.ProxyTracerProvider):
         handoff = Handoff(config.socket_path())
+        if not config.read_bool(config.AFTERGLOW_OPEN_SPANS, True):
+            handoff.open_spans.disable()  # a span's start then takes no slot (about 5 us less per span, caches cold)
         provider = LeanTracerProvider(handoff, sampler_from_env(), SpanLimits.from_env())
         trace_api.set_tracer_provider(provider)
         if trace_api.get_tracer_provider() is not provider:  # lost a race with another thread's provider

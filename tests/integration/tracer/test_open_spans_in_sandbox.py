@@ -152,3 +152,21 @@ def test_a_crash_after_a_normal_invocation_reports_only_its_own_open_spans(
     assert sorted(span.name for span in unended) == ["db.query", "process_order"]
     assert {span.trace_id for span in unended} == {
         span.trace_id for span in spans if span.attributes.get("faas.invocation_id") == crashed.request_id}
+
+
+def test_turned_off_a_crash_exports_what_ended_and_the_invocation_span_only(
+    tmp_path: Path, layer: Path, otlp_receiver: OtlpReceiver
+) -> None:
+    task_root = tmp_path / "function"
+    task_root.mkdir()
+    (task_root / "app.py").write_text(textwrap.dedent(FUNCTION))
+    environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "AFTERGLOW_OPEN_SPANS": "false"}
+    with Sandbox(task_root, "app.handler", layers=[layer], env=environment, timeout=10.0) as box:
+        invocation = box.invoke({"mode": "exit"})
+        assert invocation.json()["errorType"] == "Runtime.ExitError"
+        otlp_receiver.wait_for_spans(2, timeout=20)
+        box.shutdown()
+    assert sorted(span.name for span in otlp_receiver.spans) == sorted(
+        [next(span.name for span in otlp_receiver.spans if span.kind == 2), "validate"])
+    assert not any(UNENDED in span.attributes for span in otlp_receiver.spans)
+    assert _synthesized(box) == 1  # the invocation span from START; the open ones are not known
