@@ -4,12 +4,9 @@ condition, an accept that raises), since nothing here fails on its own."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,18 +14,14 @@ from typing import Any
 import pytest
 
 from extension.background import BackgroundExporter
-from extension.receiver import Receiver, bind_socket
 from extension.telemetry import TelemetryListener
 from tests.functional.extension.fake_platform import new_span_id, new_trace_id, span_record
-from tracer import wire
+from tests.functional.extension.receiver_world import WAIT_S, ReceiverWorld, post_telemetry, wait_until
 from tracer.export import supervise
-from tracer.export.assembler import Assembler
 from tracer.export.buffer import Batch, SpanBuffer
 from tracer.export.exporter import PrintSink, SinkLoader
 from tracer.export.flush import FLUSHER_FAILED, Flusher
 from tracer.export.stats import Stats
-
-WAIT_S = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -46,15 +39,6 @@ def lines(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord
     return [record for record in caplog.records if text in record.getMessage()]
 
 
-def wait_until(condition: Callable[[], bool]) -> bool:
-    give_up = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > give_up:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 class Failing:
     """Wraps a callable: raises ``error`` for the next ``times`` calls (forever with ``times=None``)."""
 
@@ -69,33 +53,6 @@ class Failing:
             self.raised += 1
             raise self.error
         return self.call(*args, **kwargs)
-
-
-class ReceiverWorld:
-    def __init__(self, tmp_path: Path) -> None:
-        self.stats = Stats()
-        self.buffer = SpanBuffer(10_000, self.stats)
-        self.path = str(tmp_path / "sock" / "spans.sock")
-        self.receiver = Receiver(bind_socket(self.path), Assembler(self.buffer, self.stats), self.stats)
-        self.trace_id = new_trace_id()
-        self.client: socket.socket | None = None
-
-    def connect(self) -> socket.socket:
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(self.path)
-        client.sendall(wire.frame(wire.HELLO, {"tracer": "tests", "pid": 1, "resource": {"service.name": "svc"}}))
-        self.client = client
-        return client
-
-    def send_spans(self, count: int) -> None:
-        assert self.client is not None
-        spans = [span_record(f"step-{i}", self.trace_id, new_span_id()) for i in range(count)]
-        self.client.sendall(wire.frame(wire.SPANS, spans))
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        self.receiver.stop()
 
 
 @pytest.fixture
@@ -241,15 +198,6 @@ def test_a_background_exporter_that_keeps_failing_hands_high_water_exports_to_th
         flush_world.loader.close()
 
 
-def post(port: int, events: list[dict[str, Any]]) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
-    try:
-        connection.request("POST", "/telemetry", body=json.dumps(events))
-        return connection.getresponse().status
-    finally:
-        connection.close()
-
-
 def test_a_telemetry_listener_that_fails_once_is_restarted_and_still_receives(
         caught: pytest.LogCaptureFixture) -> None:
     received: list[dict[str, Any]] = []
@@ -260,7 +208,7 @@ def test_a_telemetry_listener_that_fails_once_is_restarted_and_still_receives(
                                             "fileno": listener._server.fileno})()  # type: ignore[assignment]
     try:
         listener.start()
-        assert post(listener.port, [{"type": "platform.start", "record": {"requestId": "r1"}}]) == 200
+        assert post_telemetry(listener.port, [{"type": "platform.start", "record": {"requestId": "r1"}}]) == 200
         assert [event["type"] for event in received] == ["platform.start"]
         assert len(lines(caught, "the Telemetry API listener thread failed")) == 1
         assert not listener.failed
@@ -284,7 +232,7 @@ def test_a_telemetry_listener_that_keeps_failing_says_so_once_and_tells_the_exte
         (gave_up,) = lines(caught, "stopped for good")
         assert "log lines and Lambda's platform reports are no longer received" in gave_up.getMessage()
         with pytest.raises(ConnectionRefusedError):
-            post(listener.port, [])  # closed: Lambda's deliveries fail at once
+            post_telemetry(listener.port, [])  # closed: Lambda's deliveries fail at once
     finally:
         waiting.close()
         listener.stop()

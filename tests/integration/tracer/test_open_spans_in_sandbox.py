@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import textwrap
 import time
@@ -22,8 +21,6 @@ import pytest
 from sandbox import Sandbox
 from tests.helpers.otlp_receiver import OtlpReceiver, ReceivedSpan
 
-ROOT = Path(__file__).resolve().parents[3]
-LAUNCHER = ROOT / "afterglow" / "layer_files" / "extensions" / "afterglow"
 UNENDED = "afterglow.span.unended"
 
 FUNCTION = """
@@ -52,15 +49,6 @@ def handler(event, context):
                 time.sleep(30)
     return {"ok": True}
 """
-
-
-@pytest.fixture
-def layer(tmp_path: Path) -> Path:
-    """The shipped launcher; the packages come from this checkout (installed in the runtime's environment)."""
-    root = tmp_path / "layer"
-    (root / "extensions").mkdir(parents=True)
-    shutil.copy2(LAUNCHER, root / "extensions" / "afterglow")
-    return root
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ extension, exporting to a loopback OTLP collector: what the collector receives i
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,6 @@ import pytest
 
 from sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parents[3]
-LAUNCHER = ROOT / "afterglow" / "layer_files" / "extensions" / "afterglow"
 INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 HANDLER = """
@@ -39,15 +36,6 @@ def handler(event, context):
         raise ValueError("order rejected")
     return {"statusCode": 200, "body": "ok"}
 """
-
-
-@pytest.fixture
-def layer(tmp_path: Path) -> Path:
-    """A development layer: the real launcher; the code comes from this checkout (the runtime's site-packages)."""
-    root = tmp_path / "layer"
-    (root / "extensions").mkdir(parents=True)
-    shutil.copy2(LAUNCHER, root / "extensions" / "afterglow")
-    return root
 
 
 @pytest.fixture
