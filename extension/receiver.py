@@ -153,7 +153,6 @@ class Receiver:
         self._halted: list[_Connection] = []  # no longer read (SHUTDOWN): closed at ``stop``
         self._step = READ_STEP  # for new connections' streams
         self._counting = False  # SHUTDOWN: count what the rings hold unread, before reading on
-        self._unended_waiters: list[threading.Event] = []
         self._stopping = False
         self.failed = False  # the thread failed for good: spans are no longer received
         self._thread = threading.Thread(target=supervised("span receiver", self._run, self._give_up,
@@ -206,9 +205,9 @@ class Receiver:
 
         self._on_thread(unregister)
 
-    def _on_thread(self, call: Callable[[], None]) -> None:
-        """Run ``call`` on the receiver's thread and wait for it (here when this is that thread, or it is not
-        running): the selector's registrations are that thread's to change."""
+    def _on_thread(self, call: Callable[[], None], timeout_s: float = 2.0) -> None:
+        """Run ``call`` on the receiver's thread and wait for it, at most ``timeout_s`` (here when this is that
+        thread, or it is not running): the selector's registrations and the connections are that thread's."""
         if threading.current_thread() is self._thread or not self._thread.is_alive():
             call()
             return
@@ -216,7 +215,7 @@ class Receiver:
         with self._lock:
             self._calls.append((call, done))
         os.write(self._wake_w, b"c")
-        done.wait(2.0)
+        done.wait(timeout_s)
 
     def shutting_down(self) -> None:
         """SHUTDOWN: read in short steps from now on, so that ``halt`` takes effect soon, and count what the rings
@@ -316,13 +315,10 @@ class Receiver:
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
             calls, self._calls = self._calls, []
-            unended_waiters, self._unended_waiters = self._unended_waiters, []
         for done, _ in waiters:
             done.set()
         for _, called in calls:
             called.set()
-        for event in unended_waiters:
-            event.set()
         for tell in self._on_failure:
             with contextlib.suppress(Exception):
                 tell()
@@ -361,19 +357,12 @@ class Receiver:
         with self._lock:
             waiters, self._sync_waiters = self._sync_waiters, []
             calls, self._calls = self._calls, []
-            unended_waiters, self._unended_waiters = self._unended_waiters, []
         for call, called in calls:
             try:
                 call()
             except Exception:
-                log.exception("span receiver: a hosted socket's registration failed (recovered)")
+                log.exception("span receiver: a call on its thread failed (recovered)")
             called.set()
-        if unended_waiters:
-            for connection in list(self._connections.values()):
-                if self._assembler.in_invocation(connection.id):
-                    self._unended(connection)
-            for done in unended_waiters:
-                done.set()
         if self._poll_rings and self._back_pressure is not None:  # whether the functions may wait for us now
             hold_ms = self._back_pressure.ring_hold_ms()
             for connection in list(self._connections.values()):
@@ -532,10 +521,10 @@ class Receiver:
     def read_unended(self, timeout_s: float = 0.5) -> None:
         """At SHUTDOWN with an invocation still open: the open-span tables of the connections still open (the
         runtime is gone by then, its connection not always noticed yet), for the assembler to finalise with it."""
-        if not self._thread.is_alive():
-            return
-        done = threading.Event()
-        with self._lock:
-            self._unended_waiters.append(done)
-        os.write(self._wake_w, b"u")
-        done.wait(timeout_s)
+        if self._thread.is_alive():
+            self._on_thread(self._read_unended_here, timeout_s)
+
+    def _read_unended_here(self) -> None:
+        for connection in list(self._connections.values()):
+            if self._assembler.in_invocation(connection.id):
+                self._unended(connection)
