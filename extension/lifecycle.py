@@ -41,11 +41,9 @@ API_LOST_GRACE_S = 0.5  # the Extensions API went away: this long to export what
 # machine, and the report line is what says what was lost).
 SHUTDOWN_MARGIN_S = 0.3
 # Of SHUTDOWN's time (to the margin): reading what the functions handed over, and exporting it in turns under
-# back-pressure, until a turn has been timed (then as long as another fits). The rest exports what was read;
-# what was not is counted, unread. At 128 MB's CPU share (7% of a core) reading on to the deadline left spans read
-# and never exported, or the self-report unwritten at the SIGKILL.
+# back-pressure. The rest exports what was read; what was not is counted, unread. At 128 MB's CPU share (7% of a core)
+# reading on to the deadline left spans read and never exported, or the self-report unwritten at the SIGKILL.
 SHUTDOWN_READ_SHARE = 0.6
-SHUTDOWN_TURN_SLACK_S = 0.1  # kept beyond the longest turn when deciding whether another fits
 DEFAULT_TELEMETRY_BUFFER_MS = 25  # how soon Lambda delivers telemetry when no listener says otherwise
 
 
@@ -315,13 +313,14 @@ class InvocationTracker(Listener):
     def shutting_down(self, shutdown: Shutdown) -> None:
         # A burst the frozen extension had not read yet (up to a ring's worth) is read before anything is counted or
         # exported, as far as there is time: what back-pressure left in the rings goes out a buffer's worth at a time
-        # (read, export, read on), then the rest is read; once there is no time for another turn (or, before one is
-        # timed, at SHUTDOWN_READ_SHARE of the deadline) reading stops, and whatever is still unread is counted off
-        # the frames' headers (far cheaper than decoding spans there would be no time to export) and dropped as
-        # "<drop_reason>_unread". The rest of the deadline exports what was read.
+        # (read, export, read on), then the rest is read; at SHUTDOWN_READ_SHARE of the deadline reading stops, and
+        # whatever is still unread is counted off the frames' headers (far cheaper than decoding spans there would be
+        # no time to export) and dropped as "<drop_reason>_unread". The rest of the deadline exports what was read.
+        now = time.monotonic()
+        read_until = now + max(0.0, shutdown.deadline - now) * SHUTDOWN_READ_SHARE
         if self.receiver is not None:
             self.receiver.shutting_down()
-        read_until = self._catch_up(shutdown.deadline)
+        self._catch_up(read_until, shutdown.deadline)
         receiver = self.receiver
         if receiver is not None:
             if (left := read_until - time.monotonic()) > 0:
@@ -333,31 +332,17 @@ class InvocationTracker(Listener):
                             "reads is counted with the buffer, what it does not is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
 
-    def _catch_up(self, deadline: float) -> float:
-        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or the time left
-        would not hold another turn; returns when reading must stop.
-
-        A turn reads up to the buffer's read limit and exports what it read, so the longest turn so far is what
-        another needs: turns go on while it fits before ``deadline`` with ``SHUTDOWN_TURN_SLACK_S`` to spare, and
-        until one has been timed, to ``SHUTDOWN_READ_SHARE`` of the time. (A fixed share stopped reading with time to
-        spare when every environment of a machine shut down at once: spans counted unread, then everything read
-        exported well before the deadline.) A turn's export sends nothing after reading must stop, so what it read
-        then goes with SHUTDOWN's last export; a request sent may wait for its answer until ``deadline``: cut
-        short, it would count as lost."""
-        now = time.monotonic()
-        until = now + max(0.0, deadline - now) * SHUTDOWN_READ_SHARE
+    def _catch_up(self, until: float, answered_by: float) -> None:
+        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until`` (a
+        request sent by then may wait for its answer until ``answered_by``: cut short, it would count as lost)."""
         back_pressure, receiver = self.back_pressure, self.receiver
         if back_pressure is None or receiver is None:
-            return until
+            return
         back_pressure.behind()  # from here on
-        longest = 0.0
-        while (began := time.monotonic()) < until:
-            receiver.sync(max(0.05, until - began), complete=False)
-            if not back_pressure.behind() or not back_pressure.make_room(until, deadline):
-                break
-            longest = max(longest, time.monotonic() - began)
-            until = max(until, deadline - longest - SHUTDOWN_TURN_SLACK_S)
-        return until
+        while time.monotonic() < until:
+            receiver.sync(max(0.05, until - time.monotonic()), complete=False)
+            if not back_pressure.behind() or not back_pressure.make_room(until, answered_by):
+                return
 
     def stop(self) -> None:
         if self.receiver is not None:
