@@ -55,8 +55,8 @@ def exported_records() -> list[dict[str, Any]]:
     stats = Stats()
     buffer = SpanBuffer(1000, stats, 1 << 30)
     correlations = {"r-traced": TRACED}
-    collector = LogCollector(buffer, stats, lambda request_id: correlations.get(request_id or ""), lambda: FALLBACK, clock_ns=lambda: OBSERVED_NS,
-                             seal_at_runtime_done=True)
+    collector = LogCollector(buffer, stats, lambda request_id: correlations.get(request_id or ""), lambda: FALLBACK,
+                             clock_ns=lambda: OBSERVED_NS, seal_at_runtime_done=True)
     json_line = ('{"timestamp": "2026-11-26T15:00:00.005Z", "level": "WARNING", "message": "low stock", '
                  '"logger": "app", "requestId": "r-traced", "sku": "A-1", "count": 3, "tags": ["x", "y"], '
                  '"where": {"aisle": 4}}')
