@@ -129,7 +129,7 @@ _pairs: dict[tuple[bytes, str, str], bytes] = {}
 _MAX_CACHED_TEXT = 64
 _MAX_CACHED_PAIRS = 4096
 # Text that differs in every invocation: caching its pairs would only push out those that repeat.
-_UNIQUE_TEXT_KEYS = frozenset({"faas.invocation_id", "faas.execution", "aws.request_id", "aws.lambda.request_id"})
+_UNIQUE_TEXT_KEYS = frozenset({"faas.invocation_id", "aws.request_id"})  # the invocation span, records; AWS calls
 # (tag, key) -> what a numeric or boolean value's KeyValue field begins with, its value then appended: a double's
 # (tag, length, key, value and AnyValue headers), a small integer's (0 to 127: one varint byte; 128 to 16,383: two),
 # and the whole fields of true and false. A span's numbers (a count, a size, a ratio, a flag) and a report's metrics
