@@ -43,14 +43,15 @@ class LogEntry:
     __slots__ = ("attributes", "body", "event_name", "nbytes", "observed_ns", "request_id", "scope",
                  "severity_number", "severity_text", "span_id", "time_ns", "trace_flags", "trace_id")
 
-    def __init__(self, body: Any, time_ns: int, observed_ns: int, scope: str = FUNCTION_SCOPE) -> None:
+    def __init__(self, body: Any, time_ns: int, observed_ns: int, scope: str = FUNCTION_SCOPE,
+                 attributes: dict[str, Any] | None = None) -> None:
         self.body = body
         self.time_ns = time_ns
         self.observed_ns = observed_ns
         self.scope = scope
         self.severity_text = ""
         self.severity_number = 0
-        self.attributes: dict[str, Any] = {}
+        self.attributes: dict[str, Any] = {} if attributes is None else attributes
         self.request_id: str | None = None
         self.trace_id: bytes | None = None
         self.span_id: bytes | None = None
@@ -154,9 +155,9 @@ class LogCollector:
     def _line(self, record: Any, when: object) -> None:
         parsed = parse_line(record)
         observed = self._clock_ns()
-        entry = LogEntry(parsed.body, parsed.time_ns or parse_time_ns(when) or observed, observed)
+        entry = LogEntry(parsed.body, parsed.time_ns or parse_time_ns(when) or observed, observed,
+                         attributes=parsed.attributes)
         entry.severity_text, entry.severity_number = parsed.severity_text, parsed.severity_number
-        entry.attributes = parsed.attributes
         entry.request_id = parsed.request_id or self._current
         if entry.request_id is not None:
             entry.attributes["faas.invocation_id"] = entry.request_id
@@ -190,6 +191,8 @@ class LogCollector:
     def _bound_pending(self) -> None:
         """The buffer's bounds (count and bytes) apply to what waits for its seal too: the oldest go first."""
         pending = self._pending
+        if len(pending) <= self.buffer.max_spans and self._pending_bytes <= self.buffer.max_bytes:
+            return  # the usual case: within both
         cut = max(0, len(pending) - self.buffer.max_spans)
         dropped_bytes = sum(entry.nbytes for entry in pending[:cut])
         while cut < len(pending) and self._pending_bytes - dropped_bytes > self.buffer.max_bytes:
@@ -319,10 +322,9 @@ def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: d
         size += 17 + len(status)
         if status != "success":
             body += "\tStatus: " + status
-    entry = LogEntry(body, time_ns, observed_ns, PLATFORM_SCOPE)
+    entry = LogEntry(body, time_ns, observed_ns, PLATFORM_SCOPE, attributes)
     entry.request_id = request_id
     entry.severity_text, entry.severity_number = ("INFO", 9) if status in (None, "success") else ("ERROR", 17)
-    entry.attributes = attributes
     entry.event_name = REPORT_EVENT
     entry.nbytes = size + len(body)
     return entry
