@@ -1,6 +1,6 @@
 """What one Telemetry API delivery costs the extension, step by step (not a test).
 
-    .venv/bin/python -m benchmarks.micro.telemetry_cost [--invocations 20] [--rounds 200]
+    .venv/bin/python -m benchmarks.micro.telemetry_cost [--invocations 20] [--rounds 200] [--warm]
 
 A delivery as the sandbox makes it at 20 invocations a second with background export (one POST a second): for
 each invocation ``platform.start``, the line the function printed, ``platform.runtimeDone`` and ``platform.report``,
@@ -8,13 +8,14 @@ each as Lambda writes them. Each round is a fresh extension state (assembler wit
 collector sealing at runtimeDone, as the default configuration does) fed one delivery through the listener's
 ``_dispatch`` and the lifecycle's fan-out to the two listeners that hear events, then the log records' export
 request encoded as the export pass does. This thread's CPU time (``time.thread_time_ns``), per event and per
-invocation, median of the rounds; before each round the caches are stirred (``--cold``, default on: in Lambda the
-extension was frozen for most of a second before a delivery comes).
+invocation, median of the rounds, the garbage collector set as the extension sets it. Before each step the caches
+are stirred (unless ``--warm``): in Lambda the extension was frozen for most of a second before a delivery comes.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from extension.function_logs import LogCollector
 from extension.lifecycle import InvocationTracker
+from extension.main import GC_YOUNG_THRESHOLD
 from extension.telemetry import TelemetryListener
 from tracer import wire
 from tracer.export.assembler import Assembler
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--warm", action="store_true", help="do not stir the caches between rounds")
     args = parser.parse_args()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # as the extension runs
     clock = time.thread_time_ns
     steps: dict[str, list[int]] = {"json": [], "dispatch": [], "export": []}
     encoder = LogEncoder()
