@@ -43,14 +43,15 @@ class LogEntry:
     __slots__ = ("attributes", "body", "event_name", "nbytes", "observed_ns", "request_id", "scope",
                  "severity_number", "severity_text", "span_id", "time_ns", "trace_flags", "trace_id")
 
-    def __init__(self, body: Any, time_ns: int, observed_ns: int, scope: str = FUNCTION_SCOPE) -> None:
+    def __init__(self, body: Any, time_ns: int, observed_ns: int, scope: str = FUNCTION_SCOPE,
+                 attributes: dict[str, Any] | None = None) -> None:
         self.body = body
         self.time_ns = time_ns
         self.observed_ns = observed_ns
         self.scope = scope
         self.severity_text = ""
         self.severity_number = 0
-        self.attributes: dict[str, Any] = {}
+        self.attributes: dict[str, Any] = {} if attributes is None else attributes
         self.request_id: str | None = None
         self.trace_id: bytes | None = None
         self.span_id: bytes | None = None
@@ -154,9 +155,9 @@ class LogCollector:
     def _line(self, record: Any, when: object) -> None:
         parsed = parse_line(record)
         observed = self._clock_ns()
-        entry = LogEntry(parsed.body, parsed.time_ns or parse_time_ns(when) or observed, observed)
+        entry = LogEntry(parsed.body, parsed.time_ns or parse_time_ns(when) or observed, observed,
+                         attributes=parsed.attributes)
         entry.severity_text, entry.severity_number = parsed.severity_text, parsed.severity_number
-        entry.attributes = parsed.attributes
         entry.request_id = parsed.request_id or self._current
         if entry.request_id is not None:
             entry.attributes["faas.invocation_id"] = entry.request_id
@@ -176,7 +177,8 @@ class LogCollector:
 
     def _add(self, entry: LogEntry) -> None:
         self._stats.add("received")
-        entry.nbytes = entry.size()  # complete from here on: its size is counted twice, computed once
+        if not entry.nbytes:  # complete from here on: its size is counted twice, computed once
+            entry.nbytes = entry.size()
         with self._lock:
             request_id = entry.request_id
             if request_id is None or request_id == self._open or request_id == self._current:
@@ -189,6 +191,8 @@ class LogCollector:
     def _bound_pending(self) -> None:
         """The buffer's bounds (count and bytes) apply to what waits for its seal too: the oldest go first."""
         pending = self._pending
+        if len(pending) <= self.buffer.max_spans and self._pending_bytes <= self.buffer.max_bytes:
+            return  # the usual case: within both
         cut = max(0, len(pending) - self.buffer.max_spans)
         dropped_bytes = sum(entry.nbytes for entry in pending[:cut])
         while cut < len(pending) and self._pending_bytes - dropped_bytes > self.buffer.max_bytes:
@@ -249,59 +253,78 @@ class LogCollector:
         return len(self._pending)
 
 
-_REPORT_METRICS = (  # platform.report metrics -> attribute, CloudWatch's REPORT label, unit
+# platform.report metrics -> attribute, its share of the size estimate (``LogEntry.size``), and how CloudWatch's REPORT
+# line says it: the label, then the unit. Whole and fractional values are written as the REPORT line writes them.
+_REPORT_METRICS = tuple((key, name, len(name) + 16, f"\t{label}: ", f" {unit}") for key, name, label, unit in (
     ("durationMs", "aws.lambda.duration_ms", "Duration", "ms"),
     ("billedDurationMs", "aws.lambda.billed_duration_ms", "Billed Duration", "ms"),
     ("memorySizeMB", "aws.lambda.memory_size_mb", "Memory Size", "MB"),
     ("maxMemoryUsedMB", "aws.lambda.max_memory_used_mb", "Max Memory Used", "MB"),
     ("initDurationMs", "aws.lambda.init_duration_ms", "Init Duration", "ms"),
     ("restoreDurationMs", "aws.lambda.restore_duration_ms", "Restore Duration", "ms"),
-)
+))
+_RUNTIME_METRICS = (("durationMs", "aws.lambda.runtime.duration_ms"),
+                    ("producedBytes", "aws.lambda.runtime.produced_bytes"))
+_NUMBERS = (int, float)
+_ID_SIZE = 120 + len("faas.invocation_id")  # a record's base estimate and its invocation id attribute's key
 
 
 def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: dict[str, Any] | None,
                  time_ns: int, observed_ns: int) -> LogEntry:
-    """The record of one invocation's ``platform.report`` (None when it never came) and ``platform.runtimeDone``."""
+    """The record of one invocation's ``platform.report`` (None when it never came) and ``platform.runtimeDone``.
+
+    One of these is made for every invocation, so it is made in one pass, its size estimate (``LogEntry.size``,
+    the same figure) counted as its attributes are set."""
     attributes: dict[str, Any] = {"faas.invocation_id": request_id}
-    parts = [f"REPORT RequestId: {request_id}"]
+    body = "REPORT RequestId: " + request_id
+    size = _ID_SIZE + len(request_id)
     status = None
     if report is not None:
         metrics = report.get("metrics")
-        metrics = metrics if isinstance(metrics, dict) else {}
-        for key, name, label, unit in _REPORT_METRICS:
-            value = _number(metrics.get(key))
-            if value is not None:
-                attributes[name] = value
-                parts.append(f"{label}: {value:.2f} {unit}" if isinstance(value, float) else f"{label}: {value} {unit}")
+        if isinstance(metrics, dict) and metrics:
+            for key, name, name_size, label, unit in _REPORT_METRICS:
+                value = metrics.get(key)
+                if isinstance(value, _NUMBERS) and value is not True and value is not False:
+                    attributes[name] = value
+                    size += name_size
+                    body += f"{label}{value:.2f}{unit}" if isinstance(value, float) else f"{label}{value}{unit}"
         status = report.get("status")
-        if isinstance(report.get("errorType"), str):
-            attributes["aws.lambda.error_type"] = report["errorType"]
+        error_type = report.get("errorType")
+        if isinstance(error_type, str):
+            attributes["aws.lambda.error_type"] = error_type
+            size += 21 + len(error_type)
     if runtime_done is not None:
         runtime_status = runtime_done.get("status")
         if isinstance(runtime_status, str):
             attributes["aws.lambda.runtime.status"] = runtime_status
+            size += 25 + len(runtime_status)
             status = status or runtime_status
-        if isinstance(runtime_done.get("errorType"), str):
-            attributes.setdefault("aws.lambda.error_type", runtime_done["errorType"])
+        error_type = runtime_done.get("errorType")
+        if isinstance(error_type, str) and "aws.lambda.error_type" not in attributes:
+            attributes["aws.lambda.error_type"] = error_type
+            size += 21 + len(error_type)
         metrics = runtime_done.get("metrics")
-        metrics = metrics if isinstance(metrics, dict) else {}
-        for key, name in (("durationMs", "aws.lambda.runtime.duration_ms"),
-                          ("producedBytes", "aws.lambda.runtime.produced_bytes")):
-            value = _number(metrics.get(key))
-            if value is not None:
-                attributes[name] = value
+        if isinstance(metrics, dict) and metrics:
+            for key, name in _RUNTIME_METRICS:
+                value = metrics.get(key)
+                if isinstance(value, _NUMBERS) and value is not True and value is not False:
+                    attributes[name] = value
+                    size += len(name) + 16
         for span in runtime_done.get("spans") or ():
             if isinstance(span, dict) and span.get("name") == "responseLatency":
-                latency = _number(span.get("durationMs"))
-                if latency is not None:
+                latency = span.get("durationMs")
+                if isinstance(latency, _NUMBERS) and latency is not True and latency is not False:
+                    if "aws.lambda.response_latency_ms" not in attributes:
+                        size += 46  # its key's length, and 16
                     attributes["aws.lambda.response_latency_ms"] = latency
     if isinstance(status, str):
         attributes["aws.lambda.status"] = status
+        size += 17 + len(status)
         if status != "success":
-            parts.append(f"Status: {status}")
-    entry = LogEntry("\t".join(parts), time_ns, observed_ns, PLATFORM_SCOPE)
+            body += "\tStatus: " + status
+    entry = LogEntry(body, time_ns, observed_ns, PLATFORM_SCOPE, attributes)
     entry.request_id = request_id
     entry.severity_text, entry.severity_number = ("INFO", 9) if status in (None, "success") else ("ERROR", 17)
-    entry.attributes = attributes
     entry.event_name = REPORT_EVENT
+    entry.nbytes = size + len(body)
     return entry

@@ -63,6 +63,11 @@ _SECONDS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" -> its epoch nanos
 def parse_time_ns(text: object) -> int | None:
     """Epoch nanoseconds from an ISO 8601 time (``Z``, ``+00:00``, ``+0000``, a comma before the fraction); naive
     times are UTC. None when it is not such a time."""
+    if type(text) is str and len(text) == 24 and text[19] == "." and text[23] == "Z":
+        second = _SECONDS.get(text[:19])  # a second seen before (checked then): its milliseconds only
+        millis = text[20:23]
+        if second is not None and millis.isdigit() and millis.isascii():
+            return second + int(millis) * 1_000_000
     if not isinstance(text, str) or not 10 <= len(text) <= 40 or not text[:4].isdigit():
         return None
     if len(text) == 24 and text[19] == "." and text[23] == "Z":

@@ -6,7 +6,14 @@ import datetime
 import os
 from typing import Any
 
-from extension.function_logs import PLATFORM_SCOPE, REPORT_EVENT, LogCollector, LogEntry, platform_resource
+from extension.function_logs import (
+    PLATFORM_SCOPE,
+    REPORT_EVENT,
+    LogCollector,
+    LogEntry,
+    platform_resource,
+    report_entry,
+)
 from tracer.export.assembler import Correlation
 from tracer.export.buffer import SpanBuffer
 from tracer.export.stats import Stats
@@ -262,3 +269,17 @@ def test_the_resource_of_a_function_that_never_said_hello() -> None:
                         "cloud.account.id": "123456789012", "team": "pay ments", "deployment.environment": "prod"}
     assert platform_resource(None, None, None, "svc", None)["service.name"] == "svc"
     assert platform_resource(None, None, "not an arn", None, None)["faas.name"] == "unknown_service"
+
+
+def test_a_report_s_size_estimate_is_the_one_its_fields_give() -> None:
+    done = {"requestId": "r1", "status": "error", "errorType": "Runtime.ExitError",
+            "metrics": {"durationMs": 3.5, "producedBytes": 0}, "spans": [{"name": "responseLatency", "durationMs": 1}]}
+    reports: list[dict[str, Any] | None] = [
+        None, {"metrics": {}}, {"status": "timeout", "errorType": "Sandbox.Timedout", "metrics": {
+            "durationMs": 3000.0, "billedDurationMs": 3000, "memorySizeMB": 128, "maxMemoryUsedMB": 50,
+            "initDurationMs": 120.5, "restoreDurationMs": 7, "bogus": True}},
+        {"status": "success", "metrics": {"durationMs": True, "billedDurationMs": "2"}}]
+    for report in reports:
+        for runtime_done in (None, done, {"status": 3, "metrics": "x", "spans": [None, {"name": "responseLatency"}]}):
+            entry = report_entry("r1", report, runtime_done, 1, 1)
+            assert entry.nbytes == entry.size() > 0
