@@ -155,6 +155,12 @@ class Handoff:
     def response_posted(self) -> None:
         """The runtime posted the invocation's response: send the END that waited for it; then, when the extension
         is behind (more than a sixteenth of the ring unread), wait for it to catch up, within the bound it gives."""
+        # The usual case, without the lock or a look at the reader's position: no END waits (a polled ring took it
+        # already), and even the last position seen leaves less than the mark unread (the reader only moves on).
+        # An END held back by another thread meanwhile still leaves, at the next ``begin``.
+        ring = self._ring
+        if self._deferred_end is None and (ring is None or ring.written - ring.seen_read < self._hold_mark):
+            return
         with self._lock:
             if self._deferred_end is not None:
                 self._finish_locked(*self._deferred_end)

@@ -215,7 +215,7 @@ class CurrentSpan:
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        span = cast(Span, self._span)
+        span: Span = self._span  # type: ignore[assignment]  # set by __enter__ (not cast(): a call per span)
         if _CURRENT is not None:  # detach_span, inline
             try:
                 _CURRENT.reset(self._token)
