@@ -244,7 +244,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     if not name:
         function_name = getattr(context, "function_name", None)
         name = function_name if isinstance(function_name, str) and function_name else options.function_name
-    links = _links(trigger)
+    links = _links(trigger) if trigger is not None and trigger.links else None
     if "xray" not in runtime.parent_sources:
         links = _with_xray_link(links)
     parent = _parent(runtime.parent_sources, trigger, event)
