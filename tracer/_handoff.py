@@ -126,8 +126,18 @@ class Handoff:
                 ring.rewind()  # when the extension has read everything: start on the ring's first page again
             self._invocation_at = ring.written if ring is not None else 0
             if span is not None and self.mode not in (DISCONNECTED, CLOSED):
-                self._start = [request_id, span.to_record()]
-                self._put_start_locked()
+                # START, inline (once per invocation). Not a span: when it does not fit, nothing is counted (the
+                # invocation span itself is, if it does not fit either).
+                start = self._start = [request_id, span.to_record()]
+                if ring is not None:
+                    try:
+                        ring.put(wire.START, start)
+                    except Exception as error:
+                        self._start = None
+                        swallowed("encoding the invocation span's START", error)
+                    else:
+                        if ring.written - ring.seen_read >= self._high_water:
+                            self._high_water_locked(ring)
                 span.leave_open_spans()  # START stands for it, should the process die
 
     def finish(
@@ -312,21 +322,6 @@ class Handoff:
         elif unread == TOO_BIG:
             self._count_locked(OVERSIZED)
         self._high_water_locked(ring)
-
-    def _put_start_locked(self) -> None:
-        """The open invocation's START into the ring. Not a span: when it does not fit, nothing is counted (the
-        invocation span itself is, if it does not fit either)."""
-        ring, start = self._ring, self._start
-        if ring is None or start is None:
-            return
-        try:
-            ring.put(wire.START, start)
-        except Exception as error:
-            self._start = None
-            swallowed("encoding the invocation span's START", error)
-            return
-        if ring.written - ring.seen_read >= self._high_water:
-            self._high_water_locked(ring)
 
     def _high_water_locked(self, ring: Ring) -> None:
         """A long invocation filled the ring past its mark: ask the extension to read it (DRAIN), once until it has

@@ -383,14 +383,13 @@ def _direct(context: object) -> Trigger:
     awslambdaric 4.x lifts a client context's ``w3c`` map out into ``context.w3c()``; other callers (and
     afterglow's own botocore patch) put ``traceparent`` into the ``custom`` map.
     """
-    carrier = _string_map(_call(getattr(context, "w3c", None)))
+    w3c = getattr(context, "w3c", None)
+    w3c = w3c() if callable(w3c) else None
+    carrier = _string_map(w3c) if w3c else {}  # the usual: none (no call to make a map of nothing)
     if "traceparent" not in carrier:
-        carrier = _string_map(getattr(getattr(context, "client_context", None), "custom", None))
+        custom = getattr(getattr(context, "client_context", None), "custom", None)
+        carrier = _string_map(custom) if custom else {}
     return Trigger(OTHER, {"faas.trigger": OTHER}, carrier=carrier or None)
-
-
-def _call(method: object) -> object:
-    return method() if callable(method) else None
 
 
 def _string_map(value: object) -> dict[str, str]:
