@@ -258,7 +258,9 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     links = _links(trigger) if trigger is not None and trigger.links else None
     if "xray" not in runtime.parent_sources:
         links = _with_xray_link(links)
-    parent = _parent(runtime.parent_sources, trigger, event)
+    sources = runtime.parent_sources
+    # A trigger without a carrier, and no X-Ray among the sources: no parent to look for (and no call to look).
+    parent = _parent(sources, trigger, event) if trigger is None or trigger.carrier or "xray" in sources else None
     span = runtime.tracer.start_span(
         name or "handler",
         context=Context({SPAN_KEY: NonRecordingSpan(parent)}) if parent is not None else None,
