@@ -77,7 +77,7 @@ def _calls(event, context):
     def profile(frame, what, argument):
         if what == "call":
             code = frame.f_code
-            calls["/".join(code.co_filename.rsplit("/", 2)[-2:]) + " " + code.co_qualname] += 1
+            calls["/".join(code.co_filename.rsplit("/", 2)[-2:]) + " " + code.co_name] += 1
         elif what == "c_call":
             calls["C " + getattr(argument, "__qualname__", repr(argument))] += 1
 
