@@ -15,6 +15,8 @@ from typing import Any
 
 from opentelemetry.trace import get_current_span
 
+from tracer._context_keys import SPAN_KEY
+from tracer._provider import current_context
 from tracer._span import LeanSpan
 
 from ._base import Instrumentor
@@ -47,11 +49,13 @@ def _correlating(previous: Callable[..., logging.LogRecord], owner: Instrumentor
         if not owner.enabled:
             return record
         try:
-            span = get_current_span()
+            # The current context read as our spans' own start does (``tracer._provider``): one call, not the API's
+            # four; ``get_current_span`` when none is set (the API's invalid span).
+            span: Any = current_context().get(SPAN_KEY) or get_current_span()
             if type(span) is LeanSpan:  # afterglow's own span: its ids without building a SpanContext
                 record.otelTraceID = format(span._trace_id, "032x")
                 record.otelSpanID = format(span._span_id, "016x")
-                record.otelTraceSampled = span.sampled
+                record.otelTraceSampled = bool(span._flags & 1)
                 return record
             span_context = span.get_span_context()
             if span_context.is_valid:

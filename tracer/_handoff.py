@@ -126,9 +126,22 @@ class Handoff:
                 ring.rewind()  # when the extension has read everything: start on the ring's first page again
             self._invocation_at = ring.written if ring is not None else 0
             if span is not None and self.mode not in (DISCONNECTED, CLOSED):
-                self._start = [request_id, span.to_record()]
-                self._put_start_locked()
-                span.leave_open_spans()  # START stands for it, should the process die
+                # START, inline (once per invocation). Not a span: when it does not fit, nothing is counted (the
+                # invocation span itself is, if it does not fit either).
+                start = self._start = [request_id, span.to_record()]
+                if ring is not None:
+                    try:
+                        ring.put(wire.START, start)
+                    except Exception as error:
+                        self._start = None
+                        swallowed("encoding the invocation span's START", error)
+                    else:
+                        if ring.written - ring.seen_read >= self._high_water:
+                            self._high_water_locked(ring)
+                # START stands for it, should the process die: its slot goes (``span.leave_open_spans``, inline).
+                slot, span._open_slot = span._open_slot, None
+                if slot is not None:
+                    self.open_spans.close(slot)
 
     def finish(
         self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False,
@@ -155,6 +168,12 @@ class Handoff:
     def response_posted(self) -> None:
         """The runtime posted the invocation's response: send the END that waited for it; then, when the extension
         is behind (more than a sixteenth of the ring unread), wait for it to catch up, within the bound it gives."""
+        # The usual case, without the lock or a look at the reader's position: no END waits (a polled ring took it
+        # already), and even the last position seen leaves less than the mark unread (the reader only moves on).
+        # An END held back by another thread meanwhile still leaves, at the next ``begin``.
+        ring = self._ring
+        if self._deferred_end is None and (ring is None or ring.written - ring.seen_read < self._hold_mark):
+            return
         with self._lock:
             if self._deferred_end is not None:
                 self._finish_locked(*self._deferred_end)
@@ -306,21 +325,6 @@ class Handoff:
         elif unread == TOO_BIG:
             self._count_locked(OVERSIZED)
         self._high_water_locked(ring)
-
-    def _put_start_locked(self) -> None:
-        """The open invocation's START into the ring. Not a span: when it does not fit, nothing is counted (the
-        invocation span itself is, if it does not fit either)."""
-        ring, start = self._ring, self._start
-        if ring is None or start is None:
-            return
-        try:
-            ring.put(wire.START, start)
-        except Exception as error:
-            self._start = None
-            swallowed("encoding the invocation span's START", error)
-            return
-        if ring.written - ring.seen_read >= self._high_water:
-            self._high_water_locked(ring)
 
     def _high_water_locked(self, ring: Ring) -> None:
         """A long invocation filled the ring past its mark: ask the extension to read it (DRAIN), once until it has

@@ -19,6 +19,7 @@ from opentelemetry.trace.span import Span
 
 from tracer import config
 from tracer._safe import swallowed
+from tracer._span import LeanSpan
 
 CPU_USER = "process.cpu.time.user"
 CPU_SYSTEM = "process.cpu.time.system"
@@ -43,7 +44,8 @@ def _load() -> bool:
 
 def start(span: Span) -> tuple[float, float] | None:
     """The invocation begins (call right before the user's handler): the process's CPU times, for ``finish``."""
-    if not (_enabled if _enabled is not None else _load()) or not span.is_recording():
+    # A lean span is recording as it starts: no call to ask it.
+    if not (_enabled if _enabled is not None else _load()) or (type(span) is not LeanSpan and not span.is_recording()):
         return None
     try:
         usage = _getrusage(_SELF)  # type: ignore[misc]

@@ -57,6 +57,7 @@ def _context_var() -> ContextVar[Context] | None:
 
 _CURRENT = _context_var()
 _get_current: Callable[[], Context] = _CURRENT.get if _CURRENT is not None else context_api.get_current
+current_context = _get_current  # ``context_api.get_current``, in one call when it can (for hot paths elsewhere)
 
 
 def _new_trace_id() -> int:
@@ -215,7 +216,7 @@ class CurrentSpan:
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        span = cast(Span, self._span)
+        span: Span = self._span  # type: ignore[assignment]  # set by __enter__ (not cast(): a call per span)
         if _CURRENT is not None:  # detach_span, inline
             try:
                 _CURRENT.reset(self._token)
