@@ -80,7 +80,7 @@ def flush_policy_configs(policies: Iterable[str]) -> tuple[Config, ...]:
     return tuple(
         Config(f"afterglow-flush-{re.sub(r'[^a-z0-9]+', '-', policy.lower()).strip('-')}",
                f"afterglow with AFTERGLOW_FLUSH={policy}", "app_afterglow.handler", layer="afterglow",
-               env={"AFTERGLOW_FLUSH": policy}, flush_policy=policy)
+               env={"AFTERGLOW_FLUSH": policy}, flush_policy=policy, traces_aws_calls=True)
         for policy in dict.fromkeys(policies) if not _same_policy(policy, default)
     )
 
@@ -105,8 +105,9 @@ _BEFORE_POLICIES: tuple[Config, ...] = (
            "INVOKE, subscribes to the Telemetry API with 1 s batches, one persistent connection, a minimal "
            "listener): the floor any tracing extension starts from", "bare.handler", layer="floor-extension",
            collector=None, child_spans=False, invocation_span=False, phases=frozenset({COST})),
+    # The decorator turns the library patches on, botocore's among them: a span per AWS SDK call.
     Config("afterglow", "handler decorated with trace_handler; the afterglow layer", "app_afterglow.handler",
-           layer="afterglow"),
+           layer="afterglow", traces_aws_calls=True),
     Config("afterglow-wrapper", "undecorated handler, AWS_LAMBDA_EXEC_WRAPPER=/opt/afterglow-instrument",
            "app.handler", layer="afterglow", env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/afterglow-instrument"},
            traces_aws_calls=True),
@@ -116,7 +117,7 @@ _BEFORE_POLICIES: tuple[Config, ...] = (
     # the cost measurement runs every exporting configuration against each collector delay instead
     Config("afterglow-slow-collector", f"afterglow with a collector answering after {SLOW_COLLECTOR_MS:.0f} ms",
            "app_afterglow.handler", layer="afterglow", collector_delay_ms=SLOW_COLLECTOR_MS,
-           phases=frozenset({LATENCY})),
+           phases=frozenset({LATENCY}), traces_aws_calls=True),
     Config("otel-standard-slow-collector", f"otel-standard with a collector answering after "
            f"{SLOW_COLLECTOR_MS:.0f} ms", "app.handler", layer="otel-standard",
            env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}, collector_delay_ms=SLOW_COLLECTOR_MS,
