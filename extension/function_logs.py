@@ -265,7 +265,6 @@ _REPORT_METRICS = tuple((key, name, len(name) + 16, f"\t{label}: ", f" {unit}") 
 ))
 _RUNTIME_METRICS = (("durationMs", "aws.lambda.runtime.duration_ms"),
                     ("producedBytes", "aws.lambda.runtime.produced_bytes"))
-_NUMBERS = (int, float)
 _ID_SIZE = 120 + len("faas.invocation_id")  # a record's base estimate and its invocation id attribute's key
 
 
@@ -283,8 +282,8 @@ def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: d
         metrics = report.get("metrics")
         if isinstance(metrics, dict) and metrics:
             for key, name, name_size, label, unit in _REPORT_METRICS:
-                value = metrics.get(key)
-                if isinstance(value, _NUMBERS) and value is not True and value is not False:
+                value = _number(metrics.get(key))
+                if value is not None:
                     attributes[name] = value
                     size += name_size
                     body += f"{label}{value:.2f}{unit}" if isinstance(value, float) else f"{label}{value}{unit}"
@@ -306,14 +305,14 @@ def report_entry(request_id: str, report: dict[str, Any] | None, runtime_done: d
         metrics = runtime_done.get("metrics")
         if isinstance(metrics, dict) and metrics:
             for key, name in _RUNTIME_METRICS:
-                value = metrics.get(key)
-                if isinstance(value, _NUMBERS) and value is not True and value is not False:
+                value = _number(metrics.get(key))
+                if value is not None:
                     attributes[name] = value
                     size += len(name) + 16
         for span in runtime_done.get("spans") or ():
             if isinstance(span, dict) and span.get("name") == "responseLatency":
-                latency = span.get("durationMs")
-                if isinstance(latency, _NUMBERS) and latency is not True and latency is not False:
+                latency = _number(span.get("durationMs"))
+                if latency is not None:
                     if "aws.lambda.response_latency_ms" not in attributes:
                         size += 46  # its key's length, and 16
                     attributes["aws.lambda.response_latency_ms"] = latency

@@ -55,7 +55,7 @@ def _correlating(previous: Callable[..., logging.LogRecord], owner: Instrumentor
             if type(span) is LeanSpan:  # afterglow's own span: its ids without building a SpanContext
                 record.otelTraceID = format(span._trace_id, "032x")
                 record.otelSpanID = format(span._span_id, "016x")
-                record.otelTraceSampled = bool(span._flags & 1)
+                record.otelTraceSampled = span.sampled
                 return record
             span_context = span.get_span_context()
             if span_context.is_valid:

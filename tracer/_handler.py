@@ -20,11 +20,10 @@ from opentelemetry.trace.span import Span, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
 from tracer import _profile, _response_hook, config
-from tracer import _runtime as _state
 from tracer._context_keys import SPAN_KEY
 from tracer._handoff import FALLBACK
 from tracer._headers import extract_traceparent, extract_xray
-from tracer._provider import _CURRENT, attach_span, detach_span
+from tracer._provider import attach_span, detach_span
 from tracer._resource import parse_arn
 from tracer._runtime import Runtime, install
 from tracer._safe import safe, swallowed
@@ -185,15 +184,8 @@ class Invocation:
         try:
             if self.open_token is not None:
                 _open.reset(self.open_token)
-            token = self.context_token
-            if token is not None:
-                if _CURRENT is not None:  # detach_span, inline: a function fewer to run, cold, per invocation
-                    try:
-                        _CURRENT.reset(token)
-                    except Exception:
-                        detach_span(token)  # logs it, as the API does
-                else:
-                    detach_span(token)
+            if self.context_token is not None:
+                detach_span(self.context_token)
             if error is not None:
                 span.record_exception(error, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
@@ -208,10 +200,7 @@ class Invocation:
             span.end()
             handoff = self.runtime.handoff
             if handoff is not None:
-                if type(span) is LeanSpan:
-                    sampled = bool(span._flags & 1)  # not the ``sampled`` property: a call fewer
-                else:
-                    sampled = span.get_span_context().trace_flags.sampled
+                sampled = span.sampled if type(span) is LeanSpan else span.get_span_context().trace_flags.sampled
                 # Under awslambdaric, END leaves once the runtime has posted the response (_response_hook).
                 after_response = _response_hook.HOOK.in_runtime_invocation
                 # The time left is asked now only for an in-process export (asking the runtime costs a few us);
@@ -235,7 +224,7 @@ class Invocation:
 
 def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation:
     global _cold_start
-    runtime = _state._runtime or install()
+    runtime = install()
     event = args[0] if args else kwargs.get("event")
     context = args[1] if len(args) > 1 else kwargs.get("context")
     trigger = _describe(event, context)
@@ -281,11 +270,7 @@ def _begin(options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     _cold_start = False
 
     invocation = Invocation(runtime, span, request_id, trigger, context)
-    # attach_span, inline: each function the invocation runs costs a few us more than its code, its caches cold
-    if _CURRENT is not None:
-        invocation.context_token = _CURRENT.set(Context({**_CURRENT.get(), SPAN_KEY: span}))
-    else:
-        invocation.context_token = attach_span(span)  # type: ignore[assignment]
+    invocation.context_token = attach_span(span)  # type: ignore[assignment]
     invocation.open_token = _open.set(invocation)
     invocation.cpu_started = _profile.start(span)
     return invocation

@@ -138,10 +138,7 @@ class Handoff:
                     else:
                         if ring.written - ring.seen_read >= self._high_water:
                             self._high_water_locked(ring)
-                # START stands for it, should the process die: its slot goes (``span.leave_open_spans``, inline).
-                slot, span._open_slot = span._open_slot, None
-                if slot is not None:
-                    self.open_spans.close(slot)
+                span.leave_open_spans()  # START stands for it, should the process die
 
     def finish(
         self, request_id: str, sampled: bool, fallback_timeout_s: float = 5.0, after_response: bool = False,

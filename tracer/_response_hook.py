@@ -34,6 +34,9 @@ class ResponseHook:
         self.in_runtime_invocation = False
         self.on_response: Callable[[], None] | None = None
 
+    def _invocation_started(self) -> None:
+        self.in_runtime_invocation = True
+
     def _response_posted(self) -> None:
         self.in_runtime_invocation = False
         callback = self.on_response
@@ -65,7 +68,7 @@ def install() -> bool:
         _cannot_hook(f"no {' or '.join(_CLASSES)} with {', '.join(_METHODS)}")
         return False
     try:
-        _wrap(client, "wait_next_invocation", after=None)  # sets in_runtime_invocation itself: a call fewer
+        _wrap(client, "wait_next_invocation", after=hook._invocation_started)
         _wrap(client, "post_invocation_result", after=hook._response_posted)
         _wrap(client, "post_invocation_error", after=hook._response_posted)
     except Exception as error:  # an awslambdaric we do not know: END simply leaves inside the handler
@@ -89,27 +92,16 @@ def _cannot_hook(reason: str) -> None:
               "so the export may compete with the runtime's posting of the response", version, reason)
 
 
-def _wrap(owner: type, name: str, after: Callable[[], None] | None) -> None:
-    """Call ``after`` once ``name`` returns or raises; None: mark the invocation started (``HOOK``)."""
+def _wrap(owner: type, name: str, after: Callable[[], None]) -> None:
     original = getattr(owner, name)
     if getattr(original, _MARK, False):
         return
 
-    if after is None:
-        hook = HOOK
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(*args, **kwargs)
-            finally:
-                hook.in_runtime_invocation = True
-    else:
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return original(*args, **kwargs)
-            finally:
-                after()
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        finally:
+            after()
 
     wrapper.__name__ = getattr(original, "__name__", name)
     wrapper.__doc__ = getattr(original, "__doc__", None)

@@ -128,13 +128,7 @@ class Ring:
         reader hands back the pages of a burst (see ``extension.ring``).
         """
         written = self.written
-        if not written & self._mask:
-            return
-        read = int(self._words[wire.RING_READ_WORD])  # ``self.read``, inline (once per invocation, caches cold)
-        if read == self._skip_from:
-            read = self._skip_to
-        self.seen_read = read
-        if read != written:
+        if not written & self._mask or self.read != written:
             return
         self._skip_from, self._skip_to = written, written - (written & self._mask) + self.capacity
         self._words[wire.RING_SKIP_FROM_WORD] = self._skip_from
