@@ -22,11 +22,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-# Spans per request, at most. A backlog leaves one round trip per chunk, and with a collector 50 ms away 512 a request
-# (the SDK's batch) capped the export at about 10,000 spans a second: a burst of 1,000-span invocations lost 14,000 to
-# 38,600 of 91,091 (counted) in four runs, none in three with 4,096 (``python -m benchmarks --scenarios 1000-spans``).
-# The byte bound is what a collector enforces; an invocation's few spans go in one request either way.
-CHUNK_SPANS = 4096
+CHUNK_SPANS = 512
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
 
 

@@ -2,7 +2,7 @@
 real extension (background export): every span the function made either reaches the collector or is counted in the
 self-report, which comes out before SHUTDOWN's deadline.
 
-The environment gets 128 MB's CPU share (7% of a core) and a collector that answers each request 1 s late, so
+The environment gets 128 MB's CPU share (7% of a core) and a collector that answers each request 100 ms late, so
 big invocations back to back leave a backlog (buffered, and waiting in the function's ring under back-pressure) that
 the extension cannot read and export within SHUTDOWN's 2 s: what is lost must be counted, whatever the machine's
 load makes of the timing. Nothing here asserts a time."""
@@ -50,7 +50,7 @@ def burst_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def slow_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver(delay_s=1.0).start()
+    receiver = OtlpReceiver(delay_s=0.1).start()
     try:
         yield receiver
     finally:
