@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 from tracer.export.buffer import SpanBuffer
-from tracer.export.flush import FlushJob
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -76,14 +75,15 @@ class BackPressure:
         return self.hold_ms if self.active else 0
 
     def make_room(self, until: float, answered_by: float | None = None) -> bool:
-        """Export on the calling thread until ``until`` (SHUTDOWN: no other pass will come), the last request's answer
-        awaited until ``answered_by`` (None: ``until``); True once there is room to read on (this export, or the
-        pass it waited for, made some)."""
+        """Export until ``until`` (SHUTDOWN: no other pass will come), the last request's answer awaited until
+        ``answered_by`` (None: ``until``), on the flusher's thread: the caller waits only until ``until``, then goes
+        on to count what is left while a request in flight awaits its answer. True once there is room to read on."""
         flusher = self.flusher
         if flusher is None or not self.active:
             return False
-        job = FlushJob(until, max(until, answered_by or until), True)
-        flusher.run_here(job, until - time.monotonic())  # after a pass in flight, if it ends in time
+        job = flusher.submit(until, max(until, answered_by or until), force=True)  # after a pass in flight
+        if not job.done.wait(max(0.0, until - time.monotonic())):
+            return False
         buffer = self.buffer
         return self.active and buffer.held < self.read_limit and buffer.held_bytes < self.read_limit_bytes
 

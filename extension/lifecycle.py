@@ -325,16 +325,16 @@ class InvocationTracker(Listener):
         if receiver is not None:
             if (left := read_until - time.monotonic()) > 0:
                 receiver.sync(left)
-            if self.assembler.open_invocations():
-                receiver.read_unended()  # the spans open in it, from the function's open-span table
             if receiver.halt(f"{shutdown.drop_reason}_unread", shutdown.deadline - time.monotonic()) is None:
                 log.warning("SHUTDOWN: the span receiver did not stop reading before the deadline; what it still "
                             "reads is counted with the buffer, what it does not is not in the self-report")
         self.assembler.finalize_open(SHUTDOWN_OUTCOMES.get(shutdown.reason, Outcome.INCOMPLETE))
 
     def _catch_up(self, until: float, answered_by: float) -> None:
-        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until`` (a
-        request sent by then may wait for its answer until ``answered_by``: cut short, it would count as lost)."""
+        """Read what back-pressure held in the rings and export it, in turns, until nothing is held or ``until``. A
+        request sent by then may wait for its answer until ``answered_by`` (cut short, it would count as lost), on
+        the flusher's thread: this one stops reading at ``until`` whatever the collector does, so that what is left
+        unread is counted in time for the self-report."""
         back_pressure, receiver = self.back_pressure, self.receiver
         if back_pressure is None or receiver is None:
             return

@@ -230,9 +230,10 @@ class Receiver:
     def halt(self, reason: str, timeout_s: float) -> int | None:
         """Stop reading what the functions hand over (SHUTDOWN has no time left to read and export it) and count the
         spans left unread, in every ring and socket, as dropped for ``reason``: read off the frames' headers, not
-        decoded. A read in progress stops at its next step (``shutting_down`` made them short). Returns the count,
-        or None when the thread did not answer within ``timeout_s`` (what it still reads then reaches the buffer,
-        and is counted there). A thread that failed for good counted what it held then (``receiver_failed``)."""
+        decoded; and hand the assembler the open-span table of each function still in an invocation (its spans open
+        when the runtime went). A read in progress stops at its next step (``shutting_down`` made them short). Returns
+        the count, or None when the thread did not answer within ``timeout_s`` (what it still reads then reaches the
+        buffer, and is counted there). A thread that failed for good counted what it held then (``receiver_failed``)."""
         if not self._thread.is_alive():
             return 0
         for connection in [*self._connections.values(), *self._closed.values()]:
@@ -394,6 +395,8 @@ class Receiver:
                 connection.sock.close()
             try:
                 unread += connection.stream.unread_spans(bytes(received))
+                if self._assembler.in_invocation(connection.id):  # the runtime is gone by now, not always noticed
+                    self._unended(connection)  # the spans open in it: the assembler finalises them with it
             except Exception:  # never lose the count of the others
                 log.exception("counting the spans left unread failed (recovered)")
             self._halted.append(connection)
@@ -518,13 +521,3 @@ class Receiver:
         if records:
             self._assembler.unended(connection.id, records)
 
-    def read_unended(self, timeout_s: float = 0.5) -> None:
-        """At SHUTDOWN with an invocation still open: the open-span tables of the connections still open (the
-        runtime is gone by then, its connection not always noticed yet), for the assembler to finalise with it."""
-        if self._thread.is_alive():
-            self._on_thread(self._read_unended_here, timeout_s)
-
-    def _read_unended_here(self) -> None:
-        for connection in list(self._connections.values()):
-            if self._assembler.in_invocation(connection.id):
-                self._unended(connection)
