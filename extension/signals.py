@@ -22,7 +22,7 @@ from tracer.export.assembler import Outcome
 from tracer.export.buffer import SpanBuffer
 from tracer.export.diagnostics import log
 from tracer.export.exporter import PrintSink, SinkLoader, build_otlp_log_sink, build_otlp_sink
-from tracer.export.flush import Flusher
+from tracer.export.flush import Flusher, spans_per_request
 from tracer.export.stats import Stats
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -116,7 +116,8 @@ class SpanSignal(Signal):
 
         self.loader: SinkLoader | None = SinkLoader(factory)
         self.flusher: Flusher | None = Flusher(buffer, self.loader, stats,
-                                               request_timeout_s=settings.timeout_s if settings else 10.0)
+                                               request_timeout_s=settings.timeout_s if settings else 10.0,
+                                               chunk_spans=spans_per_request())
 
     def start(self, registration: dict[str, Any]) -> None:
         assert self.flusher is not None

@@ -56,6 +56,7 @@ AFTERGLOW_MAX_BUFFERED_LOG_BYTES = "AFTERGLOW_MAX_BUFFERED_LOG_BYTES"
 AFTERGLOW_PROFILE = "AFTERGLOW_PROFILE"
 AFTERGLOW_OPEN_SPANS = "AFTERGLOW_OPEN_SPANS"
 OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
 
 VARS: tuple[Var, ...] = (
     Var(AFTERGLOW_SOCKET, "$TMPDIR/afterglow/spans.sock",
@@ -155,6 +156,9 @@ VARS: tuple[Var, ...] = (
     Var("OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "Per-request timeout in ms (capped by the flush budget).",
         "extension"),
     Var("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "", "Traces-specific timeout in ms.", "extension"),
+    Var(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, "4096",
+        "Most spans in one export request (at most 2 MiB holds too). Not the SDK's 512: a backlog leaves at one "
+        "round trip per request, so a distant collector would cap how fast a burst can leave.", "both"),
     Var("OTEL_EXPORTER_OTLP_INSECURE", "false",
         "`true`: no TLS for an endpoint without a scheme (`host:port`); an `http://` endpoint never uses TLS, an "
         "`https://` one always does.", "extension"),

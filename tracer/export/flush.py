@@ -22,8 +22,15 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-CHUNK_SPANS = 512
+# Spans a request carries at most, unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise. Not the SDK's 512: a backlog
+# leaves at one round trip per request, and with a collector 50 ms away 512 a request capped it at about 10,000 spans
+# a second (bursts of 1,000-span invocations lost 14,000 to 38,600 of 91,091 at SHUTDOWN, counted; none with 4,096).
+CHUNK_SPANS = 4096
 CHUNK_BYTES = 2 * 1024 * 1024  # well under the 4 MiB a gRPC collector accepts by default
+
+
+def spans_per_request() -> int:
+    return config.read_int(config.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, CHUNK_SPANS, minimum=1)
 
 
 END, PERIODIC, BACKGROUND = "end", "periodic", "background"

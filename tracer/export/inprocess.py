@@ -16,7 +16,7 @@ from tracer.export.assembler import Assembler
 from tracer.export.buffer import SpanBuffer
 from tracer.export.diagnostics import log
 from tracer.export.exporter import PrintSink, SinkLoader, build_otlp_sink
-from tracer.export.flush import Flusher, FlushJob
+from tracer.export.flush import Flusher, FlushJob, spans_per_request
 from tracer.export.frames import dispatch
 from tracer.export.otlp_config import OtlpSettings, read_otlp_settings, report_problems
 from tracer.export.stats import Stats
@@ -53,7 +53,8 @@ class InProcessExporter:
 
         self._loader = SinkLoader(factory)
         self._flusher = Flusher(self.buffer, self._loader, self.stats,
-                                request_timeout_s=resolved.timeout_s if resolved else 10.0)
+                                request_timeout_s=resolved.timeout_s if resolved else 10.0,
+                                chunk_spans=spans_per_request())
 
     def feed(self, data: bytes) -> None:
         """Accept wire bytes (possibly several or partial frames). Bad frames are counted, never raised."""

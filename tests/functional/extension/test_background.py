@@ -58,3 +58,26 @@ def test_a_burst_past_high_water_leaves_before_the_interval(platform: FakePlatfo
     platform.shutdown()
     assert extension.wait() == 0
     assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
+
+
+def test_a_request_carries_at_most_otel_bsp_max_export_batch_size_spans(platform: FakePlatform, spawn: Spawn,
+                                                                         otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000",
+                                            OTEL_BSP_MAX_EXPORT_BATCH_SIZE="7"))
+    function = FunctionProcess(extension.socket_path)
+    sent = [span for number in range(5) for span in function.invocation(f"request-{number}", children=4)]
+    platform.shutdown()
+    assert extension.wait() == 0
+    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
+    assert [request.spans for request in otlp_receiver.requests] == [7, 7, 7, 4]
+
+
+def test_by_default_a_backlog_leaves_in_requests_larger_than_the_sdks_512(platform: FakePlatform, spawn: Spawn,
+                                                                          otlp_receiver: OtlpReceiver) -> None:
+    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000"))
+    function = FunctionProcess(extension.socket_path)
+    sent = [span for number in range(3) for span in function.invocation(f"request-{number}", children=399)]
+    platform.shutdown()
+    assert extension.wait() == 0
+    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
+    assert [request.spans for request in otlp_receiver.requests] == [1_200]  # one round trip, not three
