@@ -52,9 +52,14 @@ def dev_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def task_root(tmp_path: Path) -> Path:
+def function_root(tmp_path: Path, source: str) -> Path:
+    """A function's code directory, ``app.py`` holding ``source``."""
     root = tmp_path / "task"
     root.mkdir()
-    (root / "app.py").write_text(FUNCTION)
+    (root / "app.py").write_text(source)
     return root
+
+
+@pytest.fixture
+def task_root(tmp_path: Path) -> Path:
+    return function_root(tmp_path, FUNCTION)

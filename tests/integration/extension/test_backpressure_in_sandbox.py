@@ -17,6 +17,7 @@ import pytest
 
 from sandbox import Sandbox
 from tests.helpers.otlp_receiver import OtlpReceiver, refusing_endpoint
+from tests.integration.extension.conftest import function_root
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +45,7 @@ BURSTS = 30
 
 @pytest.fixture
 def backpressure_root(tmp_path: Path) -> Path:
-    root = tmp_path / "backpressure"
-    root.mkdir()
-    (root / "app.py").write_text(FUNCTION)
-    return root
+    return function_root(tmp_path, FUNCTION)
 
 
 @pytest.fixture

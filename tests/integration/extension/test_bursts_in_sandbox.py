@@ -11,6 +11,7 @@ import pytest
 
 from sandbox import Sandbox
 from tests.helpers.otlp_receiver import OtlpReceiver, refusing_endpoint
+from tests.integration.extension.conftest import function_root
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +39,7 @@ def handler(event, context):
 
 @pytest.fixture
 def bursts_root(tmp_path: Path) -> Path:
-    root = tmp_path / "bursts"
-    root.mkdir()
-    (root / "app.py").write_text(FUNCTION)
-    return root
+    return function_root(tmp_path, FUNCTION)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox import Sandbox
 from tests.helpers.otlp_receiver import OtlpReceiver, ReceivedLog, ReceivedSpan
+from tests.integration.extension.conftest import function_root
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,10 +63,7 @@ def untraced(event, context):
 
 @pytest.fixture
 def logs_task_root(tmp_path: Path) -> Path:
-    root = tmp_path / "task"
-    root.mkdir()
-    (root / "app.py").write_text(FUNCTION)
-    return root
+    return function_root(tmp_path, FUNCTION)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 
 from sandbox import Sandbox
 from tests.helpers.otlp_receiver import OtlpReceiver
+from tests.integration.extension.conftest import function_root
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +44,7 @@ BURSTS = 12
 
 @pytest.fixture
 def burst_root(tmp_path: Path) -> Path:
-    root = tmp_path / "bursts"
-    root.mkdir()
-    (root / "app.py").write_text(FUNCTION)
-    return root
+    return function_root(tmp_path, FUNCTION)
 
 
 @pytest.fixture
