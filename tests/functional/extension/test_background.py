@@ -36,16 +36,24 @@ def test_spans_leave_while_the_environment_runs_without_any_invoke_event(
     assert f"spans received={len(sent)} exported={len(sent)} dropped=0" in extension.stderr
 
 
-def test_what_is_left_leaves_at_shutdown_once(platform: FakePlatform, spawn: Spawn,
-                                              otlp_receiver: OtlpReceiver) -> None:
-    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000"))
+def _all_left_at_shutdown(platform: FakePlatform, spawn: Spawn, collector: OtlpReceiver, invocations: int,
+                          children: int, **extra: str) -> list[int]:
+    """Invocations while the export interval is out of reach, then SHUTDOWN: every span arrives, each once. Returns
+    the spans each request carried."""
+    extension = spawn(platform, _background(collector, AFTERGLOW_FLUSH="background,600000", **extra))
     function = FunctionProcess(extension.socket_path)
-    sent = [span for number in range(5) for span in function.invocation(f"request-{number}", children=4)]
+    sent = [span for number in range(invocations)
+            for span in function.invocation(f"request-{number}", children=children)]
     platform.shutdown()
     assert extension.wait() == 0
-    ids = otlp_receiver.span_ids()
-    assert sorted(ids) == sorted(span[1].hex() for span in sent)  # everything, each once
-    assert len(otlp_receiver.requests) == 1  # the interval never came: one request, at SHUTDOWN
+    assert sorted(collector.span_ids()) == sorted(span[1].hex() for span in sent)
+    return [request.spans for request in collector.requests]
+
+
+def test_what_is_left_leaves_at_shutdown_once(platform: FakePlatform, spawn: Spawn,
+                                              otlp_receiver: OtlpReceiver) -> None:
+    requests = _all_left_at_shutdown(platform, spawn, otlp_receiver, invocations=5, children=4)
+    assert len(requests) == 1  # the interval never came: one request, at SHUTDOWN
 
 
 def test_a_burst_past_high_water_leaves_before_the_interval(platform: FakePlatform, spawn: Spawn,
@@ -62,22 +70,12 @@ def test_a_burst_past_high_water_leaves_before_the_interval(platform: FakePlatfo
 
 def test_a_request_carries_at_most_otel_bsp_max_export_batch_size_spans(platform: FakePlatform, spawn: Spawn,
                                                                          otlp_receiver: OtlpReceiver) -> None:
-    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000",
-                                            OTEL_BSP_MAX_EXPORT_BATCH_SIZE="7"))
-    function = FunctionProcess(extension.socket_path)
-    sent = [span for number in range(5) for span in function.invocation(f"request-{number}", children=4)]
-    platform.shutdown()
-    assert extension.wait() == 0
-    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
-    assert [request.spans for request in otlp_receiver.requests] == [7, 7, 7, 4]
+    requests = _all_left_at_shutdown(platform, spawn, otlp_receiver, invocations=5, children=4,
+                                     OTEL_BSP_MAX_EXPORT_BATCH_SIZE="7")
+    assert requests == [7, 7, 7, 4]
 
 
 def test_by_default_a_backlog_leaves_in_requests_larger_than_the_sdks_512(platform: FakePlatform, spawn: Spawn,
                                                                           otlp_receiver: OtlpReceiver) -> None:
-    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,600000"))
-    function = FunctionProcess(extension.socket_path)
-    sent = [span for number in range(3) for span in function.invocation(f"request-{number}", children=399)]
-    platform.shutdown()
-    assert extension.wait() == 0
-    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
-    assert [request.spans for request in otlp_receiver.requests] == [1_200]  # one round trip, not three
+    requests = _all_left_at_shutdown(platform, spawn, otlp_receiver, invocations=3, children=399)
+    assert requests == [1_200]  # one round trip, not three
