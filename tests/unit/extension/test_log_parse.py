@@ -25,6 +25,14 @@ def test_anything_else_is_not_a_time(text: object) -> None:
     assert parse_time_ns(text) is None
 
 
+def test_the_telemetry_api_s_form_reads_the_same_the_second_time_its_second_comes() -> None:
+    for text, expected in [("2024-05-01T12:00:00.123Z", T0), ("2024-05-01T12:00:00.987Z", T0 + 864_000_000),
+                           ("2024-13-01T00:00:00.123Z", None), ("2024-05-01T12:00:00.1x3Z", None),
+                           ("2024-05-01 12:00:00.123Z", T0)]:
+        assert parse_time_ns(text) == expected, text
+        assert parse_time_ns(text) == expected, text  # from the cache of seconds
+
+
 @pytest.mark.parametrize("level, number", [("DEBUG", 5), ("INFO", 9), ("WARNING", 13), ("ERROR", 17),
                                            ("CRITICAL", 21)])
 def test_logging_in_the_text_format(level: str, number: int) -> None:
