@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--scaling-invocations", type=int, metavar="N",
                       help=f"back-to-back invocations with 1,000 spans ({SMALL_SCALING_FACTOR}N with 100); 0: none")
     cost.add_argument("--flush-policies", nargs="+", metavar="POLICY",
-                      help="AFTERGLOW_FLUSH values to measure, e.g. background,5000 (default: every form AFTERGLOW_FLUSH's description in "
-                           "tracer/config.py names)")
+                      help="AFTERGLOW_FLUSH values to measure, e.g. background,2000 (default: every form "
+                           "AFTERGLOW_FLUSH's description in tracer/config.py names)")
     cost.add_argument("--cpu-limit", action="store_true",
                       help="give each environment Lambda's CPU share for 128 MB (the sandbox's CPU limit) in the cost "
                            "measurement, and report what exporting does to the handler's own latency")
@@ -118,7 +118,7 @@ def _peers_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> An
 
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[Config], list[Scenario]]:
-    # Not split at commas: a policy has them (``background,5000``).
+    # Not split at commas: a policy has them (``background,2000``).
     policies = [policy.strip() for policy in args.flush_policies or () if policy.strip()]
     known = configs_module.all_configs(policies) if policies else configs_module.CONFIGS
     by_name = {config.name: config for config in known}

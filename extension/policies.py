@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 FOLLOWING_TELEMETRY_TYPES = ("platform",)  # runtimeDone says an invocation is over when END does not
 TELEMETRY_BUFFER_MS = 25  # following each invocation: its runtimeDone as early as Lambda sends it
-TELEMETRY_BUFFER_MS_BACKGROUND = 1000  # background export: one delivery a second at most, not one per invocation
+# Background export: one delivery per export interval, not one per invocation; within what Lambda accepts.
+TELEMETRY_BUFFER_MS_RANGE = (25, 30_000)
 HIGH_WATER_SHARE = 0.25  # of a buffer's bound: past it, the background export goes at once
 IN_FLIGHT_POLL_S = 0.01  # at SHUTDOWN, after the last export: how often to look whether a request in flight ended
 
@@ -132,8 +133,6 @@ class FlushPeriodically(Listener):
 
 
 class FlushInBackground(Listener):
-    telemetry_buffer_ms = TELEMETRY_BUFFER_MS_BACKGROUND
-
     def __init__(self, signals: Sequence[Signal], interval_s: float, before_pass: Callable[[], None],
                  after_pass: Callable[[], None], back_pressure: BackPressure | None = None) -> None:
         """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
@@ -142,6 +141,9 @@ class FlushInBackground(Listener):
         self.back_pressure = back_pressure
         self.signals = list(signals)
         self.interval_s = interval_s
+        # Log lines come as often as the passes that export them: a delivery read sooner would wait for the pass.
+        low, high = TELEMETRY_BUFFER_MS_RANGE
+        self.telemetry_buffer_ms = min(high, max(low, round(interval_s * 1000)))
         self.before_pass = before_pass
         self.after_pass = after_pass
         self.background: BackgroundExporter | None = None

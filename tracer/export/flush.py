@@ -34,7 +34,10 @@ def spans_per_request() -> int:
 
 
 END, PERIODIC, BACKGROUND = "end", "periodic", "background"
-DEFAULT_BACKGROUND_INTERVAL_S = 1.0
+# The OpenTelemetry SDK's batch delay (OTEL_BSP_SCHEDULE_DELAY's default). Measured side by side at 20 invocations a
+# second: the extension's CPU per invocation 0.59 to 0.63 ms at 1 s, 0.50 to 0.54 at 3 s, 0.47 to 0.51 at 5 s;
+# freshness p99 1.1, 3.2 and 5.5 s.
+DEFAULT_BACKGROUND_INTERVAL_MS = 5000
 DEFAULT_POLICY = BACKGROUND
 
 
@@ -71,14 +74,15 @@ class FlushPolicy:
         return f"FlushPolicy({self.describe()})"
 
     @classmethod
-    def parse(cls, text: str) -> FlushPolicy:
-        """``background[,<ms>]``, ``end`` or ``periodic,<ms>``; raises ValueError otherwise."""
+    def parse(cls, text: str, background_ms: int = DEFAULT_BACKGROUND_INTERVAL_MS) -> FlushPolicy:
+        """``background[,<ms>]`` (``background``: every ``background_ms``), ``end`` or ``periodic,<ms>``; raises
+        ValueError otherwise."""
         mode, _, argument = text.strip().lower().partition(",")
         mode, argument = mode.strip(), argument.strip()
         if mode == END and not argument:
             return cls()
         if mode == BACKGROUND and not argument:
-            return cls(BACKGROUND, DEFAULT_BACKGROUND_INTERVAL_S)
+            return cls(BACKGROUND, background_ms / 1000)
         if mode in (PERIODIC, BACKGROUND):
             try:
                 interval_ms = int(argument)
@@ -103,10 +107,11 @@ def read_flush_policy(printing: bool = False) -> FlushPolicy:
     running the function locally wants each trace right after its invocation)."""
     default = END if printing else DEFAULT_POLICY
     text = config.read_str(config.AFTERGLOW_FLUSH, default)
+    background_ms = config.read_int(config.OTEL_BSP_SCHEDULE_DELAY, DEFAULT_BACKGROUND_INTERVAL_MS)
     try:
-        return FlushPolicy.parse(text)
+        return FlushPolicy.parse(text, background_ms)
     except ValueError as error:
-        fallback = FlushPolicy.parse(default)
+        fallback = FlushPolicy.parse(default, background_ms)
         log.warning("ignoring %s=%r (%s); flushing %s", config.AFTERGLOW_FLUSH, text, error, fallback.describe())
         return fallback
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from tests.functional.extension.fake_platform import ExtensionProcess, FakePlatform, FunctionProcess
 from tests.helpers.otlp_receiver import OtlpReceiver
 
@@ -21,6 +23,23 @@ def test_registers_for_shutdown_only_and_subscribes_to_nothing_without_logs(
     (register,) = platform.of_kind("register")
     assert register[2]["events"] == ["SHUTDOWN"]  # Lambda never waits for it after a response
     assert platform.of_kind("subscribe") == []  # nothing to follow: not even a delivery a second
+
+
+@pytest.mark.parametrize(("setting", "buffer_ms"), [
+    ({}, 5000),  # the SDK's batch delay, by default
+    ({"OTEL_BSP_SCHEDULE_DELAY": "1500"}, 1500),
+    ({"AFTERGLOW_FLUSH": "background,0"}, 25),  # within what Lambda accepts
+    ({"AFTERGLOW_FLUSH": "background,600000"}, 30000),
+])
+def test_log_lines_are_delivered_as_often_as_the_export_goes(platform: FakePlatform, spawn: Spawn,
+                                                             otlp_receiver: OtlpReceiver, setting: dict[str, str],
+                                                             buffer_ms: int) -> None:
+    """One Telemetry API delivery per export interval: sooner, its lines would only wait for the pass."""
+    extension = spawn(platform, _background(otlp_receiver, **setting))
+    (subscribe,) = platform.of_kind("subscribe")
+    assert subscribe[2]["body"]["buffering"]["timeoutMs"] == buffer_ms
+    platform.shutdown()
+    assert extension.wait() == 0
 
 
 def test_spans_leave_while_the_environment_runs_without_any_invoke_event(

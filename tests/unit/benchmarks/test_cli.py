@@ -18,8 +18,8 @@ def test_the_help_renders_and_names_every_part(capsys: pytest.CaptureFixture[str
 
 def test_a_flush_policy_with_an_interval_is_measured_as_written() -> None:
     parser = build_parser()
-    args = parser.parse_args(["--configs", "afterglow-flush-background-5000", "--flush-policies", "background,5000",
+    args = parser.parse_args(["--configs", "afterglow-flush-background-2000", "--flush-policies", "background,2000",
                               "--no-peers", "--no-latency"])
     configs, _ = _select(parser, args)
-    chosen = next(config for config in configs if config.name == "afterglow-flush-background-5000")
-    assert chosen.env["AFTERGLOW_FLUSH"] == "background,5000"
+    chosen = next(config for config in configs if config.name == "afterglow-flush-background-2000")
+    assert chosen.env["AFTERGLOW_FLUSH"] == "background,2000"
