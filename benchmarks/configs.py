@@ -102,7 +102,7 @@ _BEFORE_POLICIES: tuple[Config, ...] = (
            "what any extension's presence costs in this sandbox", "bare.handler", layer="noop-extension",
            collector=None, child_spans=False, invocation_span=False, phases=frozenset({LATENCY})),
     Config("floor-extension", "no tracing, plus the leanest extension that watches every invocation (registers for "
-           "INVOKE, subscribes to the Telemetry API with 5 s batches, one persistent connection, a minimal "
+           "INVOKE, subscribes to the Telemetry API with 1 s batches, one persistent connection, a minimal "
            "listener): the floor any tracing extension starts from", "bare.handler", layer="floor-extension",
            collector=None, child_spans=False, invocation_span=False, phases=frozenset({COST})),
     # The decorator turns the library patches on, botocore's among them: a span per AWS SDK call.

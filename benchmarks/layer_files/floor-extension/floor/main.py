@@ -1,9 +1,9 @@
 """The least an extension that watches every invocation can cost: the benchmark's floor, not a straw man.
 
 It registers for INVOKE and SHUTDOWN, subscribes to the Telemetry API (platform events and the function's
-lines, batched for up to 5 s, as afterglow's background export takes them) and does nothing with what
-arrives. One persistent connection to the Extensions API; a listener that reads each POST and answers 200 with
-no parsing beyond Content-Length. Every INVOKE-registered extension pays at least this much per
+lines, batched for up to a second, the longest Lambda allows for a timely batch) and does nothing with what
+arrives. One persistent connection to the Extensions API; a listener that reads each POST and answers 200
+with no parsing beyond Content-Length. Every INVOKE-registered extension pays at least this much per
 invocation: its wake-up, one ``event/next`` round trip, and reading the telemetry batches.
 Standard library only, started with ``python3 -S`` (no site scanning).
 """
@@ -63,7 +63,7 @@ def main() -> int:
     subscription = {
         "schemaVersion": "2022-12-13",
         "types": ["platform", "function"],
-        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 5000},
+        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 1000},
         "destination": {"protocol": "HTTP", "URI": f"http://sandbox.localdomain:{listener.getsockname()[1]}/"},
     }
     call("PUT", "/2022-07-01/telemetry", json.dumps(subscription).encode(),
