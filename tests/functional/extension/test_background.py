@@ -26,7 +26,7 @@ def test_registers_for_shutdown_only_and_subscribes_to_nothing_without_logs(
 
 
 @pytest.mark.parametrize(("setting", "buffer_ms"), [
-    ({}, 5000),  # the SDK's batch delay, by default
+    ({}, 1000),  # by default
     ({"OTEL_BSP_SCHEDULE_DELAY": "1500"}, 1500),
     ({"AFTERGLOW_FLUSH": "background,0"}, 25),  # within what Lambda accepts
     ({"AFTERGLOW_FLUSH": "background,600000"}, 30000),

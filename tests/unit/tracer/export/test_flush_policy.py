@@ -20,8 +20,8 @@ def test_periodic_takes_an_interval_in_ms() -> None:
     assert policy.due(last_flush=10.0, now=11.5)
 
 
-def test_background_exports_every_5_seconds_unless_told_otherwise() -> None:
-    assert FlushPolicy.parse("background") == FlushPolicy(BACKGROUND, 5.0)
+def test_background_exports_every_second_unless_told_otherwise() -> None:
+    assert FlushPolicy.parse("background") == FlushPolicy(BACKGROUND, 1.0)
     policy = FlushPolicy.parse("background,250")
     assert policy.background and policy.interval_s == 0.25
 
@@ -35,7 +35,7 @@ def test_bad_values_raise(text: str) -> None:
 def test_the_default_is_background_when_exporting_and_end_when_printing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AFTERGLOW_FLUSH", raising=False)
     monkeypatch.delenv("OTEL_BSP_SCHEDULE_DELAY", raising=False)
-    assert read_flush_policy() == FlushPolicy(BACKGROUND, 5.0)
+    assert read_flush_policy() == FlushPolicy(BACKGROUND, 1.0)
     assert read_flush_policy(printing=True) == FlushPolicy(END)
 
 
@@ -44,7 +44,7 @@ def test_a_bad_environment_value_warns_and_falls_back_to_the_default(
 ) -> None:
     monkeypatch.setenv("AFTERGLOW_FLUSH", "every-now-and-then")
     monkeypatch.delenv("OTEL_BSP_SCHEDULE_DELAY", raising=False)
-    assert read_flush_policy() == FlushPolicy(BACKGROUND, 5.0)
+    assert read_flush_policy() == FlushPolicy(BACKGROUND, 1.0)
     assert "AFTERGLOW_FLUSH" in caplog.text
 
 
@@ -63,5 +63,5 @@ def test_the_sdk_s_batch_delay_sets_the_background_interval_and_an_explicit_one_
     assert read_flush_policy() == FlushPolicy(BACKGROUND, 0.75)
     monkeypatch.setenv("AFTERGLOW_FLUSH", "background")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "soon")
-    assert read_flush_policy() == FlushPolicy(BACKGROUND, 5.0)
+    assert read_flush_policy() == FlushPolicy(BACKGROUND, 1.0)
     assert "OTEL_BSP_SCHEDULE_DELAY" in caplog.text
