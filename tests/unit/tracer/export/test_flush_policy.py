@@ -53,7 +53,7 @@ def test_the_environment_value_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     assert read_flush_policy() == FlushPolicy(PERIODIC, 60.0)
 
 
-def test_the_sdk_s_batch_delay_sets_the_background_interval_and_an_explicit_one_wins(
+def test_otel_bsp_schedule_delay_sets_the_background_interval_and_an_explicit_one_wins(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("AFTERGLOW_FLUSH", raising=False)
