@@ -14,6 +14,10 @@ older commit unpacked with ``git archive``), to compare hand-offs in one run. ``
 with ``AFTERGLOW_DISABLE=LIBS`` (e.g. ``threads``), to see what an instrumentation costs when the handler does not
 use its library.
 
+``--api-only`` adds the floor of any tracer built on the OpenTelemetry API: the traced handler's spans made through
+the API with no SDK installed (its no-op spans: context attached and detached, nothing recorded or handed over),
+and no invocation span.
+
 ``--runtime python3.12`` runs every configuration on that Lambda runtime (an interpreter installed here, see
 docs/sandbox.md): its dependencies then come from ``afterglow layer build --python 3.12``, the checkouts' own
 packages linked over the built ones. On python3.12 and later awslambdaric waits for each next event on a
@@ -59,6 +63,8 @@ def handler(event, context):
     LOG_LINE
     return {"ok": True}
 '''
+
+API_ONLY = TRACED.replace("from tracer import trace_handler\n", "").replace("@trace_handler\n", "")
 
 UNTRACED = '''
 ATTRIBUTES = {"app.order_id": "o-12345", "app.items": 3, "app.total": 42.5, "app.priority": True, "app.region": "eu"}
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="another checkout to compare, traced (repeatable)")
     parser.add_argument("--disable", action="append", default=[], metavar="LIBS",
                         help="also a traced configuration with AFTERGLOW_DISABLE=LIBS (repeatable)")
+    parser.add_argument("--api-only", action="store_true",
+                        help="also the same spans through the OpenTelemetry API with no SDK (no-op spans): the floor")
     parser.add_argument("--runtime", default=None, help="Lambda's runtime setting, e.g. python3.12 (default: ours)")
     parser.add_argument("--built-dependencies", action="store_true",
                         help="take the dependencies from the built layer on our own runtime too (as on Lambda)")
@@ -172,11 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             own = runtime == runtimes.own_name() and not args.built_dependencies
             dependencies = None if own else _dependencies_for(runtime, Path(work))
-            configurations = [("untraced", REPO), *trees.items(), *((name, REPO) for name in disabled)]
+            configurations = [("untraced", REPO), *trees.items(), *((name, REPO) for name in disabled),
+                              *([("api-only", REPO)] if args.api_only else [])]
             for name, tree in configurations:
                 task = Path(work) / name / "task"
                 task.mkdir(parents=True)
-                source = UNTRACED if name == "untraced" else TRACED
+                source = {"untraced": UNTRACED, "api-only": API_ONLY}.get(name, TRACED)
                 (task / "app.py").write_text(source.replace("LOG_LINE", log_line))
                 layer = _layer(Path(work) / name / "layer", tree, dependencies)
                 env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}

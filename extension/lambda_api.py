@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from extension.http11 import Client, HttpError
 from tracer.export.diagnostics import log
+from tracer.export.http11 import Client, HttpError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import socket
 import threading
 from collections.abc import Callable
 
-from extension.http11 import HttpError, read_request, response_bytes
 from tracer.export.diagnostics import log
+from tracer.export.http11 import HttpError, read_request, response_bytes
 from tracer.export.supervise import supervised
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time

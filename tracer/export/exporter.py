@@ -167,7 +167,7 @@ class OtlpSink:
 
 
 def build_otlp_sink(settings: OtlpSettings, cancel: threading.Event | None = None) -> Sink:
-    """The span encoder and the transport (``http.client``; ``grpc`` when that protocol is chosen)."""
+    """The span encoder and the transport (``http11`` over a socket; ``grpc`` when that protocol is chosen)."""
     if settings.problems:
         return UnusableSettingsSink(settings)
     from tracer.export.span_encoder import SpanEncoder
