@@ -213,18 +213,16 @@ class Flusher:
                 job = self._queue.pop(0)
             self.run_here(job)
 
-    def run_here(self, job: FlushJob, wait_s: float = -1) -> None:
-        """Run ``job`` on the calling thread (the background export's own: a thread less to wake at every thaw).
-        ``wait_s``: how long to wait for an export in progress (-1: as long as it takes); not run if it takes longer."""
+    def run_here(self, job: FlushJob) -> None:
+        """Run ``job`` on the calling thread (the background export's own: a thread less to wake at every thaw), once
+        an export in progress is over."""
         try:
-            if not self._running.acquire(timeout=max(0.0, wait_s) if wait_s >= 0 else -1):
-                return
-            try:
+            with self._running:
                 self._current = job
-                self.run(job)
-            finally:
-                self._current = None
-                self._running.release()
+                try:
+                    self.run(job)
+                finally:
+                    self._current = None
         except Exception:  # never lose the caller; the spans stay buffered
             log.exception("flush failed (recovered)")
         finally:
