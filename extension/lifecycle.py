@@ -133,15 +133,21 @@ class Lifecycle:
         self._hearing: list[Listener] = []  # the listeners that react to Telemetry API events
 
     def run(self) -> int:
-        """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
+        """Register (unless ``api`` is already), set up, then serve events until SHUTDOWN. Returns the process exit
+        code."""
         follows = any(listener.follows_invocations for listener in self.listeners)
-        try:
-            registration = self.api.register(("INVOKE", "SHUTDOWN") if follows else ("SHUTDOWN",))
-        except LambdaApiError as error:
-            log.error("cannot register with the Extensions API: %s", error)
+        events = ("INVOKE", "SHUTDOWN") if follows else ("SHUTDOWN",)
+        if self.api.registered_for is None:
+            try:
+                self.api.register(events)
+            except LambdaApiError as error:
+                log.error("cannot register with the Extensions API: %s", error)
+                return 1
+        elif self.api.registered_for != events:  # registered before the listeners existed (extension.main), wrongly
+            log.error("registered for %s, but the listeners need %s", self.api.registered_for, events)
             return 1
         try:
-            self._set_up(registration)
+            self._set_up(self.api.registration)
         except SocketSetupError as error:
             log.error("%s", error)
             self.api.report_error("init", "Extension.SocketUnavailable", str(error))
