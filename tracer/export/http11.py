@@ -12,6 +12,7 @@ import socket
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
 MAX_HEADER_LINE = 64 * 1024
@@ -148,6 +149,37 @@ def response_bytes(status: int, reason: str, body: bytes = b"", content_type: st
     return head.encode("latin-1") + body
 
 
+class Connection:
+    """One kept-alive connection: its socket and the reader over it (what ``read_response`` reads), or none yet."""
+
+    __slots__ = ("reader", "sock")
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.reader: BinaryIO | None = None
+
+    def open(self, address: tuple[str, int], timeout: float | None,
+             wrap: Callable[[socket.socket], socket.socket] | None = None) -> socket.socket:
+        """Connect (``timeout`` bounds the connect); ``wrap``: e.g. TLS over the connected socket."""
+        sock = socket.create_connection(address, timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if wrap is not None:
+                sock = wrap(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock, self.reader = sock, sock.makefile("rb")
+        return sock
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = self.reader = None
+
+
 class Client:
     """One keep-alive connection to ``host:port``, reopened when the peer closed it."""
 
@@ -158,22 +190,17 @@ class Client:
         self.host = host.strip("[]")
         self.port = int(port)
         self.max_body = max_body
-        self._sock: socket.socket | None = None
-        self._reader: BinaryIO | None = None
+        self._connection = Connection()
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._reader = None
+        self._connection.close()
 
     def request(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
         timeout: float | None = None,
     ) -> Message:
         """Send one request and read the answer. ``timeout`` None waits forever (long polls)."""
-        reused = self._sock is not None
+        reused = self._connection.sock is not None
         try:
             return self._exchange(method, path, headers or {}, body, timeout)
         except (HttpError, OSError):
@@ -184,16 +211,14 @@ class Client:
         return self._exchange(method, path, headers or {}, body, timeout)
 
     def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Message:
-        if self._sock is None:
-            self._sock = socket.create_connection((self.host, self.port), timeout=5.0)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._reader = self._sock.makefile("rb")
-        assert self._reader is not None
-        self._sock.settimeout(timeout)
+        connection = self._connection
+        sock = connection.sock or connection.open((self.host, self.port), 5.0)
+        sock.settimeout(timeout)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        response = read_response(self._reader, self.max_body)
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        assert connection.reader is not None
+        response = read_response(connection.reader, self.max_body)
         if not response.keep_alive:
             self.close()
         return response

@@ -15,13 +15,13 @@ import time
 import urllib.parse
 
 from tracer.export.exporter import MissingExtra
-from tracer.export.http11 import RemoteClosed, read_response
+from tracer.export.http11 import Connection, RemoteClosed, read_response
 from tracer.export.otlp_config import GRPC, OtlpSettings
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing (and dataclasses) would add ~12 ms to the first flush
 if TYPE_CHECKING:
     import ssl
-    from typing import Any, BinaryIO, Protocol
+    from typing import Any, Protocol
 
     class Transport(Protocol):
         def send(self, body: bytes, timeout_s: float) -> Attempt: ...
@@ -137,30 +137,19 @@ class HttpTransport:
         except UnicodeEncodeError:
             raise ValueError("an OTLP header or the endpoint's path holds characters outside Latin-1: encode them "
                              f"(percent-encoding in the path): {settings.describe()}") from None
-        self._sock: socket.socket | None = None
-        self._reader: BinaryIO | None = None
+        self._connection = Connection()
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._reader = None
+        self._connection.close()
 
-    def _connection(self, timeout_s: float) -> socket.socket:
-        if self._sock is None:
-            sock = socket.create_connection((self._host, self._port), timeout=timeout_s)
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self._tls is not None:
-                    sock = self._tls.wrap_socket(sock, server_hostname=self._host)
-            except BaseException:
-                sock.close()
-                raise
-            self._sock, self._reader = sock, sock.makefile("rb")
-        else:
-            self._sock.settimeout(timeout_s)
-        return self._sock
+    def _socket(self, timeout_s: float) -> socket.socket:
+        connection = self._connection
+        if connection.sock is None:
+            tls, host = self._tls, self._host
+            return connection.open((host, self._port), timeout_s, None if tls is None else
+                                   lambda sock: tls.wrap_socket(sock, server_hostname=host))
+        connection.sock.settimeout(timeout_s)
+        return connection.sock
 
     def send(self, body: bytes, timeout_s: float) -> Attempt:
         """POST one serialized Export*ServiceRequest."""
@@ -171,16 +160,16 @@ class HttpTransport:
         request = self._head + b"Content-Length: %d\r\n\r\n" % len(body) + body
         timeout_s = max(timeout_s, 0.001)
         for first_try in (True, False):
-            reused = self._sock is not None
+            reused = self._connection.sock is not None
             try:
-                sock = self._connection(timeout_s)
+                sock = self._socket(timeout_s)
                 sock.sendall(request)
                 if not await_answer(sock, timeout_s):
                     self.close()
                     return Attempt(False, unconfirmed=True,
                                    detail=f"no answer within {timeout_s:.1f} s to a request sent whole")
-                assert self._reader is not None
-                response = read_response(self._reader, _MAX_ANSWER_BYTES)
+                assert self._connection.reader is not None
+                response = read_response(self._connection.reader, _MAX_ANSWER_BYTES)
             except (RemoteClosed, BrokenPipeError, ConnectionResetError) as error:
                 self.close()
                 if reused and first_try:
