@@ -129,3 +129,34 @@ def test_with_no_listener_following_invocations_it_registers_for_shutdown_only(p
     assert register[2]["events"] == ["SHUTDOWN"]
     assert not platform.of_kind("subscribe")  # nobody asked for telemetry
     assert [event for _, event, _ in heard] == ["start", "ready", "shutting_down", "exiting", "stop"]
+
+
+def test_registered_beforehand_it_starts_the_listeners_with_that_registration_and_does_not_register_again(
+        platform: FakePlatform, tmp_path: Path) -> None:
+    heard: list[tuple[str, str, Any]] = []
+    api = ExtensionsApi(platform.address)
+    api.register(("SHUTDOWN",))  # as extension.main does, before the listeners exist
+    stats = Stats()
+    tracker = InvocationTracker(str(tmp_path / "afterglow" / "spans.sock"), Assembler(SpanBuffer(100, stats), stats),
+                                stats)
+    running = Running(Lifecycle(api, tracker, [Recorder("only", heard, follows=False), tracker], budget_s=0.1))
+    platform.wait_for("next", 1)
+    platform.shutdown()
+    running.thread.join(10)
+
+    assert running.code == 0
+    assert len(platform.of_kind("register")) == 1
+    assert heard[0] == ("only", "start", "fn")  # the registration's answer, as if the loop had registered
+
+
+def test_registered_beforehand_for_other_events_than_its_listeners_follow_it_stops_with_an_error(
+        platform: FakePlatform, tmp_path: Path) -> None:
+    api = ExtensionsApi(platform.address)
+    api.register(("SHUTDOWN",))
+    stats = Stats()
+    tracker = InvocationTracker(str(tmp_path / "afterglow" / "spans.sock"), Assembler(SpanBuffer(100, stats), stats),
+                                stats)
+    lifecycle = Lifecycle(api, tracker, [Recorder("follows", [], follows=True), tracker], budget_s=0.1)
+
+    assert lifecycle.run() == 1  # an INVOKE it never registered for would never come
+    assert not platform.of_kind("next")
