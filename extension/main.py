@@ -17,6 +17,8 @@ import sys
 from extension.lambda_api import ExtensionsApi, LambdaApiError
 from tracer import config
 from tracer.export.diagnostics import log
+from tracer.export.flush import read_flush_policy
+from tracer.export.otlp_config import read_otlp_settings
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -46,9 +48,6 @@ def main() -> int:
     if not address:
         log.error("start failed: AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda")
         return 1
-    from tracer.export.flush import read_flush_policy
-    from tracer.export.otlp_config import read_otlp_settings
-
     settings = read_otlp_settings()
     policy = read_flush_policy(printing=settings is None)
     api = ExtensionsApi(address)
