@@ -65,6 +65,7 @@ def handler(event, context):
 '''
 
 API_ONLY = TRACED.replace("from tracer import trace_handler\n", "").replace("@trace_handler\n", "")
+assert "trace_handler" not in API_ONLY, "the API-only handler must not be decorated: TRACED changed its form"
 
 UNTRACED = '''
 ATTRIBUTES = {"app.order_id": "o-12345", "app.items": 3, "app.total": 42.5, "app.priority": True, "app.region": "eu"}

@@ -152,7 +152,8 @@ class Extension:
         )
 
     def run(self) -> int:
-        """Register, set up, then serve events until SHUTDOWN. Returns the process exit code."""
+        """Set up (``extension.main`` has registered), then serve events until SHUTDOWN. Returns the process exit
+        code."""
         return self.lifecycle.run()
 
     def _ready_line(self, telemetry_active: bool) -> str:

@@ -1,8 +1,9 @@
 """Just enough HTTP/1.1 for the local Lambda APIs and the OTLP/HTTP export, without ``http.client``.
 
 ``http.client`` pulls in ``ssl`` and ``email`` (33 ms of imports here), which the extension cannot afford before its
-first ``event/next``, and an OTLP request through it cost 480 us of CPU with the caches cold (170 warm) where this
-client costs 230 (66): the answer's headers go through ``email``'s parser. So a small client and request parser:
+first ``event/next``, and an OTLP request through it cost 487 to 509 us of CPU with the caches cold (233 warm) where
+this client costs 251 to 263 (101; ``benchmarks.micro.otlp_http_cost``): the answer's headers go through ``email``'s
+parser. So a small client and request parser:
 keep-alive, ``Content-Length`` or chunked bodies, bounded sizes; TLS is the caller's socket to wrap.
 """
 
