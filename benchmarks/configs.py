@@ -105,6 +105,16 @@ _BEFORE_POLICIES: tuple[Config, ...] = (
            "INVOKE, subscribes to the Telemetry API with 1 s batches, one persistent connection, a minimal "
            "listener): the floor any tracing extension starts from", "bare.handler", layer="floor-extension",
            collector=None, child_spans=False, invocation_span=False, phases=frozenset({COST})),
+    # The floor extension's parts on their own, against the design afterglow's default export follows (never woken
+    # per invocation): what the Telemetry API's deliveries cost, and what an extension that only waits costs.
+    Config("floor-extension-shutdown", "the floor extension registered for SHUTDOWN alone (never woken per "
+           "invocation), still subscribed to the Telemetry API", "bare.handler", layer="floor-extension",
+           env={"FLOOR_EVENTS": "SHUTDOWN"}, collector=None, child_spans=False, invocation_span=False,
+           phases=frozenset({COST})),
+    Config("floor-extension-waiting", "the floor extension registered for SHUTDOWN alone, without the Telemetry "
+           "API: an extension that only waits for the end", "bare.handler", layer="floor-extension",
+           env={"FLOOR_EVENTS": "SHUTDOWN", "FLOOR_TELEMETRY": "off"}, collector=None, child_spans=False,
+           invocation_span=False, phases=frozenset({COST})),
     # The decorator turns the library patches on, botocore's among them: a span per AWS SDK call.
     Config("afterglow", "handler decorated with trace_handler; the afterglow layer", "app_afterglow.handler",
            layer="afterglow", traces_aws_calls=True),
@@ -141,4 +151,5 @@ BY_NAME = {config.name: config for config in CONFIGS}
 BASELINE = "bare"
 EXTENSION_BASELINE = "bare-extension"
 FLOOR = "floor-extension"
+SHUTDOWN_FLOOR = "floor-extension-shutdown"  # the floor of an extension never woken per invocation
 REFERENCE = "otel-standard"  # what ratios are taken against

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.configs import BASELINE, FLOOR, REFERENCE, Config
+from benchmarks.configs import BASELINE, FLOOR, REFERENCE, SHUTDOWN_FLOOR, Config
 from benchmarks.measures import TargetCheck, percentile
 from benchmarks.steady import CostResults, CostRun
 
@@ -247,6 +247,9 @@ def check_targets(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, 
     added = ours["added_cpu_env_mean_ms"] if ours else None
     floor_text = (f"; the floor extension: +{_fmt(floor['added_cpu_env_mean_ms'])}"
                   if floor and floor["added_cpu_env_mean_ms"] is not None else "")
+    never_woken = _find(steady, SHUTDOWN_FLOOR, collector_delay_ms=first)
+    if never_woken and never_woken["added_cpu_env_mean_ms"] is not None:
+        floor_text += f", registered for SHUTDOWN alone: +{_fmt(never_woken['added_cpu_env_mean_ms'])}"
     split = (f" (runtime +{_fmt(ours['added_cpu_runtime_mean_ms'])}, extension {_fmt(ours['cpu_extension_mean_ms'])})"
              if ours else "")
     checks.append(TargetCheck(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.configs import BASELINE, FLOOR, REFERENCE
+from benchmarks.configs import BASELINE, FLOOR, REFERENCE, SHUTDOWN_FLOOR
 from benchmarks.measures import TargetCheck
 from benchmarks.owner_costs import SUBJECT, TARGET_BILLED_MS, TARGET_CPU_MS, TARGET_US_PER_SPAN
 
@@ -109,17 +109,30 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
 
 
 def _floor_lines(by_delay: dict[tuple[str, Any], dict[str, Any]], first: float) -> list[str]:
-    ours, floor = by_delay.get((SUBJECT, first)), by_delay.get((FLOOR, first))
-    if not ours or not floor or ours.get("failure") or floor.get("failure"):
+    """How far afterglow's extension is from each floor measured: one woken per invocation, and one never woken
+    (registered for SHUTDOWN, as afterglow's default export is), both subscribed to the Telemetry API."""
+    ours = by_delay.get((SUBJECT, first))
+    if not ours or ours.get("failure"):
         return []
-    theirs_ext, floor_ext = ours.get("cpu_extension_mean_ms"), floor.get("cpu_extension_mean_ms")
-    theirs_env, floor_env = ours.get("added_cpu_env_mean_ms"), floor.get("added_cpu_env_mean_ms")
-    if theirs_ext is None or floor_ext is None or theirs_env is None or floor_env is None or not floor_ext:
+    theirs_ext, theirs_env = ours.get("cpu_extension_mean_ms"), ours.get("added_cpu_env_mean_ms")
+    if theirs_ext is None or theirs_env is None:
+        return []
+    parts = []
+    for name, what in ((FLOOR, "the floor extension (woken per invocation)"),
+                       (SHUTDOWN_FLOOR, "the floor extension registered for SHUTDOWN alone (never woken, as "
+                                        f"`{SUBJECT}`'s default export)")):
+        floor = by_delay.get((name, first))
+        if not floor or floor.get("failure"):
+            continue
+        floor_ext, floor_env = floor.get("cpu_extension_mean_ms"), floor.get("added_cpu_env_mean_ms")
+        if floor_ext is None or floor_env is None or not floor_ext:
+            continue
+        parts.append(f"{what} {floor_ext:.2f} ms, ours {theirs_ext / floor_ext:.1f}x it (its environment beyond "
+                     f"untraced {floor_env:+.2f} ms, ours {theirs_env - floor_env:+.2f} ms from it)")
+    if not parts:
         return []
     return [f"Distance to the floor (collector {first:g} ms): `{SUBJECT}`'s extension uses {theirs_ext:.2f} ms of CPU "
-            f"per invocation, the floor extension {floor_ext:.2f} ms ({theirs_ext / floor_ext:.1f}x the floor); the "
-            f"whole environment beyond untraced {theirs_env:+.2f} ms against the floor's {floor_env:+.2f} ms "
-            f"({theirs_env - floor_env:+.2f} ms above it)."]
+            f"per invocation, the whole environment {theirs_env:+.2f} ms beyond untraced; " + "; ".join(parts) + "."]
 
 
 def _cpu_limit_lines(by_delay: dict[tuple[str, Any], dict[str, Any]], delays: Sequence[float],

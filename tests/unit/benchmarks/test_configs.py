@@ -8,6 +8,7 @@ from benchmarks.configs import (
     BY_NAME,
     COST,
     FLOOR,
+    SHUTDOWN_FLOOR,
     all_configs,
     default_flush_policy,
     documented_flush_policies,
@@ -45,3 +46,13 @@ def test_the_floor_extension_runs_in_the_cost_measurement_untraced() -> None:
     floor = BY_NAME[FLOOR]
     assert floor.phases == frozenset({COST}) and floor.layer == "floor-extension" and not floor.exports
     assert floor.handler == BY_NAME["bare"].handler
+
+
+def test_the_floor_extensions_parts_run_beside_it() -> None:
+    """Never woken per invocation, with and without the Telemetry API: what each part of a watching extension costs."""
+    never_woken, waiting = BY_NAME[SHUTDOWN_FLOOR], BY_NAME["floor-extension-waiting"]
+    assert never_woken.env == {"FLOOR_EVENTS": "SHUTDOWN"}
+    assert waiting.env == {"FLOOR_EVENTS": "SHUTDOWN", "FLOOR_TELEMETRY": "off"}
+    for part in (never_woken, waiting):
+        assert part.layer == BY_NAME[FLOOR].layer and part.phases == frozenset({COST}) and not part.exports
+        assert part.handler == BY_NAME["bare"].handler

@@ -118,3 +118,19 @@ def test_a_loss_the_extension_did_not_report_is_silent() -> None:
     run.worker["extension_report"] = "afterglow: spans received=44 exported=44 dropped=0"
     silent = next(check for target, check in _verdicts(results).items() if target.startswith("zero silent losses"))
     assert silent.verdict == "missed" and "4 silent" in silent.measured
+
+
+def test_the_distance_to_both_floors_is_reported_beside_the_cpu_target() -> None:
+    from benchmarks.owner_report import _floor_lines
+
+    results = _results(afterglow_cpu=0.4)
+    results.runs.append(_run("floor-extension-shutdown", 0.0, {"runtime": 0.5, "floor": 0.05}, 2))
+    configs = [*CONFIGS, BY_NAME["floor-extension-shutdown"]]
+    rows = steady_rows(results, configs)
+    (line,) = _floor_lines({(row["config"], row["collector_delay_ms"]): row for row in rows}, 0.0)
+    assert "extension uses 0.20 ms" in line and "+0.40 ms beyond untraced" in line
+    assert "woken per invocation) 0.10 ms, ours 2.0x it" in line
+    assert "SHUTDOWN alone (never woken, as `afterglow`'s default export) 0.05 ms, ours 4.0x it" in line
+    assert "(its environment beyond untraced +0.05 ms, ours +0.35 ms from it)" in line
+    cpu = check_targets(rows, [], [], [0.0, 200.0])[0]
+    assert cpu.measured.endswith("the floor extension: +0.10 ms, registered for SHUTDOWN alone: +0.05 ms")
