@@ -93,9 +93,9 @@ class SpanEncoder:
         """The body of one Span message."""
         (trace_id, span_id, parent, name, kind, start, end, attributes, events, links, code, _description, _scope,
          _version, _flags, state, dropped) = record
-        if not (state or events or links or code) and dropped == _NO_DROPS and start and end:
-            # The usual span, in one join: nothing but ids, name, kind, times and attributes (half the time of the
-            # general path below, which writes the same bytes for it).
+        if not (state or events or code) and dropped == _NO_DROPS and start and end:
+            # The usual span, in one join: nothing but ids, name, kind, times, attributes and links (the invocation
+            # span's X-Ray link): half the time of the general path below, which writes the same bytes for it.
             named = self._names.get((name, kind))
             if named is None:
                 if len(self._names) >= _MAX_CACHED_NAMES:
@@ -107,6 +107,7 @@ class SpanEncoder:
                 named,
                 _TIMES.pack(b"\x39", start, b"\x41", end),
                 key_values(b"\x4a", attributes) if attributes else b"",
+                self._links(links) if links else b"",
                 b"\x7a\x00",  # 15 status, UNSET: present and empty
                 _REMOTE_PARENT if parent is not None and kind in (_SERVER, _CONSUMER) else _LOCAL_PARENT,
             ))
@@ -136,11 +137,8 @@ class SpanEncoder:
                                + (field(b"\x12", utf8(event_name)) if event_name else b"")
                                + (key_values(b"\x1a", event_attributes) if event_attributes else b"")))
         parts.append(count(b"\x60", dropped_events))  # 12
-        for trace_id, span_id, _flags, link_state, link_attributes in record[wire.LINKS] or ():  # 13 links
-            parts.append(field(b"\x6a", b"\x0a\x10" + trace_id + b"\x12\x08" + span_id
-                               + (self._trace_state(link_state) if link_state else b"")
-                               + (key_values(b"\x22", link_attributes) if link_attributes else b"")
-                               + _REMOTE_LINK))
+        if record[wire.LINKS]:
+            parts.append(self._links(record[wire.LINKS]))  # 13 links
         parts.append(count(b"\x70", dropped_links))  # 14
         code = record[wire.STATUS_CODE]  # 15 status: 2 message (ERROR only), 3 code; present even when UNSET
         message = record[wire.STATUS_DESCRIPTION] if code == _ERROR else None
@@ -148,6 +146,14 @@ class SpanEncoder:
                            + (b"\x18" + varint(code) if code else b"")))
         parts.append(_REMOTE_PARENT if parent is not None and kind in (_SERVER, _CONSUMER) else _LOCAL_PARENT)  # 16
         return b"".join(parts)
+
+    def _links(self, links: list[list[Any]]) -> bytes:
+        """The links field (Span 13), one message per link."""
+        return b"".join(field(b"\x6a", b"\x0a\x10" + trace_id + b"\x12\x08" + span_id
+                              + (self._trace_state(link_state) if link_state else b"")
+                              + (key_values(b"\x22", link_attributes) if link_attributes else b"")
+                              + _REMOTE_LINK)
+                        for trace_id, span_id, _flags, link_state, link_attributes in links)
 
     def _trace_state(self, header: str) -> bytes:
         """The trace_state field (Span 3, Link 3: the same tag) for ``header``; b"" when it reads as empty."""
