@@ -8,11 +8,6 @@ once when a buffer passes its high-water mark, and leaves the rest to SHUTDOWN. 
 freezes the environment finishes at the next thaw: the collector's answer waits in the socket meanwhile. The trade:
 spans reach the collector within about ``interval_s`` while invocations keep coming; when they stop, with the next
 invocation or at SHUTDOWN.
-
-Between passes no thread of ours waits for the schedule: the span receiver's thread keeps it (``Alarms``, its one
-alarm) and starts a thread for each pass, which ends with it. Each thread waiting in a frozen environment costs CPU
-at every freeze and thaw (about 25 us per invocation at 20 a second, measured per thread), more than starting one
-for a pass a second. Without the receiver's thread (it failed, or there is none), a thread of our own keeps time.
 """
 
 from __future__ import annotations
@@ -25,28 +20,13 @@ from tracer.export.diagnostics import log
 from tracer.export.flush import Flusher, FlushJob
 from tracer.export.supervise import supervised
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
-if TYPE_CHECKING:
-    from typing import Protocol
-
-    class Alarms(Protocol):  # ``extension.receiver.Receiver``
-        def alarm(self, at: float | None, call: Callable[[], None] | None = None,
-                  on_failure: Callable[[], None] | None = None) -> bool: ...
-
 
 class BackgroundExporter:
     def __init__(self, flushers: Sequence[Flusher], interval_s: float, after_pass: Callable[[], None] | None = None,
-                 before_pass: Callable[[], None] | None = None, behind: Callable[[], bool] | None = None,
-                 alarms: Alarms | None = None) -> None:
+                 before_pass: Callable[[], None] | None = None, behind: Callable[[], bool] | None = None) -> None:
         """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
         invocation); ``after_pass`` reports the pass's drops; ``behind``: whether a read stopped for room since
-        it was last asked (``extension.backpressure``): after a pass that exported something, another at once.
-        ``alarms``: the thread that keeps the schedule (else a thread of our own)."""
-        self._alarms = alarms
-        self._lock = threading.Lock()
-        self._passing = False  # a pass's thread runs (alarms)
-        self._again = False  # another pass was asked for meanwhile: that thread goes on with it
-        self._last = 0.0  # when the last pass began
+        it was last asked (``extension.backpressure``): after a pass that exported something, another at once."""
         self._behind = behind
         self._flushers = list(flushers)
         self._interval_s = interval_s
@@ -60,18 +40,6 @@ class BackgroundExporter:
         self._fallback_jobs: dict[int, FlushJob] = {}  # per flusher, once failed: the export last handed over
 
     def start(self) -> None:
-        self._last = time.monotonic()
-        if self._alarms is not None and self._alarms.alarm(self._last + self._interval_s, self._due,
-                                                           on_failure=self._keep_own_time):
-            return
-        self._keep_own_time()
-
-    def _keep_own_time(self) -> None:
-        """A thread of our own waits for each pass (no alarms, or their thread stopped for good)."""
-        with self._lock:
-            self._alarms = None
-            if self._stopping:
-                return
         target = supervised("background export", self._run, self._give_up, lambda: self._stopping)
         self._thread = threading.Thread(target=target, name="afterglow-background", daemon=True)
         self._thread.start()
@@ -86,45 +54,7 @@ class BackgroundExporter:
                     self._fallback_jobs[index] = flusher.submit(now + flusher.request_timeout_s,
                                                                 now + 2 * flusher.request_timeout_s)
             return
-        alarms = self._alarms
-        if alarms is None:
-            self._wake.set()
-        elif not alarms.alarm(0.0, self._due):  # now, on the alarms' thread
-            self._keep_own_time()
-            self._wake.set()
-
-    def _due(self) -> None:
-        """On the alarms' thread: a pass is due. Its own thread runs it, unless one runs already (it goes again)."""
-        with self._lock:
-            if self._stopping:
-                return
-            if self._passing:
-                self._again = True
-                return
-            self._passing = True
-        thread = threading.Thread(target=self._passes, name="afterglow-background", daemon=True)
-        self._thread = thread
-        thread.start()
-
-    def _passes(self) -> None:
-        """A pass, and others at once while they are asked for; then the next one is scheduled and the thread ends."""
-        again = True
-        try:
-            while again:
-                self._last = time.monotonic()
-                urgent = self._one_pass()
-                with self._lock:
-                    again = (urgent or self._again) and not self._stopping
-                    self._again = False
-                    if not again:
-                        self._passing = False
-        except Exception:  # never lose the schedule: the next pass is scheduled all the same
-            log.exception("background export failed (recovered)")
-            with self._lock:
-                self._passing = False
-        alarms = self._alarms
-        if alarms is not None and not self._stopping and not alarms.alarm(self._last + self._interval_s, self._due):
-            self._keep_own_time()
+        self._wake.set()
 
     def _give_up(self) -> None:
         self.failed = True
@@ -133,48 +63,37 @@ class BackgroundExporter:
                   "counted as buffer_full")
 
     def stop(self) -> None:
-        with self._lock:
-            self._stopping = True
-            alarms = self._alarms
-        if alarms is not None:
-            alarms.alarm(None)
+        self._stopping = True
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread.ident is not None:
-            thread.join(2.0)
+        if self._thread is not None:
+            self._thread.join(2.0)
 
     def _run(self) -> None:
+        last = time.monotonic()
         while not self._stopping:
-            urgent = self._wake.wait(max(0.0, self._last + self._interval_s - time.monotonic()))
+            urgent = self._wake.wait(max(0.0, last + self._interval_s - time.monotonic()))
             self._wake.clear()
             if self._stopping:
                 return
-            if not urgent and time.monotonic() < self._last + self._interval_s:
+            if not urgent and time.monotonic() < last + self._interval_s:
                 continue
-            self._last = time.monotonic()
-            if self._one_pass():
-                self._wake.set()
-
-    def _one_pass(self) -> bool:
-        """Read what the functions wrote and export what the buffers hold; True when a ring waits for the room this
-        pass made (read and export it at once).
-
-        The schedule runs from each pass's start, not its end: a pass waits for the collector's answers (one round
-        trip per signal, stretched to the next thaw), and counting the interval after that made every cycle longer by
-        the collector's latency (1.5-1.8 s instead of 1 s at 200 ms, measured): spans waited that much longer. A pass
-        that takes longer than the interval is followed by the next one at once."""
-        if self._behind is not None:
-            self._behind()  # from here on: did this pass's read stop for room?
-        if self._before_pass is not None:
-            self._before_pass()
-        if not any(flusher.buffer.pending for flusher in self._flushers):
-            return False
-        exported = 0
-        try:
-            exported = self._export()
-        except Exception:  # never lose the pass: what was not sent stays buffered
-            log.exception("background export failed (recovered)")
-        return bool(exported and self._behind is not None and self._behind())
+            # The schedule runs from each pass's start, not its end: a pass waits for the collector's answers (one
+            # round trip per signal, stretched to the next thaw), and counting the interval after that made every
+            # cycle longer by the collector's latency (1.5-1.8 s instead of 1 s at 200 ms, measured): spans waited
+            # that much longer. A pass that takes longer than the interval is followed by the next one at once.
+            last = time.monotonic()
+            if self._behind is not None:
+                self._behind()  # from here on: did this pass's read stop for room?
+            if self._before_pass is not None:
+                self._before_pass()
+            if any(flusher.buffer.pending for flusher in self._flushers):
+                exported = 0
+                try:
+                    exported = self._export()
+                except Exception:  # never lose the thread: what was not sent stays buffered
+                    log.exception("background export failed (recovered)")
+                if exported and self._behind is not None and self._behind():
+                    self._wake.set()  # a ring waits for the room this pass made: read and export it now
 
     def _export(self) -> int:
         # On this thread, one signal after the other: the flushers' own threads would be woken at every thaw

@@ -116,7 +116,7 @@ class Extension:
         flush: Listener
         if self.policy.background:
             flush = FlushInBackground(signals, self.policy.interval_s, self.tracker.sync_for_export,
-                                      self.report.report_new_drops, self.back_pressure, alarms=self.tracker)
+                                      self.report.report_new_drops, self.back_pressure)
         elif self.policy.periodic:
             flush = FlushPeriodically(signals, self.policy, self.budget_s, self.back_pressure)
         else:

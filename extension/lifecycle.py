@@ -27,7 +27,7 @@ from tracer.export.diagnostics import log
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from extension.backpressure import BackPressure
@@ -289,11 +289,6 @@ class InvocationTracker(Listener):
         """Read what the function processes have written, as far as the span buffer has room (back-pressure)."""
         if self.receiver is not None:
             self.receiver.sync(complete=False)
-
-    def alarm(self, at: float | None, call: Callable[[], None] | None = None,
-              on_failure: Callable[[], None] | None = None) -> bool:
-        """The receiver's thread keeps the schedule (``Receiver.alarm``); False when it cannot."""
-        return self.receiver is not None and self.receiver.alarm(at, call, on_failure)
 
     def before_telemetry(self) -> None:
         # Polled rings: read them before the batch, its lines then find their invocation's START (as far as the

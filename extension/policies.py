@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
 
-    from extension.background import Alarms
     from extension.backpressure import BackPressure
     from extension.lifecycle import Invocation, Shutdown
     from extension.signals import Signal
@@ -135,13 +134,10 @@ class FlushPeriodically(Listener):
 
 class FlushInBackground(Listener):
     def __init__(self, signals: Sequence[Signal], interval_s: float, before_pass: Callable[[], None],
-                 after_pass: Callable[[], None], back_pressure: BackPressure | None = None,
-                 alarms: Alarms | None = None) -> None:
+                 after_pass: Callable[[], None], back_pressure: BackPressure | None = None) -> None:
         """``before_pass`` collects what the functions wrote (their rings are read on this schedule, not per
         invocation); ``after_pass`` reports the pass's drops; ``back_pressure``: a ring whose read stopped for room
-        wakes the export, which goes again at once after a pass that made room; ``alarms``: the thread that keeps
-        the passes' schedule (the span receiver's), so that none of ours waits for it."""
-        self.alarms = alarms
+        wakes the export, which goes again at once after a pass that made room."""
         self.back_pressure = back_pressure
         self.signals = list(signals)
         self.interval_s = interval_s
@@ -157,8 +153,7 @@ class FlushInBackground(Listener):
         flushers = [signal.flusher for signal in signals if signal.flusher is not None]
         back_pressure = self.back_pressure
         self.background = BackgroundExporter(flushers, self.interval_s, self.after_pass, before_pass=self.before_pass,
-                                             behind=back_pressure.behind if back_pressure is not None else None,
-                                             alarms=self.alarms)
+                                             behind=back_pressure.behind if back_pressure is not None else None)
         if back_pressure is not None:
             back_pressure.on_full = self.background.high_water
         for flusher in flushers:

@@ -7,10 +7,9 @@ export pass's reads stop while the span buffer is full (``extension.backpressure
 is counted and skipped; a bad header (wrong magic, an unknown wire version, unknown kind, a length over
 ``MAX_PAYLOAD``) poisons only that connection, which is closed. Whatever arrives, the thread keeps running.
 
-The thread also serves the sockets other parts ``host`` here (the Telemetry API's listener) and keeps one ``alarm``
-(the background export's schedule): each thread waiting in a frozen environment costs CPU at every freeze and thaw
-(about 30 us per thread and invocation here, measured with a do-nothing extension), so the extension keeps as few as
-it can.
+The thread also serves the sockets other parts ``host`` here (the Telemetry API's listener): each thread waiting in
+a frozen environment costs CPU at every freeze and thaw (about 30 us per thread and invocation here, measured with a
+do-nothing extension), so the extension keeps as few as it can.
 
 Access: the socket's directory is created 0700 and the socket 0600, so only the function's user can connect.
 """
@@ -24,7 +23,6 @@ import selectors
 import socket
 import stat
 import threading
-import time
 
 from extension.ring import READ_STEP, SHUTDOWN_READ_STEP, FunctionStream
 from tracer import wire
@@ -151,7 +149,6 @@ class Receiver:
         self._sync_waiters: list[tuple[threading.Event, bool]] = []
         self._calls: list[tuple[Callable[[], None], threading.Event]] = []  # to run on the thread (``_on_thread``)
         self._on_failure: list[Callable[[], None]] = []  # the hosts' own, for when the thread stops for good
-        self._alarm: tuple[float, Callable[[], None]] | None = None  # (monotonic time, what to call then)
         self._halt: _Halt | None = None  # asked for, not done yet
         self._halted: list[_Connection] = []  # no longer read (SHUTDOWN): closed at ``stop``
         self._step = READ_STEP  # for new connections' streams
@@ -199,21 +196,6 @@ class Receiver:
             return False
         self._on_thread(register)
         return bool(hosted)
-
-    def alarm(self, at: float | None, call: Callable[[], None] | None = None,
-              on_failure: Callable[[], None] | None = None) -> bool:
-        """Run ``call`` on this thread once ``time.monotonic()`` reaches ``at``: one alarm at a time, a new one
-        replacing the last (``at`` None: none). ``call`` must not wait for this thread. ``on_failure``: told if the
-        thread stops for good. False when it cannot (the thread is not running): the caller keeps time itself."""
-        if self.failed or not self._thread.is_alive():
-            return False
-        with self._lock:
-            self._alarm = None if at is None or call is None else (at, call)
-            if on_failure is not None:
-                self._on_failure.append(on_failure)
-        if threading.current_thread() is not self._thread:
-            os.write(self._wake_w, b"a")  # the thread's wait is cut short and measured again
-        return True
 
     def unhost(self, sock: socket.socket) -> None:
         """Stop serving ``sock`` (before it is closed: its descriptor's number may come back for another socket)."""
@@ -288,9 +270,7 @@ class Receiver:
 
     def _run(self) -> None:
         while not self._stopping:
-            alarm = self._alarm
-            # A failure here escapes to ``supervised``: logged, restarted.
-            ready = self._selector.select(None if alarm is None else max(0.0, alarm[0] - time.monotonic()))
+            ready = self._selector.select()  # a failure here escapes to ``supervised``: logged, restarted
             for key, _events in ready:
                 try:
                     if key.data == "listener":
@@ -305,15 +285,6 @@ class Receiver:
                     log.exception("span receiver error (recovered)")
                     if isinstance(key.data, _Connection):
                         self._close(key.data)
-            alarm = self._alarm
-            if alarm is not None and time.monotonic() >= alarm[0]:
-                with self._lock:
-                    if self._alarm is alarm:
-                        self._alarm = None
-                try:
-                    alarm[1]()
-                except Exception:  # the receiver keeps running; the caller set the alarm and keeps its own promise
-                    log.exception("span receiver: an alarm's call failed (recovered)")
 
     def _give_up(self) -> None:
         """The loop failed for good: read what the connections hold one last time, count its spans as dropped, and

@@ -3,9 +3,7 @@ drains everything at SHUTDOWN."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -55,35 +53,6 @@ def test_spans_leave_while_the_environment_runs_without_any_invoke_event(
     platform.shutdown()
     assert extension.wait() == 0
     assert f"spans received={len(sent)} exported={len(sent)} dropped=0" in extension.stderr
-
-
-def test_between_passes_no_thread_waits_for_the_schedule(platform: FakePlatform, spawn: Spawn,
-                                                          otlp_receiver: OtlpReceiver) -> None:
-    """Each thread waiting in a frozen environment costs CPU at every freeze and thaw: between passes the extension
-    keeps two (the main thread, waiting for SHUTDOWN, and the span receiver's, which keeps the schedule); each pass
-    runs on a thread of its own that ends with it."""
-    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,200"))
-    function = FunctionProcess(extension.socket_path)
-    sent = []
-    for number in range(3):
-        sent += function.invocation(f"request-{number}")
-        received = otlp_receiver.wait_for_spans(len(sent), timeout=20)
-        assert len(received) == len(sent)  # a pass went, within about the interval
-        assert _threads_once_settled(extension.process.pid) == 2
-    platform.shutdown()
-    assert extension.wait() == 0
-    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
-
-
-def _threads_once_settled(pid: int) -> int:
-    """How many threads ``pid`` has once it stops shedding them (a pass's thread ends moments after its request is
-    answered), within a few seconds."""
-    deadline = time.monotonic() + 5
-    while True:
-        count = len(list(Path(f"/proc/{pid}/task").iterdir()))
-        if count <= 2 or time.monotonic() > deadline:
-            return count
-        time.sleep(0.01)
 
 
 def _all_left_at_shutdown(platform: FakePlatform, spawn: Spawn, collector: OtlpReceiver, invocations: int,

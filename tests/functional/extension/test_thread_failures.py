@@ -198,31 +198,6 @@ def test_a_background_exporter_that_keeps_failing_hands_high_water_exports_to_th
         flush_world.loader.close()
 
 
-@pytest.mark.parametrize("flush_world", [0], indirect=True)
-def test_the_background_export_keeps_its_schedule_when_the_receivers_thread_stops_for_good(
-        world: ReceiverWorld, flush_world: FlushWorld) -> None:
-    """The receiver's thread keeps the passes' schedule; when it fails for good, a thread of the export's own does."""
-    flush_world.flusher.start()
-    world.receiver.start()
-    background = BackgroundExporter([flush_world.flusher], interval_s=0.05, alarms=world.receiver)
-    try:
-        background.start()
-        flush_world.add(3)
-        assert wait_until(lambda: len(flush_world.exported) == 3)  # passes on the receiver's schedule
-        assert wait_until(lambda: "afterglow-background" not in [thread.name for thread in threading.enumerate()])
-        selector = world.receiver._selector
-        selector.select = Failing(selector.select, OSError("selector broke for good"), times=None)  # type: ignore
-        world.receiver.sync()  # the loop wakes, and its next select fails
-        world.receiver._thread.join(WAIT_S)
-        assert world.receiver.failed
-        flush_world.add(2)
-        assert wait_until(lambda: len(flush_world.exported) == 5)  # on the export's own thread now
-        assert "afterglow-background" in [thread.name for thread in threading.enumerate()]
-        assert not background.failed and flush_world.stats.exported == 5
-    finally:
-        background.stop()
-
-
 def test_a_telemetry_listener_that_fails_once_is_restarted_and_still_receives(
         caught: pytest.LogCaptureFixture) -> None:
     received: list[dict[str, Any]] = []
