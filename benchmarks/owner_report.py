@@ -51,7 +51,8 @@ def lead_section(steady: Sequence[dict[str, Any]], scaling: Sequence[dict[str, A
     base = by_delay.get((BASELINE, first), {})
     lines = ["## What the owner pays", ""]
     if plan:
-        lines += [f"Steady load, every configuration at once (one process each, so noise hits all alike): "
+        lines += [f"Steady load, every configuration at once (one process each, so noise hits all alike; at a steady "
+                  "rate their invocations are spread evenly over the period, not all due at once): "
                   f"{plan['describe']}. Lambda bills the invoke phase until the runtime and every INVOKE extension "
                   "have called next, freezes every process between invocations, and below 1,769 MB gives the "
                   "environment a fraction of one vCPU, so the CPU of every process per invocation and the billed "

@@ -133,7 +133,8 @@ def run(spec: dict[str, Any], protocol: TextIO, commands: TextIO) -> dict[str, A
             raise _Stopped()
         period = 1.0 / spec["rate_per_s"] if spec["rate_per_s"] else 0.0
         measured: list[dict[str, Any]] = []
-        started = due = time.monotonic()
+        started = time.monotonic()
+        due = started + spec.get("start_offset_s", 0.0)  # spread over the period with the other configurations
         result["measured_since"] = time.time()  # freshness at steady load counts the spans that end from now on
         while len(measured) < spec["count"] and time.monotonic() - started < spec["max_seconds"]:
             wait = due - time.monotonic()

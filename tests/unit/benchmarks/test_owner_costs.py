@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -134,3 +135,13 @@ def test_the_distance_to_both_floors_is_reported_beside_the_cpu_target() -> None
     assert "(its environment beyond untraced +0.05 ms, ours +0.35 ms from it)" in line
     cpu = check_targets(rows, [], [], [0.0, 200.0])[0]
     assert cpu.measured.endswith("the floor extension: +0.10 ms, registered for SHUTDOWN alone: +0.05 ms")
+
+
+def test_the_configurations_invocations_are_spread_over_the_period() -> None:
+    from benchmarks.steady import start_offsets
+
+    offsets = start_offsets(10, 20.0)
+    assert offsets[0] == 0
+    assert [later - earlier for earlier, later in itertools.pairwise(offsets)] == pytest.approx([0.005] * 9)
+    assert max(offsets) < 1 / 20.0  # within one period: every configuration still runs at the rate
+    assert start_offsets(3, 0.0) == [0.0, 0.0, 0.0]  # back to back: no period to spread over
