@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from benchmarks import configs as configs_module
 from benchmarks import scenarios as scenarios_module
 from benchmarks.configs import BASELINE, COST, LATENCY, Config
+from benchmarks.owner_costs import SUBJECT
 from benchmarks.runner import FULL, QUICK, Plan
 from benchmarks.scenarios import Scenario
 from benchmarks.steady import FULL_COST, QUICK_COST, CostPlan, ScalingPhase, SteadyPhase
@@ -50,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, metavar="DIR",
                         help="where results.md, the charts and results.json go")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG charts")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
+                        help="also afterglow built from another checkout (an older commit unpacked with git archive, "
+                             "say) as the configuration afterglow@NAME, beside afterglow in every phase: a change "
+                             "measured side by side, with the same noise; repeatable")
     parser.add_argument("--only", choices=("peers",),
                         help="run only that part: `peers` writes peers.md, peers.png and peers.json, not results.md")
     peers = parser.add_argument_group("the field's tracers beside afterglow (run by default unless --configs is given)")
@@ -129,11 +135,31 @@ def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     if BASELINE not in wanted:
         wanted.insert(0, BASELINE)
     chosen = [config for config in known if config.name in wanted]
+    trees = _trees(parser, args)
+    if trees and SUBJECT not in wanted:
+        parser.error(f"--tree measures a checkout beside {SUBJECT}: choose it too")
+    at = next((index for index, config in enumerate(chosen) if config.name == SUBJECT), 0) + 1
+    chosen[at:at] = [replace(configs_module.BY_NAME[SUBJECT], name=f"{SUBJECT}@{name}",
+                             summary=f"{SUBJECT} as built from {path}", layer=f"{SUBJECT}@{name}")
+                     for name, path in trees.items()]
     wanted_scenarios = _names(args.scenarios) or list(scenarios_module.BY_NAME)
     unknown = [name for name in wanted_scenarios if name not in scenarios_module.BY_NAME]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(scenarios_module.BY_NAME)}")
     return chosen, [scenario for scenario in scenarios_module.SCENARIOS if scenario.name in wanted_scenarios]
+
+
+def _trees(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Path]:
+    """``--tree NAME=PATH``: the other checkouts, by name."""
+    trees: dict[str, Path] = {}
+    for value in args.tree:
+        name, separator, path = value.partition("=")
+        if not separator or not name or not path or not name.replace("-", "").replace("_", "").isalnum():
+            parser.error(f"--tree takes NAME=PATH, a name of letters, digits, - and _: got {value!r}")
+        if not (Path(path) / "afterglow" / "__main__.py").is_file():
+            parser.error(f"--tree {value}: {path} is not a checkout of afterglow (no afterglow/__main__.py)")
+        trees[name] = Path(path).resolve()
+    return trees
 
 
 def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan:
@@ -234,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: Any = None
     moto_error: str | None = None
     with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as scratch:
-        layers, versions, skipped = _prepare_layers([*cost_configs, *latency_configs], Path(scratch))
+        layers, versions, skipped = _prepare_layers([*cost_configs, *latency_configs], Path(scratch),
+                                                    _trees(parser, args))
         cost_configs = [config for config in cost_configs if config.name not in skipped]
         latency_configs = [config for config in latency_configs if config.name not in skipped]
         if cost_configs:
@@ -395,14 +422,19 @@ def _machine_line(machine: dict[str, str]) -> str:
     return machine_line(machine)
 
 
-def _prepare_layers(configs: Sequence[Config], workdir: Path
+def _prepare_layers(configs: Sequence[Config], workdir: Path, trees: dict[str, Path] | None = None
                     ) -> tuple[dict[str, Path], dict[str, dict[str, str]], dict[str, str]]:
-    """Build or fetch every layer the chosen configurations need; optional ones that fail are skipped."""
+    """Build or fetch every layer the chosen configurations need (``trees``: afterglow's from other checkouts, by
+    name); optional ones that fail are skipped."""
     from benchmarks import layers as layers_module
 
-    builders = {"afterglow": layers_module.afterglow_layer, "otel-standard": layers_module.otel_standard_layer,
-                "xray-sdk": layers_module.xray_layer, "noop-extension": layers_module.noop_extension_layer,
-                "floor-extension": layers_module.floor_extension_layer}
+    builders: dict[str, Callable[[Path, Callable[[str], None]], Any]] = {
+        "afterglow": layers_module.afterglow_layer, "otel-standard": layers_module.otel_standard_layer,
+        "xray-sdk": layers_module.xray_layer, "noop-extension": layers_module.noop_extension_layer,
+        "floor-extension": layers_module.floor_extension_layer}
+    for tree, checkout in (trees or {}).items():
+        builders[f"{SUBJECT}@{tree}"] = functools.partial(layers_module.afterglow_layer, checkout=checkout,
+                                                          name=f"{SUBJECT}@{tree}")
     paths: dict[str, Path] = {}
     versions: dict[str, dict[str, str]] = {}
     failed: dict[str, str] = {}

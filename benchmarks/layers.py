@@ -72,19 +72,20 @@ class Layer:
         return links
 
 
-def afterglow_layer(workdir: Path, log: Log = print) -> Layer:
-    """Build afterglow's layer zip from the working tree with the project's own builder, and unpack it."""
-    output = workdir / "afterglow-layer.zip"
-    log("building the afterglow layer (afterglow layer build)")
+def afterglow_layer(workdir: Path, log: Log = print, checkout: Path | None = None, name: str = "afterglow") -> Layer:
+    """Build afterglow's layer zip from the working tree (or from another ``checkout``: its own builder, run there)
+    with the project's own builder, and unpack it."""
+    output = workdir / f"{name}-layer.zip"
+    log(f"building the {name} layer (afterglow layer build{f' in {checkout}' if checkout else ''})")
     result = subprocess.run(
         [sys.executable, "-m", "afterglow", "layer", "build", "--output", str(output)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
+        cwd=checkout or PROJECT_ROOT, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
         raise LayerError(f"afterglow layer build failed:\n{result.stderr.strip() or result.stdout.strip()}")
-    tree = workdir / "afterglow-layer"
+    tree = workdir / f"{name}-layer"
     _unzip(output, tree)
-    return Layer("afterglow", tree, {"afterglow": _project_version()})
+    return Layer(name, tree, {"afterglow": f"the checkout at {checkout}" if checkout else _project_version()})
 
 
 def _unzip(archive: Path, destination: Path) -> None:
