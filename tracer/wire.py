@@ -416,7 +416,7 @@ def _is_id(value: object, size: int) -> bool:
 
 
 _NO_TRACE_ID, _NO_SPAN_ID = bytes(16), bytes(8)
-_NO_DROPS = [0, 0, 0]
+NO_DROPS = [0, 0, 0]  # a span's drop counts when nothing was dropped
 
 
 def _plain_attributes(attributes: object) -> bool:
@@ -441,8 +441,7 @@ def _plain_links(links: list[Any]) -> bool:
         if not (type(link) is list and len(link) == 5):
             return False
         trace_id, span_id, flags, state, attributes = link
-        if not (type(trace_id) is bytes and len(trace_id) == 16 and trace_id != _NO_TRACE_ID
-                and type(span_id) is bytes and len(span_id) == 8 and span_id != _NO_SPAN_ID
+        if not (_is_id(trace_id, 16) and _is_id(span_id, 8)
                 and type(flags) is int and 0 <= flags <= 255 and (state is None or type(state) is str)
                 and _plain_attributes(attributes)):
             return False
@@ -469,7 +468,7 @@ def check_span(span: object, open_span: bool = False) -> None:
             and type(code) is int and 0 <= code <= 2 and (description is None or type(description) is str)
             and type(scope) is str and (version is None or type(version) is str)
             and type(flags) is int and 0 <= flags <= 255 and (state is None or type(state) is str)
-            and ((dropped == _NO_DROPS and type(dropped[0]) is type(dropped[1]) is type(dropped[2]) is int) or (
+            and ((dropped == NO_DROPS and type(dropped[0]) is type(dropped[1]) is type(dropped[2]) is int) or (
                 type(dropped) is list and len(dropped) == 3
                 and all(type(count) is int and 0 <= count <= _MAX_INT for count in dropped)))
             and _plain_attributes(attributes)

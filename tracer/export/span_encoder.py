@@ -45,7 +45,7 @@ _REMOTE_PARENT = b"\x85\x01" + (0x300).to_bytes(4, "little")  # 16 flags: HAS_IS
 _REMOTE_LINK = b"\x35" + (0x300).to_bytes(4, "little")  # Link 6 flags
 _ERROR = 2
 _TIMES = struct.Struct("<cQcQ")  # 7 start_time_unix_nano, 8 end_time_unix_nano
-_NO_DROPS = [0, 0, 0]
+_NO_DROPS = wire.NO_DROPS
 _MAX_CACHED_NAMES = 1024
 
 # W3C trace-context's tracestate members, as opentelemetry-api's TraceState.from_header reads them.
