@@ -123,7 +123,9 @@ def _peers_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> An
     return plan
 
 
-def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[Config], list[Scenario]]:
+def _select(parser: argparse.ArgumentParser, args: argparse.Namespace
+            ) -> tuple[list[Config], list[Scenario], dict[str, Path]]:
+    """The configurations, the scenarios, and the other checkouts (``--tree``) some configurations are built from."""
     # Not split at commas: a policy has them (``background,2000``).
     policies = [policy.strip() for policy in args.flush_policies or () if policy.strip()]
     known = configs_module.all_configs(policies) if policies else configs_module.CONFIGS
@@ -146,7 +148,7 @@ def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     unknown = [name for name in wanted_scenarios if name not in scenarios_module.BY_NAME]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(scenarios_module.BY_NAME)}")
-    return chosen, [scenario for scenario in scenarios_module.SCENARIOS if scenario.name in wanted_scenarios]
+    return chosen, [scenario for scenario in scenarios_module.SCENARIOS if scenario.name in wanted_scenarios], trees
 
 
 def _trees(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Path]:
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _peers_only(parser, args, peers)
     if args.no_cost and args.no_latency:
         parser.error("--no-cost and --no-latency leave nothing to run")
-    configs, scenarios = _select(parser, args)
+    configs, scenarios, trees = _select(parser, args)
     plan = _plan(parser, args)
     cost_plan = _cost_plan(parser, args)
     output_dir = _output_dir(args)
@@ -260,8 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: Any = None
     moto_error: str | None = None
     with tempfile.TemporaryDirectory(prefix="run-", dir=CACHE) as scratch:
-        layers, versions, skipped = _prepare_layers([*cost_configs, *latency_configs], Path(scratch),
-                                                    _trees(parser, args))
+        layers, versions, skipped = _prepare_layers([*cost_configs, *latency_configs], Path(scratch), trees)
         cost_configs = [config for config in cost_configs if config.name not in skipped]
         latency_configs = [config for config in latency_configs if config.name not in skipped]
         if cost_configs:

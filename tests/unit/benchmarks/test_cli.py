@@ -22,7 +22,7 @@ def test_a_flush_policy_with_an_interval_is_measured_as_written() -> None:
     parser = build_parser()
     args = parser.parse_args(["--configs", "afterglow-flush-background-2000", "--flush-policies", "background,2000",
                               "--no-peers", "--no-latency"])
-    configs, _ = _select(parser, args)
+    configs, _, _ = _select(parser, args)
     chosen = next(config for config in configs if config.name == "afterglow-flush-background-2000")
     assert chosen.env["AFTERGLOW_FLUSH"] == "background,2000"
 
@@ -32,7 +32,8 @@ def test_another_checkout_runs_beside_afterglow_as_afterglow_at_its_name(tmp_pat
     (tmp_path / "afterglow" / "__main__.py").write_text("")
     parser = build_parser()
     args = parser.parse_args(["--configs", "afterglow", "otel-standard", "--tree", f"before={tmp_path}"])
-    configs, _ = _select(parser, args)
+    configs, _, trees = _select(parser, args)
+    assert trees == {"before": tmp_path.resolve()}
     assert [config.name for config in configs] == ["bare", "afterglow", "afterglow@before", "otel-standard"]
     before = configs[2]
     assert before.layer == "afterglow@before" and before.handler == configs[1].handler and before.env == configs[1].env
