@@ -2,12 +2,12 @@
 
 The extension registers for SHUTDOWN only, so Lambda neither wakes it per invocation nor waits for it before
 freezing the environment: nothing it does is billed as post-runtime time, and a collector's latency is never billed
-at all. The extension's main thread, which would otherwise only wait for SHUTDOWN (``Lifecycle._lend``), exports
-what the buffers hold at most every ``interval_s`` of wall time, counted from the start of the previous pass (so in
-the first thaw after that long: the clock runs on while the environment is frozen), at once when a buffer passes its
-high-water mark, and leaves the rest to SHUTDOWN. A request in flight when Lambda freezes the environment finishes
-at the next thaw: the collector's answer waits in the socket meanwhile. The trade: spans reach the collector within
-about ``interval_s`` while invocations keep coming; when they stop, with the next invocation or at SHUTDOWN.
+at all. This thread exports what the buffers hold at most every ``interval_s`` of wall time, counted from the start
+of the previous pass (so in the first thaw after that long: the clock runs on while the environment is frozen), at
+once when a buffer passes its high-water mark, and leaves the rest to SHUTDOWN. A request in flight when Lambda
+freezes the environment finishes at the next thaw: the collector's answer waits in the socket meanwhile. The trade:
+spans reach the collector within about ``interval_s`` while invocations keep coming; when they stop, with the next
+invocation or at SHUTDOWN.
 """
 
 from __future__ import annotations
@@ -34,34 +34,15 @@ class BackgroundExporter:
         self._before_pass = before_pass
         self._wake = threading.Event()
         self._stopping = False
-        self._until: threading.Event | None = None  # ``work``: the lent thread is wanted back once this is set
         self._thread: threading.Thread | None = None
         self.passes = 0
         self.failed = False  # the thread failed for good
         self._fallback_jobs: dict[int, FlushJob] = {}  # per flusher, once failed: the export last handed over
 
     def start(self) -> None:
-        """Export on a thread of its own."""
         target = supervised("background export", self._run, self._give_up, lambda: self._stopping)
         self._thread = threading.Thread(target=target, name="afterglow-background", daemon=True)
         self._thread.start()
-
-    def work(self, until: threading.Event) -> None:
-        """Export on the calling thread (one that would only wait: a thread fewer to freeze and thaw at every
-        invocation) until ``until`` is set and ``give_back`` called; a pass in progress then ends first. Returns
-        sooner when the exporter failed for good."""
-        self._until = until
-        try:
-            supervised("background export", self._run, self._give_up, self._given_back)()
-        finally:
-            self._until = None
-
-    def give_back(self) -> None:
-        """``until`` is set: ``work`` returns after the pass in progress, if any (from any thread)."""
-        self._wake.set()
-
-    def _given_back(self) -> bool:
-        return self._stopping or (self._until is not None and self._until.is_set())
 
     def high_water(self) -> None:
         """A buffer holds enough to export now (called from the thread that filled it)."""
@@ -89,10 +70,10 @@ class BackgroundExporter:
 
     def _run(self) -> None:
         last = time.monotonic()
-        while not self._given_back():
+        while not self._stopping:
             urgent = self._wake.wait(max(0.0, last + self._interval_s - time.monotonic()))
             self._wake.clear()
-            if self._given_back():
+            if self._stopping:
                 return
             if not urgent and time.monotonic() < last + self._interval_s:
                 continue

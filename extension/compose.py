@@ -151,10 +151,10 @@ class Extension:
             max_log_bytes=config.read_int(config.AFTERGLOW_MAX_BUFFERED_LOG_BYTES, DEFAULT_MAX_LOG_BYTES, minimum=1),
         )
 
-    def run(self, exit_process: Callable[[int], None] | None = None) -> int:
+    def run(self) -> int:
         """Set up (``extension.main`` has registered), then serve events until SHUTDOWN. Returns the process exit
-        code (``exit_process``: see ``Lifecycle.run``)."""
-        return self.lifecycle.run(exit_process)
+        code."""
+        return self.lifecycle.run()
 
     def _ready_line(self, telemetry_active: bool) -> str:
         target = (describe_target(self.settings) if self.settings

@@ -7,13 +7,10 @@ from tracer.export.http11 import Client, HttpError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    import socket
     from typing import Any
 
-    from tracer.export.http11 import Message
 
 EXTENSION_NAME = "afterglow"  # must equal the launcher's file name, /opt/extensions/afterglow
-NEXT_PATH = "/2020-01-01/extension/event/next"
 
 
 def _json() -> Any:
@@ -32,12 +29,6 @@ class LambdaApiError(RuntimeError):
         self.status = status
 
 
-def _event(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("eventType"), str):
-        raise LambdaApiError("event/next", 200, "the event is not a JSON object with an eventType")
-    return body
-
-
 class ExtensionsApi:
     def __init__(self, address: str) -> None:
         self._client = Client(address)
@@ -52,22 +43,16 @@ class ExtensionsApi:
               timeout: float | None = 10.0, expect: tuple[int, ...] = (200,),
               payload: bytes | None = None) -> tuple[int, dict[str, str], Any]:
         """``payload``: the body already encoded; ``json`` then loads only once the answer is in (``register``)."""
+        all_headers = {"Content-Type": "application/json"}
+        if self.extension_id:
+            all_headers["Lambda-Extension-Identifier"] = self.extension_id
+        all_headers.update(headers or {})
         if payload is None:
             payload = b"" if body is None else _json().dumps(body).encode()
         try:
-            response = self._client.request(method, path, self._headers(headers), payload, timeout=timeout)
+            response = self._client.request(method, path, all_headers, payload, timeout=timeout)
         except (HttpError, OSError) as error:
             raise LambdaApiError(what, None, str(error) or type(error).__name__) from error
-        return self._answer(what, response, expect)
-
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.extension_id:
-            headers["Lambda-Extension-Identifier"] = self.extension_id
-        headers.update(extra or {})
-        return headers
-
-    def _answer(self, what: str, response: Message, expect: tuple[int, ...]) -> tuple[int, dict[str, str], Any]:
         try:
             decoded = _json().loads(response.body) if response.body else None
         except ValueError:
@@ -95,25 +80,10 @@ class ExtensionsApi:
 
     def next_event(self) -> dict[str, Any]:
         """Block until the next INVOKE or SHUTDOWN (a long poll without timeout)."""
-        _, _, body = self._call("event/next", "GET", NEXT_PATH, timeout=None)
-        return _event(body)
-
-    def ask_next(self) -> socket.socket:
-        """Ask for the next event without waiting for it: the socket its answer comes on, to wait on beside others
-        (then ``next_answer``)."""
-        try:
-            return self._client.send("GET", NEXT_PATH, self._headers())
-        except OSError as error:
-            raise LambdaApiError("event/next", None, str(error) or type(error).__name__) from error
-
-    def next_answer(self, timeout: float | None = None) -> dict[str, Any]:
-        """The event ``ask_next`` asked for (its answer has come, or comes within ``timeout``)."""
-        try:
-            response = self._client.receive(timeout)
-        except (HttpError, OSError) as error:
-            raise LambdaApiError("event/next", None, str(error) or type(error).__name__) from error
-        _, _, body = self._answer("event/next", response, (200,))
-        return _event(body)
+        _, _, body = self._call("event/next", "GET", "/2020-01-01/extension/event/next", timeout=None)
+        if not isinstance(body, dict) or not isinstance(body.get("eventType"), str):
+            raise LambdaApiError("event/next", 200, "the event is not a JSON object with an eventType")
+        return body
 
     def report_error(self, phase: str, error_type: str, message: str) -> None:
         """``phase`` is ``init`` or ``exit``. Best effort: the extension is exiting anyway."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 
 from extension.lambda_api import ExtensionsApi, LambdaApiError
@@ -28,7 +27,7 @@ from tracer.export.diagnostics import log
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from extension.backpressure import BackPressure
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 START_WAIT_WITHOUT_TELEMETRY_S = 0.1  # no START/END this long after INVOKE, and no telemetry: assume untraced
 SHUTDOWN_OUTCOMES = {"timeout": Outcome.TIMED_OUT, "failure": Outcome.CRASHED}  # else INCOMPLETE
 API_LOST_GRACE_S = 0.5  # the Extensions API went away: this long to export what is left
-ANSWER_READ_TIMEOUT_S = 5.0  # the answer to event/next has begun to arrive: the rest comes at once
 # Leave this much of SHUTDOWN's deadline to count, write the self-report and exit: Lambda SIGKILLs at the deadline,
 # and an export retrying against a dead collector runs until the margin (0.1 s was not always enough on a loaded
 # machine, and the report line is what says what was lost).
@@ -88,17 +86,6 @@ class Listener:
     prepares_for_telemetry = False  # wants ``before_telemetry`` ahead of each Telemetry API delivery
     telemetry_types: tuple[str, ...] = ()  # Telemetry API streams this listener needs
     telemetry_buffer_ms: int | None = None  # how long Lambda may hold telemetry back for this listener
-    works_while_waiting = False  # has background work the loop's thread can do while it waits for SHUTDOWN
-
-    def work(self, until: threading.Event) -> None:
-        """Do the background work on the loop's thread, which would only wait for SHUTDOWN, until ``until`` is set
-        and ``give_back`` called (``works_while_waiting``); return sooner only when the work failed for good."""
-
-    def give_back(self) -> None:
-        """``until`` is set: ``work`` returns, after the pass in progress if any. Called on another thread."""
-
-    def work_elsewhere(self) -> None:
-        """The loop's thread cannot do ``work``, or no longer: start a thread of its own for it."""
 
     def start(self, registration: dict[str, Any]) -> None:
         """Registered (``registration``: the Extensions API's answer): start threads. May raise SocketSetupError."""
@@ -143,15 +130,11 @@ class Lifecycle:
         self.telemetry: TelemetryListener | None = None
         self.post_response_s: list[float] = []  # per invocation: from "invocation over" to the next event/next
         self._started: list[Listener] = []
-        self._exit_process: Callable[[int], None] | None = None
-        self._torn_down = threading.Lock()  # held once torn down: by the loop's thread, or the one handling SHUTDOWN
         self._hearing: list[Listener] = []  # the listeners that react to Telemetry API events
 
-    def run(self, exit_process: Callable[[int], None] | None = None) -> int:
+    def run(self) -> int:
         """Register (unless ``api`` is already), set up, then serve events until SHUTDOWN. Returns the process exit
-        code. ``exit_process``: ends the process with a code, for when SHUTDOWN is over while the loop's thread is
-        still held by a request to the collector (``_lend``); without it, the thread's return is waited for."""
-        self._exit_process = exit_process
+        code."""
         follows = any(listener.follows_invocations for listener in self.listeners)
         events = ("INVOKE", "SHUTDOWN") if follows else ("SHUTDOWN",)
         if self.api.registered_for is None:
@@ -171,17 +154,8 @@ class Lifecycle:
             self._tear_down()
             return 1
         try:
-            worker = None if follows else next((listener for listener in self.listeners
-                                                if listener.works_while_waiting), None)
-            asked = False  # an event/next whose answer is still to be read
-            if worker is not None:
-                code, asked = self._lend(worker)
-                if code is not None:
-                    return code
-                worker.work_elsewhere()
             while True:
-                event = self.api.next_answer() if asked else self.api.next_event()
-                asked = False
+                event = self.api.next_event()
                 kind = event.get("eventType", "").upper()
                 if kind == "INVOKE":
                     self.on_invoke(event)
@@ -196,69 +170,6 @@ class Lifecycle:
             return 1
         finally:
             self._tear_down()
-
-    def _lend(self, worker: Listener) -> tuple[int | None, bool]:
-        """Registered for SHUTDOWN alone, the loop's thread would only wait for it: it does ``worker``'s work instead
-        (a thread fewer to freeze and thaw at every invocation, about 30 us of CPU each), while the span receiver's
-        selector waits for the answer to event/next beside its other sockets. The answer is handled on a thread of its
-        own, started then: SHUTDOWN must not wait for a pass in progress (its request may be in flight to a slow
-        collector), and runs beside it as it ran beside the export's own thread. Returns the exit code, or None when
-        the receiver cannot wait for the answer (then also whether the answer is still to be read)."""
-        receiver = self.tracker.receiver
-        if receiver is None or receiver.failed:
-            return None, False
-        sock = self.api.ask_next()
-        until = threading.Event()  # set once the answer is handled, or the receiver cannot wait for it any more
-        answered: list[threading.Thread] = []
-        codes: list[int] = []
-
-        def on_readable() -> None:  # on the receiver's thread
-            receiver.unhost(sock)
-            thread = threading.Thread(target=self._answered, args=(worker, until, codes), name="afterglow-shutdown",
-                                      daemon=True)
-            answered.append(thread)
-            thread.start()
-
-        if not receiver.host(sock, on_readable, on_failure=until.set):
-            return None, True
-        worker.work(until)
-        until.wait()
-        if not answered:  # the receiver stopped for good: wait for the answer here, the work on a thread again
-            return None, True
-        answered[0].join()
-        return (codes[0] if codes else 1), False
-
-    def _answered(self, worker: Listener, until: threading.Event, codes: list[int]) -> None:
-        """The answer to event/next has come (``_lend``): SHUTDOWN, else the Extensions API is gone."""
-        try:
-            try:
-                event = self.api.next_answer(ANSWER_READ_TIMEOUT_S)
-                while event.get("eventType", "").upper() != "SHUTDOWN":  # registered for nothing else
-                    log.warning("ignoring an event not registered for, %r", event.get("eventType"))
-                    event = self.api.next_event()
-            except LambdaApiError as error:
-                self._give_back(worker, until)
-                log.error("lost the Extensions API: %s", error)
-                self._exit(Shutdown("", time.monotonic() + API_LOST_GRACE_S, "api_lost"))
-                codes.append(1)
-            else:
-                self._give_back(worker, until)
-                self.on_shutdown(event)
-                codes.append(0)
-        except Exception:  # the loop's thread must still get its thread back, and the process exit
-            log.exception("handling SHUTDOWN failed")
-            self._give_back(worker, until)
-            codes.append(1)
-        # Everything left was exported or counted: a pass still waiting for the collector's answer on the loop's
-        # thread (its spans counted as in flight) must not keep the process past SHUTDOWN's deadline.
-        if self._exit_process is not None:
-            self._tear_down()
-            self._exit_process(codes[-1])
-
-    @staticmethod
-    def _give_back(worker: Listener, until: threading.Event) -> None:
-        until.set()
-        worker.give_back()
 
     def _set_up(self, registration: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -331,8 +242,6 @@ class Lifecycle:
             listener.exiting(shutdown)
 
     def _tear_down(self) -> None:
-        if not self._torn_down.acquire(blocking=False):
-            return
         if self.telemetry is not None:
             self.telemetry.stop()
         for listener in reversed(self._started):

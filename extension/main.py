@@ -22,7 +22,7 @@ from tracer.export.otlp_config import read_otlp_settings
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
-    from typing import NoReturn, TextIO
+    from typing import TextIO
 
 
 def configure_logging(stream: TextIO | None = None) -> None:
@@ -58,11 +58,7 @@ def main() -> int:
         return 1
     from extension.compose import Extension  # the rest loads now, beside the runtime's own start
 
-    code = Extension.from_environment(api, settings, policy).run(exit_process)
-    exit_process(code)
-
-
-def exit_process(code: int) -> NoReturn:
+    code = Extension.from_environment(api, settings, policy).run()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # do not wait on exporter threads (gRPC): SHUTDOWN's deadline is absolute

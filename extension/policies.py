@@ -5,8 +5,8 @@
 - ``FlushPeriodically`` (``periodic,<ms>``): at an INVOKE, when due, export what earlier invocations left while
   this one runs; wait for it (within the budget) at its end; and at an invocation's end, while the span buffer is
   past a quarter of its bounds (spans come faster than the period exports them), export then, within the budget.
-- ``FlushInBackground`` (``background``, ``extension.background``): the loop's thread (which would only wait for
-  SHUTDOWN) exports while the environment runs; the extension follows no invocation.
+- ``FlushInBackground`` (``background``, ``extension.background``): a thread exports while the environment runs;
+  the extension follows no invocation.
 - ``FlushAtExit``: at SHUTDOWN (or when the Extensions API is lost), everything left, by the deadline.
 
 The first two register the extension for INVOKE and need ``platform.runtimeDone`` from the Telemetry API.
@@ -163,21 +163,7 @@ class FlushInBackground(Listener):
         for signal in signals:  # the exporter is light (no SDK): it loads now, not in an invocation's thaw
             if signal.loader is not None:
                 signal.loader.begin()
-
-    # The export runs on the loop's thread, which registered for SHUTDOWN alone would only wait (``Lifecycle._lend``).
-    works_while_waiting = True
-
-    def work(self, until: threading.Event) -> None:
-        if self.background is not None:
-            self.background.work(until)
-
-    def give_back(self) -> None:
-        if self.background is not None:
-            self.background.give_back()
-
-    def work_elsewhere(self) -> None:
-        if self.background is not None:
-            self.background.start()
+        self.background.start()
 
     def stop(self) -> None:
         if self.background is not None:

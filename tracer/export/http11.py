@@ -211,47 +211,13 @@ class Client:
         # A reused keep-alive connection may have been closed by the server in between: one fresh attempt.
         return self._exchange(method, path, headers or {}, body, timeout)
 
-    def send(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> socket.socket:
-        """Send one request without waiting for its answer (``receive`` reads it): the socket, to wait on with others.
-        A kept-alive connection found closed on sending is reopened once; one closed after the request went is not
-        (``receive`` then fails, and the caller may ask again with ``request``)."""
-        reused = self._connection.sock is not None
-        try:
-            return self._send(method, path, headers or {}, body, None)
-        except OSError:
-            self.close()
-            if not reused:
-                raise
-        return self._send(method, path, headers or {}, body, None)
-
-    def receive(self, timeout: float | None = None) -> Message:
-        """The answer to the request ``send`` sent; the connection is closed when that fails or the server closes."""
-        connection = self._connection
-        if connection.sock is None or connection.reader is None:
-            raise HttpError("no request was sent")
-        try:
-            connection.sock.settimeout(timeout)
-            response = read_response(connection.reader, self.max_body)
-        except (HttpError, OSError):
-            self.close()
-            raise
-        if not response.keep_alive:
-            self.close()
-        return response
-
-    def _send(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float | None
-              ) -> socket.socket:
+    def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Message:
         connection = self._connection
         sock = connection.sock or connection.open((self.host, self.port), 5.0)
         sock.settimeout(timeout)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        return sock
-
-    def _exchange(self, method: str, path: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Message:
-        connection = self._connection
-        self._send(method, path, headers, body, timeout)
         assert connection.reader is not None
         response = read_response(connection.reader, self.max_body)
         if not response.keep_alive:

@@ -3,8 +3,6 @@ drains everything at SHUTDOWN."""
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -100,44 +98,3 @@ def test_by_default_a_backlog_leaves_in_requests_larger_than_the_sdks_512(platfo
                                                                           otlp_receiver: OtlpReceiver) -> None:
     requests = _all_left_at_shutdown(platform, spawn, otlp_receiver, invocations=3, children=399)
     assert requests == [1_200]  # one round trip, not three
-
-
-def _threads(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
-
-
-def test_the_export_runs_on_the_main_thread_so_that_two_threads_wait_between_invocations(
-        platform: FakePlatform, spawn: Spawn, otlp_receiver: OtlpReceiver) -> None:
-    """Every thread waiting in a frozen environment costs it CPU at each freeze and thaw: the main thread, which
-    would only wait for SHUTDOWN, exports; the span receiver waits for SHUTDOWN beside its own sockets."""
-    extension = spawn(platform, _background(otlp_receiver, AFTERGLOW_FLUSH="background,100"))
-    function = FunctionProcess(extension.socket_path)
-    sent = function.invocation("request-0")
-    otlp_receiver.wait_for_spans(len(sent), timeout=20)  # a pass has run: the exporter has loaded
-    assert _threads(extension.process.pid) == 2
-    sent += function.invocation("request-1")
-    platform.shutdown()
-    assert extension.wait() == 0
-    assert sorted(otlp_receiver.span_ids()) == sorted(span[1].hex() for span in sent)
-    assert len(platform.of_kind("next")) == 1
-
-
-def test_shutdown_during_a_pass_waiting_on_a_collector_that_does_not_answer_ends_within_its_deadline(
-        platform: FakePlatform, spawn: Spawn) -> None:
-    """The pass runs on the main thread: SHUTDOWN is handled on a thread of its own, so a request in flight to a
-    collector that does not answer (its timeout, 10 s by default, is longer than SHUTDOWN's 2 s) holds nothing up,
-    and what it carried is counted, not silently lost."""
-    collector = OtlpReceiver(delay_s=30.0).start()
-    arrived = threading.Event()
-    collector.on_arrival = arrived.set
-    try:
-        extension = spawn(platform, _background(collector, AFTERGLOW_FLUSH="background,100"))
-        function = FunctionProcess(extension.socket_path)
-        sent = function.invocation("request-0")
-        assert arrived.wait(20)  # the pass's request is in flight
-        platform.shutdown(budget_s=2.0)
-        assert extension.wait(timeout=8) == 0
-    finally:
-        collector.stop(hold_port=False)
-    assert f"spans received={len(sent)} exported=0 dropped={len(sent)}" in extension.stderr
-    assert f"shutdown_in_flight={len(sent)}" in extension.stderr
