@@ -134,6 +134,7 @@ class _Recorder:
         self._cond = threading.Condition()
         self._stopped = threading.Event()
         self.on_request: Callable[[ReceivedRequest], None] | None = None
+        self.on_arrival: Callable[[], None] | None = None  # OTLP/HTTP: a request has come whole, before any delay
 
     # --- scripting -------------------------------------------------------------------------------------
 
@@ -322,6 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
         arrived = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
+        if owner.on_arrival is not None:
+            owner.on_arrival()
         headers = {name.lower(): value for name, value in self.headers.items()}
         meta = ReceivedRequest(self.path, headers, arrived, len(body), accepted=False)
         encoding = headers.get("content-encoding", "").lower()

@@ -3,6 +3,7 @@ drains everything at SHUTDOWN."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -98,3 +99,24 @@ def test_by_default_a_backlog_leaves_in_requests_larger_than_the_sdks_512(platfo
                                                                           otlp_receiver: OtlpReceiver) -> None:
     requests = _all_left_at_shutdown(platform, spawn, otlp_receiver, invocations=3, children=399)
     assert requests == [1_200]  # one round trip, not three
+
+
+def test_shutdown_during_a_pass_waiting_on_a_collector_that_does_not_answer_ends_within_its_deadline(
+        platform: FakePlatform, spawn: Spawn) -> None:
+    """A request in flight to a collector that does not answer (its timeout, 10 s by default, is longer than
+    SHUTDOWN's 2 s) holds nothing up: the process ends, and what the request carried is counted, not silently
+    lost."""
+    collector = OtlpReceiver(delay_s=30.0).start()
+    arrived = threading.Event()
+    collector.on_arrival = arrived.set
+    try:
+        extension = spawn(platform, _background(collector, AFTERGLOW_FLUSH="background,100"))
+        function = FunctionProcess(extension.socket_path)
+        sent = function.invocation("request-0")
+        assert arrived.wait(20)  # the pass's request is in flight
+        platform.shutdown(budget_s=2.0)
+        assert extension.wait(timeout=8) == 0
+    finally:
+        collector.stop(hold_port=False)
+    assert f"spans received={len(sent)} exported=0 dropped={len(sent)}" in extension.stderr
+    assert f"shutdown_in_flight={len(sent)}" in extension.stderr
