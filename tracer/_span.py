@@ -17,7 +17,7 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import Span, SpanContext, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
-from tracer._limits import clean_attributes, clean_value
+from tracer._limits import MAX_INT, MIN_INT, clean_attributes, clean_value
 from tracer._safe import log
 
 if TYPE_CHECKING:
@@ -151,9 +151,15 @@ class LeanSpan(Span):
         if type(key) is not str or not key:
             self._dropped_attributes += 1
             return
+        # The common types are cleaned here, as ``clean_value`` would: a call less per attribute (five attributes:
+        # 5.6 to 5.2 us per span, hot).
         kind = type(value)
-        if kind is float or kind is bool:  # clean already (the invocation's CPU times): no call to clean_value
-            cleaned: object = value
+        cleaned: object
+        if kind is str:
+            longest = limits.max_span_value_length
+            cleaned = value if len(value) <= longest else value[:longest]  # type: ignore[arg-type,index]
+        elif kind is float or kind is bool or (kind is int and MIN_INT <= value <= MAX_INT):  # type: ignore[operator]
+            cleaned = value
         else:
             cleaned = clean_value(value, limits.max_span_value_length)
             if cleaned is None:
