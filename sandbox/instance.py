@@ -398,6 +398,7 @@ class Instance:
         platform.emit("platform.report", record)
         platform.log_platform(f"END RequestId: {job.request_id}")
         platform.log_platform(_report_line(report, bool(invoke_extensions), failed=failure is not None))
+        platform.hub.settle()  # encoded now, not on the next invocation's Runtime API path
         self.current = None
         if failure is None:
             self.phase = "idle"

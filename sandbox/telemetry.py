@@ -37,6 +37,7 @@ _LIMITS = {  # name: (minimum, maximum, default)
 _REPLAY_LIMIT = 10000
 _RETRY_DELAYS = (0.1, 0.3, 1.0)
 _POST_TIMEOUT_S = 5.0
+_SETTLE_AT = 1000  # at most this many offered events wait to be encoded: a function printing without end
 T = TypeVar("T")
 
 
@@ -92,7 +93,8 @@ class Subscription:
         self.delivered_batches = 0
         self.dropped_records = 0
         self.dropped_bytes = 0
-        self._queue: deque[tuple[bytes, float]] = deque()
+        self._queue: deque[tuple[bytes, float]] = deque()  # encoded, and when offered (monotonic)
+        self._raw: list[tuple[str, Any, float, float]] = []  # offered, not encoded yet (``settle``)
         self._queued_bytes = 0
         self._limit_bytes = max(4 * max_bytes, 4 * 1024 * 1024)
         self._signal = asyncio.Event()
@@ -105,21 +107,35 @@ class Subscription:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"telemetry-{extension}")
 
     def offer(self, event_type: str, record: Any, epoch: float) -> None:
+        """Buffer one event. Cheap: it is on the Runtime API's path (this loop serves both), which Lambda's platform
+        never holds up for telemetry; the event is encoded by ``settle``, after the invoke phase, or at delivery."""
         if _category(event_type) not in self.types:
             return
-        items = _legacy_records(event_type, record, self.schema) if self.legacy else [(event_type, record)]
-        for kind, body in items:
-            encoded = json.dumps({"time": iso_time(epoch), "type": kind, "record": body},
-                                 separators=(",", ":")).encode()
-            self._queue.append((encoded, time.monotonic()))
-            self._queued_bytes += len(encoded)
+        first = not self._queue and not self._raw
+        self._raw.append((event_type, record, epoch, time.monotonic()))
+        self._idle.clear()
+        if len(self._raw) >= _SETTLE_AT:  # a function printing without end: bounded as it goes
+            self.settle()
+        if first or len(self._queue) + len(self._raw) >= self.max_items:  # else the first one's timeout is running
+            self._signal.set()
+
+    def settle(self) -> None:
+        """Encode what was offered (the environment is between invocations: nothing waits on this loop)."""
+        raw, self._raw = self._raw, []
+        for event_type, record, epoch, offered in raw:
+            items = _legacy_records(event_type, record, self.schema) if self.legacy else [(event_type, record)]
+            for kind, body in items:
+                encoded = json.dumps({"time": iso_time(epoch), "type": kind, "record": body},
+                                     separators=(",", ":")).encode()
+                self._queue.append((encoded, offered))
+                self._queued_bytes += len(encoded)
         while self._queued_bytes > self._limit_bytes and len(self._queue) > 1:  # a stuck subscriber
             dropped, _ = self._queue.popleft()
             self._queued_bytes -= len(dropped)
             self.dropped_records += 1
             self.dropped_bytes += len(dropped)
-        self._idle.clear()
-        self._signal.set()
+        if raw and self._ready():
+            self._signal.set()
 
     def flush(self) -> None:
         """Deliver what is buffered now, without waiting for the buffering limits."""
@@ -147,12 +163,12 @@ class Subscription:
             self._tcp.close()
 
     def _ready(self) -> bool:
-        return (self._flush or self._closing or len(self._queue) >= self.max_items
+        return (self._flush or self._closing or len(self._queue) + len(self._raw) >= self.max_items
                 or self._queued_bytes >= self.max_bytes)
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
+            if not self._queue and not self._raw:
                 self._flush = False
                 self._idle.set()
                 if self._closing:
@@ -161,7 +177,8 @@ class Subscription:
                 await self._signal.wait()
                 continue
             if not self._ready():
-                remaining = self._queue[0][1] + self.timeout_s - time.monotonic()
+                offered = self._queue[0][1] if self._queue else self._raw[0][3]
+                remaining = offered + self.timeout_s - time.monotonic()
                 if remaining > 0:
                     self._signal.clear()
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -173,6 +190,7 @@ class Subscription:
             await self._send(self._take_batch())
 
     def _take_batch(self) -> list[bytes]:
+        self.settle()
         batch: list[bytes] = []
         size = 2
         if self.dropped_records:  # tell the subscriber what it lost, first
@@ -290,6 +308,11 @@ class TelemetryHub:
             subscription.offer(event_type, record, epoch)
         for listener in self.listeners:
             listener(event_type, record, epoch)
+
+    def settle(self) -> None:
+        """The invoke phase is over: encode what it offered, off the Runtime API's path."""
+        for subscription in self._subscriptions.values():
+            subscription.settle()
 
     def pause(self) -> None:
         """The environment froze: hold deliveries until ``resume``."""
