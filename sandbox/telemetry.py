@@ -120,7 +120,8 @@ class Subscription:
             self._signal.set()
 
     def settle(self) -> None:
-        """Encode what was offered (the environment is between invocations: nothing waits on this loop)."""
+        """Encode what was offered: after the invoke phase (nothing waits on this loop then), at delivery, or once
+        ``_SETTLE_AT`` events wait."""
         raw, self._raw = self._raw, []
         for event_type, record, epoch, offered in raw:
             items = _legacy_records(event_type, record, self.schema) if self.legacy else [(event_type, record)]
